@@ -1,0 +1,151 @@
+"""Loading an assistant folder: ours (``flows/*.yml``, ``domain.yml``, ``actions.py``) or a Rasa
+project (``domain.yml`` or ``domain/``, flows under ``data/``), plus our default patterns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialogue.actions.registry import ActionRunner, ChainedActions, PythonActions
+from dialogue.domain import Domain, parse_domain
+from dialogue.flow_parser import parse_flow
+from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
+from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
+
+PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"
+SKIP_DIRS = {"tests", "knowledge", "results", "models", "__pycache__", "node_modules", ".venv", "e2e_tests"}
+IGNORED_FILES = {"config.yml", "endpoints.yml", "credentials.yml", "conftest.yml"}
+DOMAIN_MARKERS = {"slots", "responses", "intents", "entities", "actions", "forms", "session_config"}
+NLU_MARKERS = {"nlu", "rules", "stories", "test_cases", "fixtures", "stub_custom_actions"}
+
+
+@dataclass
+class Assistant:
+    """A loaded assistant: all flows (own + default patterns), the merged domain, its actions."""
+
+    path: Path | None
+    flows: FlowsList
+    domain: Domain
+    python_actions: PythonActions | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def custom_action_names(self) -> set[str]:
+        return self.python_actions.names if self.python_actions else set()
+
+    def action_runner(self, *, stubs: ActionRunner | None = None,
+                      remote: ActionRunner | None = None) -> ChainedActions:
+        """Test stubs first, then the assistant's Python actions, then an action server."""
+        runners = [r for r in (stubs, self.python_actions, remote) if r is not None]
+        return ChainedActions(runners)
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """YAML files of an assistant folder in a stable order, skipping tests and documents."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        if path.suffix in (".yml", ".yaml") and path.is_file():
+            if len(rel.parts) == 1 and path.name in IGNORED_FILES:
+                continue
+            found.append(path)
+    return found
+
+
+def _load_flows(node: Any, file: str, flows: dict[str, Flow], problems: list[Problem], *,
+                default: bool = False) -> None:
+    mapping = node.get("flows")
+    if not isinstance(mapping, dict):
+        problems.append(Problem(file, line_of(node, "flows"), "'flows' must be a mapping of flow ids to flows"))
+        return
+    for flow_id, flow_node in mapping.items():
+        flow_id = str(flow_id)
+        line = line_of(mapping, flow_id)
+        if not FLOW_ID_RE.match(flow_id):
+            problems.append(Problem(file, line, f"invalid flow id '{flow_id}'", flow=flow_id))
+            continue
+        if flow_id in flows and not flows[flow_id].is_default:
+            other = flows[flow_id]
+            problems.append(Problem(file, line, f"duplicate flow id (also defined in {other.file}:{other.line})",
+                                    flow=flow_id))
+            continue
+        try:
+            flow = parse_flow(flow_id, flow_node, file)
+        except FlowParseError as exc:
+            problems += [Problem(file, ln or line, msg, flow=flow_id, step=sid) for msg, ln, sid in exc.issues]
+            continue
+        flow.is_default = default
+        flows[flow_id] = flow
+
+
+def load_defaults() -> tuple[dict[str, Flow], Domain]:
+    node = read_yaml(PATTERNS_FILE)
+    flows: dict[str, Flow] = {}
+    problems: list[Problem] = []
+    _load_flows(node, str(PATTERNS_FILE), flows, problems, default=True)
+    domain, more = parse_domain({k: v for k, v in node.items() if k != "flows"}, str(PATTERNS_FILE))
+    if problems or more:  # pragma: no cover - our own file
+        raise AssistantError(problems + more)
+    return flows, domain
+
+
+def load_assistant(path: Path | str, *, validate: bool = True, load_actions: bool = True) -> Assistant:
+    """Load and validate an assistant folder; raise AssistantError listing every problem."""
+    root = Path(path)
+    if not root.is_dir():
+        raise AssistantError([Problem(str(root), None, "assistant folder not found")])
+    flows, domain, problems = _read_folder(root)
+    defaults, default_domain = load_defaults()
+    for flow_id, flow in defaults.items():
+        flows.setdefault(flow_id, flow)
+    domain.merge(default_domain, override=False)
+    actions = None
+    if load_actions and (root / "actions.py").is_file():
+        try:
+            actions = PythonActions.from_file(root / "actions.py")
+        except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
+            problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
+    assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root))
+    if validate:
+        from dialogue.validation import validate_assistant
+
+        problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
+    if problems:
+        raise AssistantError(problems)
+    return assistant
+
+
+def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
+    flows: dict[str, Flow] = {}
+    domain = Domain()
+    problems: list[Problem] = []
+    for path in yaml_files(root):
+        try:
+            node = read_yaml(path)
+        except AssistantError as exc:
+            problems += exc.problems
+            continue
+        if not isinstance(node, dict):
+            continue
+        keys = set(map(str, node))
+        if "flows" in keys:
+            _load_flows(node, str(path), flows, problems)
+        if keys & DOMAIN_MARKERS and (path.name.startswith("domain") or "domain" in path.parts
+                                      or "flows" not in keys or keys & {"slots", "responses"}):
+            part, more = parse_domain({k: v for k, v in node.items() if k not in ("flows", *NLU_MARKERS)},
+                                      str(path))
+            problems += more
+            domain.merge(part)
+    return flows, domain, problems
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    """Our assistant settings (``assistant.yml``: tone etc.); a Rasa ``config.yml`` is ignored."""
+    path = root / "assistant.yml"
+    if not path.is_file():
+        return {}
+    node = read_yaml(path)
+    return dict(node) if isinstance(node, dict) else {}

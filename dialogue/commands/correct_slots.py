@@ -1,0 +1,44 @@
+"""``correct slot``: the customer changes a value given earlier (produced by cleaning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dialogue.commands.base import Command, push_pattern
+from dialogue.flows import FlowsList
+from dialogue.tracker import DialogueTracker
+
+
+@dataclass(frozen=True)
+class CorrectSlots(Command):
+    command: ClassVar[str] = "correct slot"
+    corrected_slots: tuple[tuple[str, Any], ...]
+
+    def run(self, tracker: DialogueTracker, flows: FlowsList) -> None:
+        corrected = dict(self.corrected_slots)
+        reset_frame, reset_step = _rewind_target(tracker, flows, corrected)
+        push_pattern(
+            tracker, "pattern_correction", corrected_slots=corrected,
+            reset_frame_id=reset_frame, reset_step_id=reset_step, is_reset_only=False,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": self.command,
+                "corrected_slots": [{"name": n, "value": v} for n, v in self.corrected_slots]}
+
+
+def _rewind_target(tracker: DialogueTracker, flows: FlowsList,
+                   corrected: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The user frame and collect step to go back to: the earliest already-asked corrected slot."""
+    for frame in reversed(tracker.user_frames()):
+        flow = flows.get(frame["flow_id"])
+        if flow is None:
+            continue
+        asked = [s for s in frame.get("collected", []) if s in corrected]
+        if asked:
+            steps = [flow.collect_step_for(s) for s in asked]
+            first = min((s for s in steps if s), key=flow.steps.index, default=None)
+            if first is not None:
+                return frame["frame_id"], first.id
+    return None, None

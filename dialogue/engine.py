@@ -1,0 +1,124 @@
+"""The engine: one customer message in, the assistant's reply, new state and events out.
+
+``Engine.handle`` is pure apart from the injected ports (understanding, actions, randomness):
+it takes the stored JSON state and returns the next one. See DESIGN §3.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dialogue.assistant import Assistant
+from dialogue.cleaning import apply_force_slot_filling, clean_commands
+from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
+from dialogue.commands.cancel_flow import frames_to_cancel
+from dialogue.executor import DEFAULT_STEP_LIMIT, advance
+from dialogue.payloads import read_payload
+from dialogue.ports import Context, Ports
+from dialogue.tracker import BotMessage, DialogueTracker
+
+if TYPE_CHECKING:
+    from dialogue.generators import CommandGenerator
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_CHARS = 4000
+
+
+@dataclass
+class UserMessage:
+    """A customer's message as the engine sees it."""
+
+    text: str | None
+    sender_id: str
+    channel: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: commands given instead of understanding (e2e tests with ``commands:``)
+    commands: list[Command] | None = None
+
+
+@dataclass
+class TurnResult:
+    """What one turn produced."""
+
+    state: dict[str, Any]
+    messages: list[BotMessage]
+    events: list[dict[str, Any]]
+    effects: list[dict[str, Any]]
+    commands: list[dict[str, Any]]
+
+
+class Engine:
+    """Runs turns of conversations against one assistant."""
+
+    def __init__(self, assistant: Assistant, generator: CommandGenerator, ports: Ports | None = None, *,
+                 step_limit: int = DEFAULT_STEP_LIMIT, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.assistant = assistant
+        self.generator = generator
+        self.ports = ports or Ports(actions=assistant.action_runner())
+        self.step_limit = step_limit
+        self.max_chars = max_chars
+        self._domain_json = assistant.domain.as_dict()
+
+    def handle(self, state: dict[str, Any] | None, message: UserMessage) -> TurnResult:
+        """Run one turn: understand, clean, execute commands, advance the flows."""
+        tracker = DialogueTracker.from_state(message.sender_id, state, self.assistant.domain)
+        tracker.channel = message.channel
+        tracker.latest_message = {"text": message.text, "metadata": message.metadata}
+        commands = self._understand(message, tracker)
+        tracker.latest_message["commands"] = [c.as_dict() for c in commands]
+        tracker.emit("user", text=message.text, parse_data={"commands": tracker.latest_message["commands"]},
+                     metadata=message.metadata)
+        ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
+        execute_commands(commands, ctx)
+        advance(ctx, step_limit=self.step_limit)
+        return self._finish(tracker, message, commands)
+
+    def _understand(self, message: UserMessage, tracker: DialogueTracker) -> list[Command]:
+        flows, domain = self.assistant.flows, self.assistant.domain
+        text = (message.text or "").strip()
+        if not text:
+            return [Error("rasa_internal_error_user_input_empty")]
+        if len(text) > self.max_chars:
+            return [Error("rasa_internal_error_user_input_too_long")]
+        payload = read_payload(text, flows)
+        if payload is not None:
+            return clean_commands(payload, tracker, flows, domain) or [CannotHandle()]
+        if message.commands is not None:
+            proposed = list(message.commands)
+        else:
+            try:
+                proposed = self.generator.predict(text, tracker, flows, domain)
+            except Exception as exc:  # noqa: BLE001 - understanding must never crash a turn
+                log.exception("dialogue.understanding.failed")
+                return [Error("rasa_internal_error_default", {"message": str(exc)})]
+        if any(isinstance(c, Error) for c in proposed):
+            return [c for c in proposed if isinstance(c, Error)][:1]
+        cleaned = apply_force_slot_filling(clean_commands(proposed, tracker, flows, domain), tracker)
+        return cleaned or [CannotHandle()]
+
+    def _finish(self, tracker: DialogueTracker, message: UserMessage, commands: list[Command]) -> TurnResult:
+        texts = [m.text for m in tracker.messages if m.text]
+        tracker.history.append({"user": message.text, "bot": texts})
+        if tracker.messages:
+            tracker.last_bot_messages = [m.to_dict() for m in tracker.messages]
+        tracker.turn += 1
+        return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
+                          effects=tracker.effects, commands=[c.as_dict() for c in commands])
+
+
+def execute_commands(commands: list[Command], ctx: Context) -> None:
+    """Apply cleaned commands: slots first, then flows, then patterns (the first listed on top)."""
+    tracker = ctx.tracker
+    if any(isinstance(c, CancelFlow) for c in commands):
+        tracker.scratch["cancel_targets"] = frames_to_cancel(tracker)
+        tracker.scratch["cancelling"] = len(tracker.scratch["cancel_targets"]) == len(
+            [f for f in tracker.user_frames()])
+    for command in commands:
+        if isinstance(command, SetSlot):
+            command.run(tracker, ctx.flows)
+    for command in reversed([c for c in commands if isinstance(c, StartFlow)]):
+        command.run(tracker, ctx.flows)
+    for command in reversed([c for c in commands if not isinstance(c, (SetSlot, StartFlow))]):
+        command.run(tracker, ctx.flows)

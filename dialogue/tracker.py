@@ -1,0 +1,159 @@
+"""The working state of one conversation during a turn: slots, the dialogue stack, and events.
+
+The persisted form is a plain JSON document (``DialogueTracker.to_state``); a turn loads it,
+mutates this object through commands and steps, and saves it back. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogue.domain import Domain
+
+STATE_VERSION = 1
+HISTORY_TURNS = 10
+USER_FRAME = "flow"
+
+
+@dataclass
+class BotMessage:
+    """One message the assistant sends."""
+
+    text: str | None
+    buttons: list[dict[str, Any]] = field(default_factory=list)
+    utter_action: str | None = None
+    custom: dict[str, Any] | None = None
+    image: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "buttons": self.buttons}
+        if self.utter_action:
+            out["utter_action"] = self.utter_action
+        if self.custom is not None:
+            out["custom"] = self.custom
+        if self.image:
+            out["image"] = self.image
+        return out
+
+
+@dataclass
+class DialogueTracker:
+    """Mutable view of the dialogue state plus everything that happened in the current turn."""
+
+    sender_id: str
+    slots: dict[str, Any]
+    stack: list[dict[str, Any]] = field(default_factory=list)
+    next_frame: int = 1
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last_bot_messages: list[dict[str, Any]] = field(default_factory=list)
+    turn: int = 0
+    latest_message: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[BotMessage] = field(default_factory=list)
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    #: per-turn notes between commands (not persisted)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    # --- persistence -------------------------------------------------------------------
+    @classmethod
+    def from_state(cls, sender_id: str, state: dict[str, Any] | None, domain: Domain) -> DialogueTracker:
+        """Load a tracker from its JSON document; new conversations start at the initial slots."""
+        state = copy.deepcopy(state) if state else {}
+        slots = domain.initial_slots()
+        slots.update(state.get("slots") or {})
+        return cls(
+            sender_id=sender_id,
+            slots=slots,
+            stack=state.get("stack") or [],
+            next_frame=int(state.get("next_frame", 1)),
+            history=state.get("history") or [],
+            last_bot_messages=state.get("last_bot_messages") or [],
+            turn=int(state.get("turn", 0)),
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """The JSON document to persist: O(1) in the length of the conversation."""
+        return {
+            "version": STATE_VERSION,
+            "slots": copy.deepcopy(self.slots),
+            "stack": copy.deepcopy(self.stack),
+            "next_frame": self.next_frame,
+            "history": self.history[-HISTORY_TURNS:],
+            "last_bot_messages": self.last_bot_messages,
+            "turn": self.turn,
+        }
+
+    # --- events ------------------------------------------------------------------------
+    def emit(self, event: str, **data: Any) -> None:
+        self.events.append({"event": event, **data})
+
+    def set_slot(self, name: str, value: Any, *, filled_by: str | None = None, reset: bool = False) -> None:
+        """Set a slot and record the ``slot`` event (also when the value is unchanged)."""
+        self.slots[name] = value
+        event: dict[str, Any] = {"name": name, "value": value}
+        if filled_by:
+            event["filled_by"] = filled_by
+        if reset:
+            event["metadata"] = {"reset": True}
+        self.emit("slot", **event)
+
+    def say(self, message: BotMessage) -> None:
+        self.messages.append(message)
+        self.emit("bot", text=message.text, data={"buttons": message.buttons, **(
+            {"custom": message.custom} if message.custom is not None else {})},
+                  metadata={"utter_action": message.utter_action} if message.utter_action else {})
+
+    # --- stack -------------------------------------------------------------------------
+    def push(self, flow_id: str, *, frame_type: str = "regular", kind: str = USER_FRAME,
+             context: dict[str, Any] | None = None, below_top: bool = False) -> dict[str, Any]:
+        """Push a frame that will start ``flow_id`` at its first step."""
+        frame = {"frame_id": f"f{self.next_frame}", "type": kind, "flow_id": flow_id, "step_id": "START",
+                 "frame_type": frame_type, "context": context or {}, "collected": []}
+        self.next_frame += 1
+        if below_top and self.stack:
+            self.stack.insert(len(self.stack) - 1, frame)
+        else:
+            self.stack.append(frame)
+        return frame
+
+    @property
+    def top(self) -> dict[str, Any] | None:
+        return self.stack[-1] if self.stack else None
+
+    def user_frames(self) -> list[dict[str, Any]]:
+        return [f for f in self.stack if f["type"] == USER_FRAME]
+
+    def top_user_frame(self) -> dict[str, Any] | None:
+        frames = self.user_frames()
+        return frames[-1] if frames else None
+
+    def active_user_frame(self) -> dict[str, Any] | None:
+        """The top user flow, attributing a called child to its caller (Rasa's ``current_flow``)."""
+        frames = self.user_frames()
+        for frame in reversed(frames):
+            if frame["frame_type"] != "call":
+                return frame
+        return frames[-1] if frames else None
+
+    def frame_by_id(self, frame_id: str) -> dict[str, Any] | None:
+        return next((f for f in self.stack if f["frame_id"] == frame_id), None)
+
+    def remove_frame(self, frame: dict[str, Any]) -> None:
+        self.stack = [f for f in self.stack if f["frame_id"] != frame["frame_id"]]
+
+    def flow_on_stack(self, flow_id: str) -> dict[str, Any] | None:
+        return next((f for f in reversed(self.stack) if f["flow_id"] == flow_id), None)
+
+    def collecting_frame(self) -> dict[str, Any] | None:
+        """The collect-information pattern frame that is waiting for an answer, if it is on top."""
+        top = self.top
+        if top and top["flow_id"] == "pattern_collect_information":
+            return top
+        return None
+
+    def asked_slot(self) -> str | None:
+        frame = self.collecting_frame()
+        return frame["context"].get("collect") if frame else None
