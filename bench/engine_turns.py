@@ -1,0 +1,84 @@
+"""Benchmark: per-turn latency of the engine with persistence, early vs late in a conversation.
+
+One process, offline understanding, SQLite (a file in a temp folder), the default assistant.
+Each conversation cycles through realistic turns (start a flow, answer, finish, answer the
+follow-up question). We time every turn through the whole pipeline (store inbound, turn lock,
+load state, understand, execute, store replies + state + events, commit) and report p50/p99
+around turn 5 (turns 3-7) and around turn 500 (turns 498-502). The baseline is turn 5 of the
+same run: the ratio turn-500 / turn-5 shows whether a turn's cost grows with history.
+
+    python bench/engine_turns.py [--conversations 30] [--turns 502]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from conversations.db import Database
+from conversations.types import Inbound
+from routing import TurnPipeline
+from services import build_engine
+from settings import Settings
+from dialogue.assistant import load_assistant
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = [
+    "where is my order", "A1002", "no thanks", "/SetSlots(csat_score=satisfied)",
+    "I want to report a problem with the website", "website", "the checkout page shows an error",
+    "no", "/SetSlots(csat_score=unsatisfied)",
+    "what are your opening hours", "no thanks", "/SetSlots(csat_score=satisfied)",
+]
+EARLY, LATE = range(3, 8), range(498, 503)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def run(conversations: int, turns: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {"turn 5": [], "turn 500": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", assistant=str(REPO / "flows"),
+                            instance_path=tmp)
+        db = Database(settings.database_url)
+        db.upgrade()
+        assistant = load_assistant(settings.assistant)
+        pipeline = TurnPipeline(db, build_engine(settings, assistant))
+        for c in range(conversations):
+            for turn in range(1, turns + 1):
+                text = SCRIPT[(turn - 1) % len(SCRIPT)]
+                started = time.perf_counter()
+                pipeline.handle(Inbound(channel="bench", thread_key=f"c{c}", text=text))
+                elapsed = (time.perf_counter() - started) * 1000
+                if turn in EARLY:
+                    samples["turn 5"].append(elapsed)
+                elif turn in LATE:
+                    samples["turn 500"].append(elapsed)
+        db.dispose()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=30)
+    parser.add_argument("--turns", type=int, default=502)
+    args = parser.parse_args()
+    samples = run(args.conversations, max(args.turns, 502))
+    print(f"engine turn latency, SQLite, offline understanding, {args.conversations} conversations")
+    print(f"{'where':<10} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, values in samples.items():
+        print(f"{name:<10} {len(values):>8} {statistics.median(values):>8.2f} "
+              f"{percentile(values, 99):>8.2f} {statistics.fmean(values):>8.2f}")
+    early, late = samples["turn 5"], samples["turn 500"]
+    ratio = statistics.median(late) / statistics.median(early)
+    print(f"ratio turn-500 / turn-5 (p50): {ratio:.2f}  (target <= 1.2; p50 <= 2 ms, p99 <= 10 ms)")
+
+
+if __name__ == "__main__":
+    main()

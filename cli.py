@@ -1,0 +1,150 @@
+"""The ``helpdesk`` command line: run, db upgrade, validate, chat, test, worker."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from settings import Settings
+
+
+def serve(settings: Settings) -> None:
+    """Serve HTTP and socket.io (threading mode) until interrupted."""
+    from werkzeug.serving import run_simple
+
+    from app import create_app
+
+    app = create_app(settings)
+    click.echo(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})")
+    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False)
+
+
+@click.group()
+def cli() -> None:
+    """Customer-support helpdesk: a CALM flow assistant answers first, people take over."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (HELPDESK_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (HELPDESK_PORT).")
+def run(host: str | None, port: int | None) -> None:
+    """Serve the helpdesk (HTTP + socket.io)."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    serve(Settings(**overrides))
+
+
+@cli.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema."""
+    from conversations.db import Database
+
+    settings = Settings()
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    click.echo("database is up to date")
+
+
+@cli.command()
+@click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+def validate(assistant_dir: str | None) -> None:
+    """Check an assistant's flows and domain; exit 1 naming file, line, flow and step of each problem."""
+    from dialogue.assistant import load_assistant
+    from dialogue.yaml_io import AssistantError
+
+    path = assistant_dir or Settings().assistant
+    try:
+        assistant = load_assistant(path)
+    except AssistantError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found in {path}", err=True)
+        sys.exit(1)
+    flows = len(assistant.flows.user_flows())
+    click.echo(f"{path}: {flows} flows, {len(assistant.domain.slots)} slots, "
+               f"{len(assistant.domain.responses)} responses: valid")
+
+
+@cli.command()
+@click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def test(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
+    """Run Rasa e2e test files against the assistant with offline understanding."""
+    from dialogue.assistant import load_assistant
+    from dialogue.e2e import format_report, run_tests
+    from dialogue.generators.offline import OfflineCommandGenerator
+    from dialogue.yaml_io import AssistantError
+
+    path = assistant_dir or Settings().assistant
+    try:
+        assistant = load_assistant(path)
+    except AssistantError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    result = run_tests(list(paths), assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain))
+    click.echo(format_report(result))
+    sys.exit(0 if result.failed == 0 and result.passed > 0 else 1)
+
+
+@cli.command()
+@click.option("--sender", default="console", help="Conversation id to continue.")
+def chat(sender: str) -> None:
+    """Talk to the assistant in the terminal (the 'console' channel); Ctrl-D to quit."""
+    from conversations.types import Inbound
+    from services import build_services
+
+    services = build_services(Settings())
+    click.echo("Type a message (Ctrl-D to quit). Buttons show their payload in [brackets].")
+    try:
+        while True:
+            try:
+                text = input("you> ").strip()
+            except EOFError:
+                break
+            if not text:
+                continue
+            handled = services.pipeline.handle(Inbound(channel="console", thread_key=sender, text=text))
+            for reply in handled.replies:
+                click.echo(f"bot> {reply.text or ''}")
+                for button in (reply.payload or {}).get("buttons") or []:
+                    click.echo(f"     [{button.get('payload')}] {button.get('title')}")
+    finally:
+        services.close()
+
+
+@cli.command()
+@click.option("--interval", default=1.0, help="Seconds between outbox polls.")
+def worker(interval: float) -> None:
+    """Run background delivery (the outbox) for multi-process deployments."""
+    from conversations.db import Database
+    from conversations.outbox import OutboxWorker
+
+    settings = Settings()
+    database = Database(settings.database_url)
+    outbox = OutboxWorker(database, {})
+    click.echo("worker running (Ctrl-C to stop)")
+    try:
+        while True:
+            outbox.run_once()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        database.dispose()
+
+
+def register(app: Flask) -> None:
+    """Make the same commands available as ``flask --app app <command>``."""
+    for command in (validate, test, chat, db, worker):
+        app.cli.add_command(command)

@@ -1,0 +1,77 @@
+"""The Rasa REST channel: ``POST /webhooks/rest/webhook {sender, message, metadata?}``.
+
+Answers with the bot's replies to that message: ``[{recipient_id, text, buttons?, image?, custom?}]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from connectors.errors import BadRequest
+from conversations.models import Message
+from conversations.types import Inbound
+
+CHANNEL = "rest"
+MAX_SENDER_CHARS = 255
+
+
+def parse_rest_body(body: Any, max_chars: int) -> Inbound:
+    """Validate a REST channel body and turn it into an :class:`Inbound`."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object like {\"sender\": \"id\", \"message\": \"text\"}")
+    sender = body.get("sender", "default")
+    message = body.get("message")
+    metadata = body.get("metadata") or {}
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+        raise BadRequest(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters",
+                         code="invalid_sender")
+    if not isinstance(message, str):
+        raise BadRequest("'message' must be a string", code="invalid_message")
+    if not message.strip():
+        raise BadRequest("'message' must not be empty", code="empty_message")
+    if len(message) > max_chars:
+        raise BadRequest(f"'message' is longer than {max_chars} characters", code="message_too_long")
+    if not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object", code="invalid_metadata")
+    message_id = body.get("message_id", metadata.get("message_id"))
+    if message_id is not None and not isinstance(message_id, (str, int)):
+        raise BadRequest("'message_id' must be a string", code="invalid_message_id")
+    return Inbound(channel=CHANNEL, thread_key=sender, text=message, external_id=_opt(message_id),
+                   customer_external_id=sender, metadata=metadata)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def reply_json(sender: str, message: Message) -> dict[str, Any]:
+    payload = message.payload or {}
+    out: dict[str, Any] = {"recipient_id": sender, "text": message.text}
+    if payload.get("buttons"):
+        out["buttons"] = payload["buttons"]
+    for key in ("image", "custom"):
+        if payload.get(key):
+            out[key] = payload[key]
+    return out
+
+
+def blueprint() -> Blueprint:
+    bp = Blueprint("rest_channel", __name__)
+
+    @bp.post("/webhooks/rest/webhook")
+    def webhook() -> Response:
+        services = current_app.extensions["helpdesk"]
+        body = request.get_json(silent=True)
+        if body is None:
+            raise BadRequest("the body must be valid JSON (Content-Type: application/json)", code="invalid_json")
+        inbound = parse_rest_body(body, services.settings.max_message_chars)
+        handled = services.pipeline.handle(inbound)
+        return jsonify([reply_json(inbound.thread_key, m) for m in handled.replies])
+
+    @bp.get("/webhooks/rest/")
+    def health() -> Response:
+        return jsonify({"status": "ok"})
+
+    return bp

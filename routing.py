@@ -1,0 +1,127 @@
+"""The turn pipeline: the one place that knows both the dialogue engine and the conversation store.
+
+Inbound messages are stored first (one transaction, duplicates dropped) and only then handled:
+under the conversation's turn lock every customer message not yet answered is run through the
+engine in ``seq`` order, and the replies, the new state and the events commit together.
+Publishing (socket emits) happens after the commit. See DESIGN §2.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from conversations.db import Database
+from conversations.locks import TurnLocks
+from conversations.models import Message
+from conversations.store import replies_to, store_inbound
+from conversations.turn import Turn, TurnConflict, open_turn
+from conversations.types import Inbound, OutgoingMessage, StoredInbound
+from dialogue.engine import Engine, TurnResult, UserMessage
+
+log = logging.getLogger(__name__)
+#: statuses in which customer messages go to people, never to the bot
+HUMAN_STATUSES = ("queued", "assigned")
+Publisher = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Handled:
+    """The outcome of one inbound message: where it was stored and the replies to it."""
+
+    stored: StoredInbound
+    replies: list[Message] = field(default_factory=list)
+
+
+def _no_publish(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
+class TurnPipeline:
+    """Stores inbound messages and runs their turns, strictly in order per conversation."""
+
+    def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
+                 publish: Publisher = _no_publish) -> None:
+        self.db = db
+        self.engine = engine
+        self.locks = locks or TurnLocks()
+        self.publish = publish
+
+    def handle(self, inbound: Inbound) -> Handled:
+        """Store ``inbound`` (committed before anything else) and answer it."""
+        stored = store_inbound(self.db, inbound)
+        self.run_pending(stored.conversation_id)
+        return Handled(stored, replies_to(self.db, stored.message_id))
+
+    def run_pending(self, conversation_id: int) -> None:
+        """Run the turns of every stored customer message not yet handled, in seq order."""
+        for _attempt in range(3):
+            try:
+                with open_turn(self.db, self.locks, conversation_id) as turn:
+                    self._run(turn)
+                return
+            except TurnConflict:
+                log.info("routing.turn.conflict", extra={"conversation_id": conversation_id})
+
+    def _run(self, turn: Turn) -> None:
+        pending = turn.pending_customer_messages()
+        if not pending:
+            return
+        conversation = turn.conversation
+        state = conversation.state
+        status = "bot" if conversation.status == "resolved" else conversation.status
+        results: list[tuple[Message, TurnResult | None]] = []
+        for message in pending:
+            if status in HUMAN_STATUSES:
+                results.append((message, None))
+                continue
+            result = self.engine.handle(state, self._user_message(conversation.channel,
+                                                                  conversation.thread_key, message))
+            state = result.state
+            results.append((message, result))
+            if any(e.get("type") == "handoff" for e in result.effects):
+                status = "queued"
+        self._write(turn, results, state, status)
+
+    def _user_message(self, channel: str, thread_key: str, message: Message) -> UserMessage:
+        payload = message.payload or {}
+        text = message.text if message.text is not None else payload.get("payload")
+        return UserMessage(text=text, sender_id=f"{channel}:{thread_key}", channel=channel,
+                           metadata=dict(payload.get("metadata") or {}))
+
+    def _write(self, turn: Turn, results: list[tuple[Message, TurnResult | None]],
+               state: dict[str, Any], status: str) -> None:
+        conversation = turn.conversation
+        new_messages: list[Message] = []
+        for message, result in results:
+            if result is not None:
+                for bot in result.messages:
+                    payload = {"buttons": bot.buttons, "utter_action": bot.utter_action}
+                    if bot.custom is not None:
+                        payload["custom"] = bot.custom
+                    if bot.image:
+                        payload["image"] = bot.image
+                    new_messages.append(turn.append_message(OutgoingMessage("bot", bot.text, payload),
+                                                            in_reply_to=message.id))
+                turn.add_events(result.events, message.id)
+                turn.add_events([{"event": "effect", **e} for e in result.effects], message.id)
+            turn.mark_processed(message.seq)
+        turn.save_state(state)
+        if status != conversation.status:
+            turn.set_status(status)
+        conversation_id = conversation.id
+        snapshot = [_message_json(m) for m in new_messages]
+        turn.after_commit(lambda: self._publish(conversation_id, snapshot, status))
+
+    def _publish(self, conversation_id: int, messages: list[dict[str, Any]], status: str) -> None:
+        for message in messages:
+            self.publish("message", {"conversation_id": conversation_id, **message})
+        self.publish("status", {"conversation_id": conversation_id, "status": status})
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    payload = message.payload or {}
+    return {"id": message.id, "seq": message.seq, "role": message.role, "text": message.text,
+            "buttons": payload.get("buttons") or [], "in_reply_to": message.in_reply_to,
+            "created_at": message.created_at.isoformat() if message.created_at else None}

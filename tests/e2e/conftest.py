@@ -1,0 +1,47 @@
+"""A real helpdesk server (werkzeug, threaded) on a free loopback port, per test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from app import create_app
+from settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+
+
+def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(database_url=db_url, instance_path=str(tmp_path / "instance"),
+                    assistant=str(REPO / "flows"), secret_key="test-secret", **overrides)
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = create_app(make_settings(db_url, tmp_path))
+    yield application
+    application.extensions["helpdesk"].close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
