@@ -1,0 +1,129 @@
+"""The database handle: engine, sessions and schema upgrades.
+
+SQLite is tuned for a single-host deployment (WAL, busy timeout, foreign keys, and
+``BEGIN IMMEDIATE`` so that writers queue up instead of failing on lock upgrades);
+PostgreSQL gets a pre-pinging connection pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: The Alembic scripts, at the repository root (the package is installed editable).
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+#: Execution option that makes a SQLite transaction start with a plain (deferred) BEGIN.
+READ_ONLY_OPTION = "helpdesk_read_only"
+
+
+class Database:
+    """One database: an engine plus session factories.
+
+    Args:
+        url: any SQLAlchemy URL (``sqlite:///instance/helpdesk.db``,
+            ``postgresql+psycopg://user@host/db``).
+        echo: log every statement.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url: URL = make_url(url)
+        if self.url.get_backend_name() == "sqlite":
+            self.engine: Engine = _sqlite_engine(self.url, echo=echo)
+        else:
+            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A new session for reading and writing (on SQLite: ``BEGIN IMMEDIATE``)."""
+        return self._sessions()
+
+    def read_session(self) -> Session:
+        """A new session for reads only; on SQLite it doesn't take the write lock."""
+        return self._read_sessions()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision``."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic ``Config`` for our migrations, built in code (no ``alembic.ini``).
+
+    Args:
+        connection: run the migrations on this connection (and its transaction).
+        url: or connect to this URL.
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    if url is not None:
+        config.attributes["url"] = url
+    return config
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if in_memory:
+        options["poolclass"] = StaticPool
+    elif not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, **options)
+    event.listen(engine, "connect", _sqlite_on_connect(wal=not in_memory))
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(*, wal: bool) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # SQLAlchemy emits BEGIN itself (see _sqlite_on_begin), not the sqlite3 module.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: concurrent writers wait in the busy
+    # handler instead of failing with "database is locked" when a read upgrades.
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,292 @@
+"""The unit of work for one turn of a conversation.
+
+``with open_turn(db, locks, conversation_id) as turn:`` serialises the turns of one
+conversation and commits everything a turn writes (messages, state, status, events,
+outbox rows) together; callbacks registered with :meth:`Turn.after_commit` (socket
+emits, worker wake-ups) run only after that commit succeeded.
+
+A turn has two phases, so that slow work between reading and writing (the LLM call,
+actions) blocks neither webhooks storing new messages nor other conversations:
+
+* **read phase** (from opening): the in-process lock of the conversation is held and,
+  on PostgreSQL, a transaction-level advisory lock on the conversation id, which
+  serialises turns across processes. The conversation row itself is not locked, and on
+  SQLite the transaction is a plain (deferred) read that takes no write lock.
+* **write phase** (from the first write method, or the first use of :attr:`Turn.session`):
+  the conversation row is locked ``FOR UPDATE`` on PostgreSQL; on SQLite the read
+  transaction is ended and ``BEGIN IMMEDIATE`` takes the write lock. The conversation is
+  reloaded (``last_seq`` may have grown with new customer messages meanwhile). Keep
+  this phase short: compute first, then write.
+
+SQLite deployments run turns in one process (the in-process lock serialises them); should
+another process have run a turn of the same conversation meanwhile, the write phase
+raises :class:`TurnConflict` instead of answering twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conversations.db import READ_ONLY_OPTION
+from conversations.locks import TurnLocks
+from conversations.models import (
+    CONVERSATION_STATUSES,
+    MESSAGE_ROLES,
+    Conversation,
+    DialogueEvent,
+    Message,
+    Outbox,
+    utcnow,
+)
+from conversations.types import OutgoingMessage
+
+if TYPE_CHECKING:
+    from conversations.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+#: First key of PostgreSQL advisory locks taken by turns (the second is the conversation id).
+TURN_LOCK_NAMESPACE = 0x4844  # "HD"
+
+
+class ConversationNotFound(LookupError):
+    """No conversation has the given id."""
+
+
+class TurnConflict(RuntimeError):
+    """Another turn of the conversation ran meanwhile (another process on SQLite)."""
+
+
+def load_conversation(session: Session, conversation_id: int, *, for_update: bool) -> Conversation:
+    """Load (or reload) a conversation row, optionally locked ``FOR UPDATE`` (not on SQLite)."""
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    if for_update:
+        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
+    conversation = session.scalars(query).one_or_none()
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+def add_message(
+    session: Session,
+    conversation: Conversation,
+    message: OutgoingMessage,
+    *,
+    external_id: str | None = None,
+    in_reply_to: int | None = None,
+) -> Message:
+    """Append a message with the next seq; the conversation row must be locked."""
+    if message.role not in MESSAGE_ROLES:
+        raise ValueError(f"unknown message role {message.role!r}")
+    conversation.last_seq += 1
+    conversation.updated_at = utcnow()
+    row = Message(
+        conversation_id=conversation.id,
+        seq=conversation.last_seq,
+        role=message.role,
+        text=message.text,
+        payload=copy.deepcopy(message.payload),
+        author=message.author,
+        external_id=external_id,
+        in_reply_to=in_reply_to,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+class Turn:
+    """One turn's unit of work; use it through :func:`open_turn`.
+
+    Leaving the ``with`` block normally commits and then runs the after-commit
+    callbacks in order; an exception rolls back and discards them.
+    """
+
+    def __init__(self, db: Database, locks: TurnLocks, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        self._db = db
+        self._locks = locks
+        self._stack: ExitStack | None = None
+        self._session: Session | None = None
+        self._writing = False
+        self._processed_seq_read = 0
+        self._callbacks: list[Callable[[], object]] = []
+        self.conversation: Conversation
+        """The conversation row; change it through the write methods."""
+
+    def __enter__(self) -> Turn:
+        with ExitStack() as stack:
+            stack.enter_context(self._locks.hold(self.conversation_id))
+            session = stack.enter_context(self._db.session())
+            self._begin_read_phase(session)
+            self.conversation = load_conversation(session, self.conversation_id, for_update=False)
+            self._processed_seq_read = self.conversation.processed_seq
+            self._session = session
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack, session = self._stack, self._open_session()
+        self._stack, self._session = None, None
+        with stack or ExitStack():
+            if exc_type is not None:
+                session.rollback()
+                self._callbacks.clear()
+                return
+            session.commit()
+            session.close()
+            self._run_callbacks()
+
+    @property
+    def session(self) -> Session:
+        """The turn's session in its write phase, for other packages' repositories
+        (handoff) to join the turn's transaction."""
+        return self._writable()
+
+    def _open_session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the turn is not open")
+        return self._session
+
+    def _begin_read_phase(self, session: Session) -> None:
+        dialect = self._db.dialect_name
+        if dialect == "sqlite":
+            session.connection(execution_options={READ_ONLY_OPTION: True})
+        elif dialect == "postgresql":
+            lock = func.pg_advisory_xact_lock(TURN_LOCK_NAMESPACE, self.conversation_id)
+            session.execute(select(lock))
+
+    def _writable(self) -> Session:
+        """Enter the write phase once: take the database write lock, reload the row."""
+        session = self._open_session()
+        if self._writing:
+            return session
+        if self._db.dialect_name == "sqlite":
+            # End the read transaction (commit, unlike rollback, expires nothing the
+            # caller holds); the next statement begins with BEGIN IMMEDIATE.
+            session.commit()
+        load_conversation(session, self.conversation_id, for_update=True)
+        if self.conversation.processed_seq != self._processed_seq_read:
+            raise TurnConflict(f"conversation {self.conversation_id} had a turn meanwhile")
+        self._writing = True
+        return session
+
+    def pending_customer_messages(self) -> list[Message]:
+        """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq."""
+        query = (
+            select(Message)
+            .where(
+                Message.conversation_id == self.conversation.id,
+                Message.role == "customer",
+                Message.seq > self.conversation.processed_seq,
+            )
+            .order_by(Message.seq)
+        )
+        return list(self._open_session().scalars(query))
+
+    def append_message(self, message: OutgoingMessage, in_reply_to: int | None = None) -> Message:
+        """Add a message with the next seq; ``in_reply_to`` is the answered customer message id."""
+        session = self._writable()
+        return add_message(session, self.conversation, message, in_reply_to=in_reply_to)
+
+    def mark_processed(self, seq: int) -> None:
+        """Record that the turn for customer messages up to ``seq`` has run."""
+        self._writable()
+        self.conversation.processed_seq = max(self.conversation.processed_seq, seq)
+
+    def save_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the dialogue state document."""
+        self._writable()
+        self.conversation.state = copy.deepcopy(dict(state))
+
+    def set_status(self, status: str) -> None:
+        """Set the status: bot, queued, assigned or resolved."""
+        if status not in CONVERSATION_STATUSES:
+            raise ValueError(f"unknown conversation status {status!r}")
+        self._writable()
+        self.conversation.status = status
+
+    def add_events(
+        self, events: Iterable[Mapping[str, Any]], message_id: int | None = None
+    ) -> None:
+        """Append dialogue events; each has its type under ``"event"``, the rest is data."""
+        session = self._writable()
+        rows = []
+        for event in events:
+            data = copy.deepcopy(dict(event))
+            event_type = data.pop("event", None)
+            if not isinstance(event_type, str):
+                raise ValueError(f"dialogue event without an 'event' type: {event!r}")
+            rows.append(
+                DialogueEvent(
+                    conversation_id=self.conversation.id,
+                    message_id=message_id,
+                    type=event_type,
+                    data=data,
+                )
+            )
+        session.add_all(rows)
+
+    def enqueue_outbox(
+        self,
+        channel: str,
+        destination: str,
+        payload: Mapping[str, Any],
+        message_id: int | None = None,
+        *,
+        not_before: datetime | None = None,
+    ) -> Outbox:
+        """Queue one external delivery, committed with the turn."""
+        session = self._writable()
+        row = Outbox(
+            conversation_id=self.conversation.id,
+            message_id=message_id,
+            channel=channel,
+            destination=destination,
+            payload=copy.deepcopy(dict(payload)),
+            next_attempt_at=not_before or utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` after a successful commit (socket emits, worker wake-ups)."""
+        self._callbacks.append(callback)
+
+    def _run_callbacks(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception(
+                    "conversations.turn.after_commit_failed",
+                    extra={"conversation_id": self.conversation_id},
+                )
+
+
+def open_turn(db: Database, locks: TurnLocks, conversation_id: int) -> Turn:
+    """Open the unit of work of one turn: ``with open_turn(db, locks, cid) as turn:``.
+
+    Raises:
+        ConversationNotFound: on entering, when no conversation has that id.
+    """
+    return Turn(db, locks, conversation_id)

@@ -1,0 +1,76 @@
+"""Channel-agnostic message types at the centre of the helpdesk.
+
+Connectors translate their wire formats (socket.io events, Slack JSON, MIME) into
+:class:`Inbound` and deliver outgoing payloads through a :class:`Channel`; nothing
+else in the system sees channel-specific data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message received from a customer on some channel."""
+
+    channel: str
+    """Channel name, e.g. ``"widget"``, ``"slack"``, ``"email"``, ``"rest"``."""
+    thread_key: str
+    """Identifies the conversation within its channel (visitor token, Slack thread, email
+    thread)."""
+    text: str | None
+    """The message text; ``None`` for a payload-only message (button click, attachment)."""
+    payload: dict[str, Any] | None = None
+    """Structured content: button payloads, custom data, attachments."""
+    external_id: str | None = None
+    """Idempotency key given by the channel (Slack ``event_id``, email ``Message-ID``,
+    widget ``client_id``)."""
+    author: str | None = None
+    """Display name of the sender as the channel knows it."""
+    customer_external_id: str | None = None
+    """Stable id of the customer within the channel; a customer row is found or created from it."""
+    customer_name: str | None = None
+    """Customer name, stored when the customer has none yet."""
+    customer_email: str | None = None
+    """Customer email, stored when the customer has none yet."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Channel metadata (Rasa ``metadata``); stored in the message payload under ``"metadata"``."""
+
+
+@dataclass(frozen=True)
+class StoredInbound:
+    """The outcome of storing an :class:`Inbound`; returned only after commit."""
+
+    conversation_id: int
+    message_id: int
+    seq: int
+    duplicate: bool
+    """True when a message with the same external id already existed; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message the system adds to a conversation (bot, agent or system)."""
+
+    role: str
+    """``"bot"``, ``"agent"`` or ``"system"`` (``"customer"`` is accepted for imports)."""
+    text: str | None
+    payload: dict[str, Any] | None = None
+    """Buttons, custom data, attachments."""
+    author: str | None = None
+
+
+class Channel(Protocol):
+    """The delivery port a connector implements for the outbox worker."""
+
+    name: str
+
+    def deliver(self, destination: str, payload: dict[str, Any]) -> None:
+        """Send one outbox payload; raise to have the outbox retry.
+
+        An exception with a ``retry_after`` attribute (seconds) sets the next attempt
+        time, as a channel's ``Retry-After`` header asks.
+        """
+        ...

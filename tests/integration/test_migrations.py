@@ -1,0 +1,86 @@
+"""The Alembic migrations build exactly the schema of the models, on both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from conversations.db import Database, alembic_config
+from conversations.models import Base
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"customers", "conversations", "messages", "outbox", "dialogue_events"}
+
+
+def _tables(db: Database) -> set[str]:
+    return set(inspect(db.engine).get_table_names())
+
+
+def test_upgrade_creates_every_table_on_an_empty_database(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert _tables(db) == set()
+        db.upgrade()
+        assert _tables(db) == TABLES | {"alembic_version"}
+        with db.engine.connect() as connection:
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+    finally:
+        db.dispose()
+
+
+def test_models_match_the_migrations(db: Database) -> None:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_twice_is_a_no_op(db: Database) -> None:
+    db.upgrade()
+    assert _tables(db) == TABLES | {"alembic_version"}
+
+
+def test_downgrade_to_base_drops_everything(db: Database) -> None:
+    with db.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert _tables(db) == {"alembic_version"}
+    db.upgrade()
+    assert _tables(db) >= TABLES
+
+
+def test_alembic_ini_takes_the_url_from_config_attributes(sqlite_url: str) -> None:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes["url"] = sqlite_url
+    config.attributes["skip_logging_config"] = True
+    command.upgrade(config, "head")
+    db = Database(sqlite_url)
+    try:
+        assert _tables(db) >= TABLES
+    finally:
+        db.dispose()
+
+
+def test_sqlite_connections_are_tuned(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/nested/folder/helpdesk.db")
+    try:
+        assert (tmp_path / "nested" / "folder").is_dir()
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert db.dialect_name == "sqlite"
+    finally:
+        db.dispose()
+
+
+def test_in_memory_sqlite_shares_one_connection() -> None:
+    db = Database("sqlite:///:memory:")
+    try:
+        db.upgrade()
+        assert _tables(db) >= TABLES
+    finally:
+        db.dispose()
