@@ -51,20 +51,25 @@ class TurnPipeline:
     def handle(self, inbound: Inbound) -> Handled:
         """Store ``inbound`` (committed before anything else) and answer it."""
         stored = store_inbound(self.db, inbound)
-        self.run_pending(stored.conversation_id)
+        answered = self.run_pending(stored.conversation_id)
+        if stored.message_id in answered:
+            return Handled(stored, answered[stored.message_id])
         return Handled(stored, replies_to(self.db, stored.message_id))
 
-    def run_pending(self, conversation_id: int) -> None:
-        """Run the turns of every stored customer message not yet handled, in seq order."""
+    def run_pending(self, conversation_id: int) -> dict[int, list[Message]]:
+        """Run the turns of every stored customer message not yet handled, in seq order;
+        return the replies written, by the id of the message they answer."""
         for _attempt in range(3):
+            answered: dict[int, list[Message]] = {}
             try:
                 with open_turn(self.db, self.locks, conversation_id) as turn:
-                    self._run(turn)
-                return
+                    self._run(turn, answered)
+                return answered
             except TurnConflict:
                 log.info("routing.turn.conflict", extra={"conversation_id": conversation_id})
+        return {}
 
-    def _run(self, turn: Turn) -> None:
+    def _run(self, turn: Turn, answered: dict[int, list[Message]]) -> None:
         pending = turn.pending_customer_messages()
         if not pending:
             return
@@ -82,7 +87,7 @@ class TurnPipeline:
             results.append((message, result))
             if any(e.get("type") == "handoff" for e in result.effects):
                 status = "queued"
-        self._write(turn, results, state, status)
+        self._write(turn, results, state, status, answered)
 
     def _user_message(self, channel: str, thread_key: str, message: Message) -> UserMessage:
         payload = message.payload or {}
@@ -91,10 +96,11 @@ class TurnPipeline:
                            metadata=dict(payload.get("metadata") or {}))
 
     def _write(self, turn: Turn, results: list[tuple[Message, TurnResult | None]],
-               state: dict[str, Any], status: str) -> None:
+               state: dict[str, Any], status: str, answered: dict[int, list[Message]]) -> None:
         conversation = turn.conversation
         new_messages: list[Message] = []
         for message, result in results:
+            answered[message.id] = []
             if result is not None:
                 for bot in result.messages:
                     payload = {"buttons": bot.buttons, "utter_action": bot.utter_action}
@@ -102,8 +108,9 @@ class TurnPipeline:
                         payload["custom"] = bot.custom
                     if bot.image:
                         payload["image"] = bot.image
-                    new_messages.append(turn.append_message(OutgoingMessage("bot", bot.text, payload),
-                                                            in_reply_to=message.id))
+                    reply = turn.append_message(OutgoingMessage("bot", bot.text, payload), in_reply_to=message.id)
+                    new_messages.append(reply)
+                    answered[message.id].append(reply)
                 turn.add_events(result.events, message.id)
                 turn.add_events([{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)

@@ -112,6 +112,9 @@ def _sqlite_on_connect(*, wal: bool) -> Callable[[DBAPIConnection, ConnectionPoo
         try:
             if wal:
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a commit survives a crash of the process; only a power loss
+                # can lose the last transactions (SQLite's recommended pairing for WAL).
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
