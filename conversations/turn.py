@@ -214,7 +214,8 @@ class Turn:
     def save_state(self, state: Mapping[str, Any]) -> None:
         """Replace the dialogue state document."""
         self._writable()
-        self.conversation.state = copy.deepcopy(dict(state))
+        # a new document each turn (the engine never reuses it), so no copy is needed
+        self.conversation.state = dict(state)
 
     def set_status(self, status: str) -> None:
         """Set the status: bot, queued, assigned or resolved."""
@@ -230,7 +231,7 @@ class Turn:
         session = self._writable()
         rows = []
         for event in events:
-            data = copy.deepcopy(dict(event))
+            data = dict(event)
             event_type = data.pop("event", None)
             if not isinstance(event_type, str):
                 raise ValueError(f"dialogue event without an 'event' type: {event!r}")

@@ -6,7 +6,7 @@ mutates this object through commands and steps, and saves it back. Nothing here 
 
 from __future__ import annotations
 
-import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,8 @@ class DialogueTracker:
     @classmethod
     def from_state(cls, sender_id: str, state: dict[str, Any] | None, domain: Domain) -> DialogueTracker:
         """Load a tracker from its JSON document; new conversations start at the initial slots."""
-        state = copy.deepcopy(state) if state else {}
+        # a JSON round trip copies a JSON document faster than copy.deepcopy
+        state = json.loads(json.dumps(state)) if state else {}
         slots = domain.initial_slots()
         slots.update(state.get("slots") or {})
         return cls(
@@ -75,11 +76,13 @@ class DialogueTracker:
         )
 
     def to_state(self) -> dict[str, Any]:
-        """The JSON document to persist: O(1) in the length of the conversation."""
+        """The JSON document to persist: O(1) in the length of the conversation.
+
+        It shares the tracker's containers: the tracker is done with once its turn ends."""
         return {
             "version": STATE_VERSION,
-            "slots": copy.deepcopy(self.slots),
-            "stack": copy.deepcopy(self.stack),
+            "slots": self.slots,
+            "stack": self.stack,
             "next_frame": self.next_frame,
             "history": self.history[-HISTORY_TURNS:],
             "last_bot_messages": self.last_bot_messages,
