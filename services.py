@@ -73,9 +73,12 @@ def build_socketio(settings: Settings) -> socketio.Server:
                            client_manager=manager)
 
 
-def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+def build_services(settings: Settings) -> Services:
     """Open the database (migrating the embedded default), load the assistant, wire the pipeline."""
     db = Database(settings.database_url)
+    migrate = settings.auto_migrate
+    if migrate is None:
+        migrate = db.dialect_name == "sqlite"
     if migrate:
         db.upgrade()
     assistant = load_assistant(settings.assistant)

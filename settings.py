@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
 
     database_url: str = Field("sqlite:///instance/helpdesk.db", validation_alias=_env("HELPDESK_DATABASE_URL"))
+    #: migrate on start: unset → only the embedded SQLite default migrates itself
+    auto_migrate: bool | None = Field(None, validation_alias=_env("HELPDESK_AUTO_MIGRATE"))
     redis_url: str | None = Field(None, validation_alias=_env("HELPDESK_REDIS_URL"))
     secret_key: str | None = Field(None, validation_alias=_env("HELPDESK_SECRET_KEY"))
     instance_path: str = Field("instance", validation_alias=_env("HELPDESK_INSTANCE_PATH"))

@@ -25,7 +25,8 @@ class LiveServer:
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
     return Settings(database_url=db_url, instance_path=str(tmp_path / "instance"),
-                    assistant=str(REPO / "flows"), secret_key="test-secret", **overrides)
+                    assistant=str(REPO / "flows"), secret_key="test-secret", auto_migrate=True,
+                    **overrides)
 
 
 @pytest.fixture
