@@ -9,11 +9,12 @@ import logging
 from typing import Any
 
 import socketio
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from connectors import rest
 from connectors.errors import BadRequest, error_response
+from observability import CONTENT_TYPE_LATEST
 from services import Services, build_services, secret_key
 from settings import Settings
 
@@ -37,6 +38,7 @@ class Helpdesk:
         app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 16 * 1024 * 1024
         app.register_blueprint(rest.blueprint())
         app.add_url_rule("/healthz", "healthz", _healthz)
+        app.add_url_rule("/metrics", "metrics", _metrics)
         app.register_error_handler(BadRequest, _bad_request)
         app.register_error_handler(HTTPException, _http_error)
         app.wsgi_app = socketio.WSGIApp(services.sio, app.wsgi_app)  # type: ignore[method-assign]
@@ -44,6 +46,11 @@ class Helpdesk:
 
 def _healthz() -> Response:
     return jsonify({"status": "ok"})
+
+
+def _metrics() -> Response:
+    services: Services = current_app.extensions["helpdesk"]
+    return Response(services.metrics.render(), mimetype=CONTENT_TYPE_LATEST)
 
 
 def _bad_request(exc: BadRequest) -> Any:

@@ -9,6 +9,7 @@ Publishing (socket emits) happens after the commit. See DESIGN §2.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ from conversations.store import replies_to, store_inbound
 from conversations.turn import Turn, TurnConflict, open_turn
 from conversations.types import Inbound, OutgoingMessage, StoredInbound
 from dialogue.engine import Engine, TurnResult, UserMessage
+from observability import Metrics
 
 log = logging.getLogger(__name__)
 #: statuses in which customer messages go to people, never to the bot
@@ -42,15 +44,18 @@ class TurnPipeline:
     """Stores inbound messages and runs their turns, strictly in order per conversation."""
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
-                 publish: Publisher = _no_publish) -> None:
+                 publish: Publisher = _no_publish, metrics: Metrics | None = None) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
         self.publish = publish
+        self.metrics = metrics
 
     def handle(self, inbound: Inbound) -> Handled:
         """Store ``inbound`` (committed before anything else) and answer it."""
         stored = store_inbound(self.db, inbound)
+        if self.metrics and not stored.duplicate:
+            self.metrics.messages_in.labels(inbound.channel).inc()
         answered = self.run_pending(stored.conversation_id)
         if stored.message_id in answered:
             return Handled(stored, answered[stored.message_id])
@@ -75,19 +80,27 @@ class TurnPipeline:
             return
         conversation = turn.conversation
         state = conversation.state
+        before = conversation.status
         status = "bot" if conversation.status == "resolved" else conversation.status
         results: list[tuple[Message, TurnResult | None]] = []
         for message in pending:
             if status in HUMAN_STATUSES:
                 results.append((message, None))
                 continue
+            started = time.perf_counter()
             result = self.engine.handle(state, self._user_message(conversation.channel,
                                                                   conversation.thread_key, message))
+            if self.metrics:
+                self.metrics.turn_seconds.observe(time.perf_counter() - started)
+                self.metrics.turns.labels(conversation.channel).inc()
             state = result.state
             results.append((message, result))
-            if any(e.get("type") == "handoff" for e in result.effects):
-                status = "queued"
-        self._write(turn, results, state, status, answered)
+            for effect in result.effects:
+                if effect.get("type") == "handoff":
+                    status = "queued"
+                    if self.metrics:
+                        self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
+        self._write(turn, results, state, (before, status), answered)
 
     def _user_message(self, channel: str, thread_key: str, message: Message) -> UserMessage:
         payload = message.payload or {}
@@ -96,7 +109,8 @@ class TurnPipeline:
                            metadata=dict(payload.get("metadata") or {}))
 
     def _write(self, turn: Turn, results: list[tuple[Message, TurnResult | None]],
-               state: dict[str, Any], status: str, answered: dict[int, list[Message]]) -> None:
+               state: dict[str, Any], statuses: tuple[str, str], answered: dict[int, list[Message]]) -> None:
+        before, status = statuses
         conversation = turn.conversation
         new_messages: list[Message] = []
         for message, result in results:
@@ -115,16 +129,20 @@ class TurnPipeline:
                 turn.add_events([{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
         turn.save_state(state)
-        if status != conversation.status:
+        if status != before:
             turn.set_status(status)
-        conversation_id = conversation.id
-        snapshot = [_message_json(m) for m in new_messages]
-        turn.after_commit(lambda: self._publish(conversation_id, snapshot, status))
+        where = {"conversation_id": conversation.id, "channel": conversation.channel,
+                 "thread_key": conversation.thread_key}
+        published = sorted([m for m, _ in results] + new_messages, key=lambda m: m.seq)
+        snapshot = [_message_json(m) for m in published]
+        changed = status != before
+        turn.after_commit(lambda: self._publish(where, snapshot, status, changed))
 
-    def _publish(self, conversation_id: int, messages: list[dict[str, Any]], status: str) -> None:
+    def _publish(self, where: dict[str, Any], messages: list[dict[str, Any]], status: str, changed: bool) -> None:
         for message in messages:
-            self.publish("message", {"conversation_id": conversation_id, **message})
-        self.publish("status", {"conversation_id": conversation_id, "status": status})
+            self.publish("message", {**where, **message})
+        if changed:
+            self.publish("status", {**where, "status": status})
 
 
 def _message_json(message: Message) -> dict[str, Any]:

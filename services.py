@@ -10,6 +10,7 @@ from typing import Any
 
 import socketio
 
+from conversations.bus import EventBus
 from conversations.db import Database
 from conversations.locks import TurnLocks
 from dialogue.actions.registry import RemoteActions
@@ -17,6 +18,7 @@ from dialogue.assistant import Assistant, load_assistant
 from dialogue.engine import Engine
 from dialogue.generators.offline import OfflineCommandGenerator
 from dialogue.ports import Ports
+from observability import Metrics
 from routing import TurnPipeline
 from settings import Settings
 
@@ -33,6 +35,8 @@ class Services:
     engine: Engine
     pipeline: TurnPipeline
     sio: socketio.Server
+    bus: EventBus
+    metrics: Metrics
 
     def close(self) -> None:
         self.db.dispose()
@@ -84,5 +88,7 @@ def build_services(settings: Settings) -> Services:
     assistant = load_assistant(settings.assistant)
     engine = build_engine(settings, assistant)
     sio = build_socketio(settings)
-    pipeline = TurnPipeline(db, engine, locks=TurnLocks())
-    return Services(settings, db, assistant, engine, pipeline, sio)
+    bus = EventBus()
+    metrics = Metrics()
+    pipeline = TurnPipeline(db, engine, locks=TurnLocks(), publish=bus.publish, metrics=metrics)
+    return Services(settings, db, assistant, engine, pipeline, sio, bus, metrics)

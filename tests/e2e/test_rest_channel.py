@@ -131,3 +131,21 @@ def test_twenty_concurrent_posts_into_one_conversation(live_server: LiveServer) 
     answered_order = sorted(by_id, key=lambda i: first_reply_seq[i])
     assert answered_order == sorted(by_id, key=lambda i: by_id[i].seq), "turns ran in seq order"
     assert conversation.state["turn"] == 20
+
+
+def test_metrics_count_messages_and_turns(live_server: LiveServer) -> None:
+    post(live_server, {"sender": "m", "message": "where is my order"})
+    body = httpx.get(live_server.url + "/metrics", timeout=10).text
+    assert 'helpdesk_messages_received_total{channel="rest"} 1.0' in body
+    assert 'helpdesk_turns_total{channel="rest"} 1.0' in body
+
+
+def test_published_events_follow_the_commit_in_order(live_server: LiveServer) -> None:
+    seen: list[tuple[str, dict[str, object]]] = []
+    live_server.app.extensions["helpdesk"].bus.subscribe(lambda event, data: seen.append((event, data)))
+    post(live_server, {"sender": "p", "message": "talk to a human"})
+    messages = [d for e, d in seen if e == "message"]
+    assert [m["role"] for m in messages][0] == "customer"
+    assert [m["seq"] for m in messages] == sorted(m["seq"] for m in messages)
+    assert ("status", {"conversation_id": messages[0]["conversation_id"], "channel": "rest",
+                       "thread_key": "p", "status": "queued"}) in seen
