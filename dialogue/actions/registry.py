@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import concurrent.futures
 import importlib.util
 import inspect
@@ -134,9 +136,10 @@ class RemoteActions:
         self._known = known
 
     def has(self, name: str) -> bool:
+        """As in Rasa, a custom action must be declared under the domain's ``actions``."""
         if self._known is not None:
             return name in self._known
-        return name.startswith(("action_", "validate_")) or name in self._domain.actions
+        return name in self._domain.actions
 
     def run(self, name: str, tracker: Tracker, domain: dict[str, Any]) -> ActionResult:
         from dialogue.actions.remote import ActionRejected, ActionServerError
@@ -153,9 +156,7 @@ class RemoteActions:
 
 
 def domain_digest(domain: dict[str, Any]) -> str:
-    import hashlib
-    import json
-
+    """A fingerprint of the domain (rasa-sdk caches the domain per digest)."""
     return hashlib.sha256(json.dumps(domain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
