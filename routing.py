@@ -44,12 +44,15 @@ class TurnPipeline:
     """Stores inbound messages and runs their turns, strictly in order per conversation."""
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
-                 publish: Publisher = _no_publish, metrics: Metrics | None = None) -> None:
+                 publish: Publisher = _no_publish, metrics: Metrics | None = None,
+                 fast_understanding: bool = False) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
         self.publish = publish
         self.metrics = metrics
+        #: understanding without slow calls (no LLM): a turn may hold the write lock throughout
+        self.fast_understanding = fast_understanding
 
     def handle(self, inbound: Inbound) -> Handled:
         """Store ``inbound`` (committed before anything else) and answer it."""
@@ -67,7 +70,7 @@ class TurnPipeline:
         for _attempt in range(3):
             answered: dict[int, list[Message]] = {}
             try:
-                with open_turn(self.db, self.locks, conversation_id) as turn:
+                with open_turn(self.db, self.locks, conversation_id, write=self.fast_understanding) as turn:
                     self._run(turn, answered)
                 return answered
             except TurnConflict:
@@ -122,17 +125,18 @@ class TurnPipeline:
                         payload["custom"] = bot.custom
                     if bot.image:
                         payload["image"] = bot.image
-                    reply = turn.append_message(OutgoingMessage("bot", bot.text, payload), in_reply_to=message.id)
+                    reply = turn.append_message(OutgoingMessage("bot", bot.text, payload), in_reply_to=message.id,
+                                                flush=False)
                     new_messages.append(reply)
                     answered[message.id].append(reply)
-                turn.add_events(result.events, message.id)
-                turn.add_events([{"event": "effect", **e} for e in result.effects], message.id)
+                turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
         turn.save_state(state)
         if status != before:
             turn.set_status(status)
         where = {"conversation_id": conversation.id, "channel": conversation.channel,
                  "thread_key": conversation.thread_key}
+        turn.session.flush()  # one batch INSERT for the replies; gives them their ids
         published = sorted([m for m, _ in results] + new_messages, key=lambda m: m.seq)
         snapshot = [_message_json(m) for m in published]
         changed = status != before

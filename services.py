@@ -90,5 +90,6 @@ def build_services(settings: Settings) -> Services:
     sio = build_socketio(settings)
     bus = EventBus()
     metrics = Metrics()
-    pipeline = TurnPipeline(db, engine, locks=TurnLocks(), publish=bus.publish, metrics=metrics)
+    pipeline = TurnPipeline(db, engine, locks=TurnLocks(), publish=bus.publish, metrics=metrics,
+                            fast_understanding=not settings.anthropic_api_key)
     return Services(settings, db, assistant, engine, pipeline, sio, bus, metrics)

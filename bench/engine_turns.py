@@ -24,6 +24,7 @@ from routing import TurnPipeline
 from services import build_engine
 from settings import Settings
 from dialogue.assistant import load_assistant
+from dialogue.engine import Engine, UserMessage
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = [
@@ -41,6 +42,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def run_engine_only(engine: Engine, conversations: int, turns: int) -> dict[str, list[float]]:
+    """The same script through the engine alone (state kept in memory): the engine's own cost."""
+    samples: dict[str, list[float]] = {"engine, turn 5": [], "engine, turn 500": []}
+    for c in range(conversations):
+        state = None
+        for turn in range(1, turns + 1):
+            started = time.perf_counter()
+            state = engine.handle(state, UserMessage(SCRIPT[(turn - 1) % len(SCRIPT)], f"e{c}")).state
+            elapsed = (time.perf_counter() - started) * 1000
+            if turn in EARLY:
+                samples["engine, turn 5"].append(elapsed)
+            elif turn in LATE:
+                samples["engine, turn 500"].append(elapsed)
+    return samples
+
+
 def run(conversations: int, turns: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {"turn 5": [], "turn 500": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,7 +66,8 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
         db = Database(settings.database_url)
         db.upgrade()
         assistant = load_assistant(settings.assistant)
-        pipeline = TurnPipeline(db, build_engine(settings, assistant))
+        engine = build_engine(settings, assistant)
+        pipeline = TurnPipeline(db, engine, fast_understanding=True)
         for c in range(conversations):
             for turn in range(1, turns + 1):
                 text = SCRIPT[(turn - 1) % len(SCRIPT)]
@@ -61,6 +79,7 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
                 elif turn in LATE:
                     samples["turn 500"].append(elapsed)
         db.dispose()
+    samples.update(run_engine_only(engine, conversations, turns))
     return samples
 
 
@@ -71,9 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     samples = run(args.conversations, max(args.turns, 502))
     print(f"engine turn latency, SQLite, offline understanding, {args.conversations} conversations")
-    print(f"{'where':<10} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    print(f"{'where':<18} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for name, values in samples.items():
-        print(f"{name:<10} {len(values):>8} {statistics.median(values):>8.2f} "
+        print(f"{name:<18} {len(values):>8} {statistics.median(values):>8.2f} "
               f"{percentile(values, 99):>8.2f} {statistics.fmean(values):>8.2f}")
     early, late = samples["turn 5"], samples["turn 500"]
     ratio = statistics.median(late) / statistics.median(early)

@@ -86,8 +86,12 @@ def add_message(
     *,
     external_id: str | None = None,
     in_reply_to: int | None = None,
+    flush: bool = True,
 ) -> Message:
-    """Append a message with the next seq; the conversation row must be locked."""
+    """Append a message with the next seq; the conversation row must be locked.
+
+    With ``flush=False`` the row gets its id at the next flush, so that several messages of
+    one turn are inserted in one batch."""
     if message.role not in MESSAGE_ROLES:
         raise ValueError(f"unknown message role {message.role!r}")
     conversation.last_seq += 1
@@ -103,7 +107,8 @@ def add_message(
         in_reply_to=in_reply_to,
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 
@@ -114,8 +119,11 @@ class Turn:
     callbacks in order; an exception rolls back and discards them.
     """
 
-    def __init__(self, db: Database, locks: TurnLocks, conversation_id: int) -> None:
+    def __init__(
+        self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+    ) -> None:
         self.conversation_id = conversation_id
+        self._eager_write = write
         self._db = db
         self._locks = locks
         self._stack: ExitStack | None = None
@@ -130,8 +138,15 @@ class Turn:
         with ExitStack() as stack:
             stack.enter_context(self._locks.hold(self.conversation_id))
             session = stack.enter_context(self._db.session())
-            self._begin_read_phase(session)
-            self.conversation = load_conversation(session, self.conversation_id, for_update=False)
+            if self._eager_write:
+                # fast understanding: take the write lock now instead of reading first
+                self.conversation = load_conversation(session, self.conversation_id, for_update=True)
+                self._writing = True
+            else:
+                self._begin_read_phase(session)
+                self.conversation = load_conversation(
+                    session, self.conversation_id, for_update=False
+                )
             self._processed_seq_read = self.conversation.processed_seq
             self._session = session
             self._stack = stack.pop_all()
@@ -201,10 +216,16 @@ class Turn:
         )
         return list(self._open_session().scalars(query))
 
-    def append_message(self, message: OutgoingMessage, in_reply_to: int | None = None) -> Message:
-        """Add a message with the next seq; ``in_reply_to`` is the answered customer message id."""
+    def append_message(
+        self, message: OutgoingMessage, in_reply_to: int | None = None, *, flush: bool = True
+    ) -> Message:
+        """Add a message with the next seq; ``in_reply_to`` is the answered customer message id.
+
+        ``flush=False`` defers the INSERT (and the id) to the next flush or the commit."""
         session = self._writable()
-        return add_message(session, self.conversation, message, in_reply_to=in_reply_to)
+        return add_message(
+            session, self.conversation, message, in_reply_to=in_reply_to, flush=flush
+        )
 
     def mark_processed(self, seq: int) -> None:
         """Record that the turn for customer messages up to ``seq`` has run."""
@@ -287,10 +308,15 @@ class Turn:
                 )
 
 
-def open_turn(db: Database, locks: TurnLocks, conversation_id: int) -> Turn:
+def open_turn(
+    db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+) -> Turn:
     """Open the unit of work of one turn: ``with open_turn(db, locks, cid) as turn:``.
+
+    ``write=True`` skips the read phase and takes the write lock at once: right when the work
+    between reading and writing is short (offline understanding, agent actions).
 
     Raises:
         ConversationNotFound: on entering, when no conversation has that id.
     """
-    return Turn(db, locks, conversation_id)
+    return Turn(db, locks, conversation_id, write=write)
