@@ -212,3 +212,20 @@ def test_a_rasa_project_folder_loads_and_runs_as_it_is(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["test", "--assistant", str(tmp_path), str(tmp_path / "tests")])
     assert result.exit_code == 0, result.output
     assert "1 passed, 0 failed" in result.output
+
+
+def test_chat_holds_a_console_conversation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path}/chat.db")
+    monkeypatch.setenv("HELPDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("HELPDESK_ASSISTANT", str(REPO / "flows"))
+    result = CliRunner().invoke(cli, ["chat", "--sender", "me"], input="where is my order\nA1002\n")
+    assert result.exit_code == 0, result.output
+    assert "order number" in result.output.lower()
+    assert "A1002" in result.output and "[/SetSlots(continue_conversation=false)]" in result.output
+
+
+def test_db_upgrade_migrates_an_empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path}/up.db")
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "up.db").stat().st_size > 0
