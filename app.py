@@ -14,6 +14,9 @@ from werkzeug.exceptions import HTTPException
 
 from connectors import rest
 from connectors.errors import BadRequest, error_response
+from connectors.rasa_socketio import init_rasa_socketio
+from connectors.widget import init_widget
+from handoff import init_handoff
 from observability import CONTENT_TYPE_LATEST
 from services import Services, build_services, secret_key
 from settings import Settings
@@ -37,6 +40,9 @@ class Helpdesk:
         app.config.setdefault("SECRET_KEY", secret_key(settings))
         app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 16 * 1024 * 1024
         app.register_blueprint(rest.blueprint())
+        widget = init_widget(app, services)
+        init_rasa_socketio(services, widget.runner, widget.limiter)
+        init_handoff(app, services)
         app.add_url_rule("/healthz", "healthz", _healthz)
         app.add_url_rule("/metrics", "metrics", _metrics)
         app.register_error_handler(BadRequest, _bad_request)

@@ -13,14 +13,21 @@ from settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    """Serve HTTP and socket.io (threading mode) until interrupted."""
-    from werkzeug.serving import run_simple
+    """Serve HTTP and socket.io until interrupted: a thread per connection, WebSockets through
+    simple-websocket (why threading: README, "Website widget")."""
+    from werkzeug.serving import WSGIRequestHandler, run_simple
 
     from app import create_app
 
+    class RequestHandler(WSGIRequestHandler):
+        # socket.io sends many small frames; with Nagle's algorithm each one after the first
+        # waits for the client's delayed ACK (~40 ms)
+        disable_nagle_algorithm = True
+
     app = create_app(settings)
     click.echo(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})")
-    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False)
+    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False,
+               request_handler=RequestHandler)
 
 
 @click.group()
@@ -126,13 +133,17 @@ def chat(sender: str) -> None:
 @cli.command()
 @click.option("--interval", default=1.0, help="Seconds between outbox polls.")
 def worker(interval: float) -> None:
-    """Run background delivery (the outbox) for multi-process deployments."""
-    from conversations.db import Database
+    """Run background work for multi-process deployments: outbox delivery and the handoff timers
+    (set HELPDESK_TIMERS_IN_WEB=false on the web processes)."""
+    from app import create_app
     from conversations.outbox import OutboxWorker
+    from handoff.scheduler import TimerScheduler
 
     settings = Settings()
-    database = Database(settings.database_url)
-    outbox = OutboxWorker(database, {})
+    services = create_app(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
+    timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
+    timers.start()
+    outbox = OutboxWorker(services.db, {})
     click.echo("worker running (Ctrl-C to stop)")
     try:
         while True:
@@ -141,10 +152,41 @@ def worker(interval: float) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        timers.shutdown()
+        services.close()
+
+
+@cli.command("create-agent")
+@click.argument("email")
+@click.option("--name", required=True, help="The name customers see.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters.")
+@click.option("--admin", is_flag=True, help="An admin: manages agents, teams, canned responses, hours.")
+@click.option("--team", "teams", multiple=True, help="A team (created when missing); repeat for several.")
+@click.option("--capacity", type=int, default=None, help="Most conversations at once (HELPDESK_AGENT_CAPACITY).")
+def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple[str, ...],
+                 capacity: int | None) -> None:
+    """Create an agent who can sign in at /agent."""
+    from conversations.db import Database
+    from handoff import auth
+    from handoff.errors import HandoffError
+
+    settings = Settings()
+    database = Database(settings.database_url)
+    try:
+        if settings.auto_migrate or (settings.auto_migrate is None and database.dialect_name == "sqlite"):
+            database.upgrade()
+        with database.session() as session, session.begin():
+            agent = auth.create_agent(session, email, name, password, role="admin" if admin else "agent",
+                                      teams=list(teams), capacity=capacity or settings.agent_default_capacity)
+            click.echo(f"agent {agent.id} created: {agent.email} ({agent.role}, teams: {', '.join(teams) or 'none'})")
+    except HandoffError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    finally:
         database.dispose()
 
 
 def register(app: Flask) -> None:
     """Make the same commands available as ``flask --app app <command>``."""
-    for command in (validate, test, chat, db, worker):
+    for command in (validate, test, chat, db, worker, create_agent):
         app.cli.add_command(command)

@@ -20,11 +20,17 @@ from conversations.store import replies_to, store_inbound
 from conversations.turn import Turn, TurnConflict, open_turn
 from conversations.types import Inbound, OutgoingMessage, StoredInbound
 from dialogue.engine import Engine, TurnResult, UserMessage
+from dialogue.executor import advance
+from dialogue.ports import Context
+from dialogue.tracker import BotMessage, DialogueTracker
+from handoff.service import HandoffService
+from handoff.status import HUMAN_STATUSES as _HUMAN, change_status
+from handoff.types import HandoffRequest, Outcome
 from observability import Metrics
 
 log = logging.getLogger(__name__)
 #: statuses in which customer messages go to people, never to the bot
-HUMAN_STATUSES = ("queued", "assigned")
+HUMAN_STATUSES = tuple(sorted(_HUMAN))
 Publisher = Callable[[str, dict[str, Any]], None]
 
 
@@ -45,7 +51,7 @@ class TurnPipeline:
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
-                 fast_understanding: bool = False) -> None:
+                 fast_understanding: bool = False, handoff: HandoffService | None = None) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
@@ -53,6 +59,8 @@ class TurnPipeline:
         self.metrics = metrics
         #: understanding without slow calls (no LLM): a turn may hold the write lock throughout
         self.fast_understanding = fast_understanding
+        #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)
+        self.handoff = handoff
 
     def handle(self, inbound: Inbound) -> Handled:
         """Store ``inbound`` (committed before anything else) and answer it."""
@@ -98,9 +106,11 @@ class TurnPipeline:
                 self.metrics.turns.labels(conversation.channel).inc()
             state = result.state
             results.append((message, result))
+            self._auto_handoff(conversation.id, result, [r.commands for _, r in results[:-1] if r][::-1])
             for effect in result.effects:
                 if effect.get("type") == "handoff":
                     status = "queued"
+                    _silence_after_handoff(result)
                     if self.metrics:
                         self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
         self._write(turn, results, state, (before, status), answered)
@@ -132,21 +142,122 @@ class TurnPipeline:
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
         turn.save_state(state)
-        if status != before:
-            turn.set_status(status)
+        outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
+        status = turn.conversation.status
         where = {"conversation_id": conversation.id, "channel": conversation.channel,
                  "thread_key": conversation.thread_key}
         turn.session.flush()  # one batch INSERT for the replies; gives them their ids
         published = sorted([m for m, _ in results] + new_messages, key=lambda m: m.seq)
         snapshot = [_message_json(m) for m in published]
         changed = status != before
-        turn.after_commit(lambda: self._publish(where, snapshot, status, changed))
+        extra = {key: value for outcome in outcomes for key, value in outcome.status_data.items()}
+        for outcome in outcomes:  # the agents' inbox first: the customer's events don't depend on it
+            if outcome.pending is not None:
+                turn.after_commit(outcome.pending.publish_events)
+        turn.after_commit(lambda: self._publish(where, snapshot, status, changed, extra))
+        for outcome in outcomes:
+            if outcome.pending is not None:
+                turn.after_commit(outcome.pending.run_followups)
 
-    def _publish(self, where: dict[str, Any], messages: list[dict[str, Any]], status: str, changed: bool) -> None:
+    def _publish(self, where: dict[str, Any], messages: list[dict[str, Any]], status: str, changed: bool,
+                 extra: dict[str, Any] | None = None) -> None:
         for message in messages:
             self.publish("message", {**where, **message})
         if changed:
             self.publish("status", {**where, "status": status})
+        if extra:  # the handoff's details for the customer: place in line, estimated wait, agent
+            self.publish("status", {**where, "status": status, **extra})
+
+    # --- handoff: the rules live in handoff/, the pipeline only calls them ----------------------
+    def _auto_handoff(self, conversation_id: int, result: TurnResult, earlier: list[list[dict[str, Any]]]) -> None:
+        """Repeated ``cannot handle`` or an internal error hand over (``handoff.triggers``)."""
+        if self.handoff is None or any(e.get("type") == "handoff" for e in result.effects):
+            return
+        names = [[str(c.get("command")) for c in commands] for commands in earlier]
+        reason = self.handoff.auto_reason(conversation_id, result.commands, result.events, names)
+        if reason is not None:
+            slots = {k: v for k, v in (result.state.get("slots") or {}).items() if v is not None}
+            result.effects.append({"type": "handoff", "reason": reason, "flow": None, "slots": slots,
+                                   "announce": True})
+
+    def _handoff_step(self, turn: Turn, results: list[tuple[Message, TurnResult | None]],
+                      statuses: tuple[str, str], answered: dict[int, list[Message]],
+                      new_messages: list[Message]) -> list[Outcome]:
+        """Status changes and handoff requests of the turn, inside its transaction."""
+        before, status = statuses
+        if self.handoff is None:
+            if status != before:
+                turn.set_status(status)
+            return []
+        if before == "resolved":
+            change_status(turn, "bot")
+        outcomes = []
+        humans = [m for m, r in results if r is None]
+        if humans:
+            outcomes.append(self.handoff.on_customer_messages(turn, humans))
+        for message, result in results:
+            effect = next((e for e in (result.effects if result else []) if e.get("type") == "handoff"), None)
+            if effect is not None:
+                outcomes.append(self.handoff.request(turn, _handoff_request(effect), reply_to=message.id,
+                                                     announce=bool(effect.get("announce"))))
+        for outcome in outcomes:
+            for added in outcome.messages:
+                new_messages.append(added)
+                answered.setdefault(added.in_reply_to or 0, []).append(added)
+        return outcomes
+
+    def resume(self, turn: Turn, flow: str | None, clear: bool) -> list[Message]:
+        """Run the assistant again after people had the conversation (inside ``turn``): keep its
+        slots and stack (``clear`` empties the stack) and start ``flow`` (e.g. the satisfaction
+        question) instead of starting over. Returns the bot messages written."""
+        conversation = turn.conversation
+        assistant = self.engine.assistant
+        tracker = DialogueTracker.from_state(f"{conversation.channel}:{conversation.thread_key}",
+                                             conversation.state, assistant.domain)
+        tracker.channel = conversation.channel
+        if clear:
+            tracker.stack.clear()
+        if flow and flow in assistant.flows:
+            tracker.push(flow, kind="pattern" if flow.startswith("pattern_") else "flow")
+            ctx = Context(tracker, assistant.flows, assistant.domain, self.engine.ports, assistant.domain.as_dict())
+            advance(ctx, step_limit=self.engine.step_limit)
+        written = [turn.append_message(OutgoingMessage("bot", m.text, _bot_payload(m))) for m in tracker.messages]
+        if tracker.messages:
+            tracker.last_bot_messages = [m.to_dict() for m in tracker.messages]
+        turn.add_events(tracker.events + [{"event": "resumed", "flow": flow, "cleared": clear}])
+        turn.save_state(tracker.to_state())
+        return written
+
+
+def _bot_payload(bot: BotMessage) -> dict[str, Any]:
+    payload: dict[str, Any] = {"buttons": bot.buttons, "utter_action": bot.utter_action}
+    if bot.custom is not None:
+        payload["custom"] = bot.custom
+    if bot.image:
+        payload["image"] = bot.image
+    return payload
+
+
+def _silence_after_handoff(result: TurnResult) -> None:
+    """Drop what the assistant would say after handing over (the flow below the handoff pattern
+    re-asking its question): once people have the conversation, the bot stays silent."""
+    bot_events = 0
+    for event in result.events:
+        if event.get("event") == "handoff_requested":
+            del result.messages[bot_events:]
+            return
+        bot_events += event.get("event") == "bot"
+
+
+def _handoff_request(effect: dict[str, Any]) -> HandoffRequest:
+    slots = dict(effect.get("slots") or {})
+    reason = str(effect.get("reason") or "customer_request")
+    if reason.startswith("link from"):
+        reason = "customer_request"
+    team = slots.get("handoff_team")
+    return HandoffRequest(reason=reason, team=team if isinstance(team, str) else None,
+                          priority=str(slots.get("handoff_priority") or "normal"),
+                          flow=effect.get("flow"), slots=slots)
 
 
 def _message_json(message: Message) -> dict[str, Any]:

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import socketio
 
+from connectors.widget.origins import OriginPolicy
 from conversations.bus import EventBus
 from conversations.db import Database
 from conversations.locks import TurnLocks
 from dialogue.actions.registry import RemoteActions
 from dialogue.assistant import Assistant, load_assistant
 from dialogue.engine import Engine
+from dialogue.generators import CommandGenerator
+from dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice
+from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
+from dialogue.generators.llm_client import ClaudeClient, Prices
 from dialogue.generators.offline import OfflineCommandGenerator
 from dialogue.ports import Ports
+from handoff.service import HandoffService
+from handoff.stats import StatsCollector
+from knowledge import KnowledgeBase
 from observability import Metrics
 from routing import TurnPipeline
 from settings import Settings
@@ -37,8 +46,16 @@ class Services:
     sio: socketio.Server
     bus: EventBus
     metrics: Metrics
+    #: called by ``close()`` before the database goes (worker pools of connectors)
+    closers: list[Callable[[], object]] = field(default_factory=list)
+    #: agents, queue, assignment, timers (``handoff/``)
+    handoff: HandoffService | None = None
+    #: the assistant's indexed ``knowledge/`` documents
+    knowledge: KnowledgeBase | None = None
 
     def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
         self.db.dispose()
 
 
@@ -56,25 +73,54 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
-def build_engine(settings: Settings, assistant: Assistant) -> Engine:
+def build_engine(settings: Settings, assistant: Assistant, *, knowledge: KnowledgeBase | None = None,
+                 metrics: Metrics | None = None) -> Engine:
+    """The engine: Claude understands when ANTHROPIC_API_KEY is set, else offline understanding."""
     remote = None
     if settings.action_server_url:
         from dialogue.actions.remote import RemoteActionClient
 
         client = RemoteActionClient(settings.action_server_url, timeout=settings.action_timeout)
         remote = RemoteActions(client, assistant.domain)
-    ports = Ports(actions=assistant.action_runner(remote=remote))
-    generator = OfflineCommandGenerator(assistant.flows, assistant.domain)
+    llm = build_llm_client(settings, metrics)
+    voice = Voice.from_config(assistant.config)
+    ports = Ports(actions=assistant.action_runner(remote=remote), chitchat=ChitchatAnswerer(llm, voice=voice),
+                  search=KnowledgeAnswerer(knowledge.search, llm, voice=voice) if knowledge else None)
+    generator: CommandGenerator = OfflineCommandGenerator(assistant.flows, assistant.domain)
+    if llm is not None:
+        options = LLMOptions(assistant_name=voice.name, history_turns=settings.llm_history_turns,
+                             retrieval_threshold=settings.llm_retrieval_threshold)
+        generator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
     return Engine(assistant, generator, ports, step_limit=settings.step_limit,
                   max_chars=settings.max_message_chars)
+
+
+def build_llm_client(settings: Settings, metrics: Metrics | None = None) -> ClaudeClient | None:
+    """The Claude client (None without ANTHROPIC_API_KEY); every call is counted in ``metrics``."""
+    if not settings.anthropic_api_key:
+        return None
+    prices = Prices.for_model(settings.llm_model, (settings.llm_price_input, settings.llm_price_output))
+    return ClaudeClient(settings.anthropic_api_key, settings.llm_model, base_url=settings.anthropic_base_url,
+                        timeout=settings.llm_timeout, max_retries=settings.llm_max_retries, prices=prices,
+                        observer=metrics.observe_llm if metrics else None)
+
+
+def build_knowledge(settings: Settings, db: Database, assistant: Assistant) -> KnowledgeBase:
+    """Index the assistant's ``knowledge/`` folder and keep watching it."""
+    folder = Path(assistant.path or settings.assistant) / "knowledge"
+    knowledge = KnowledgeBase(db, folder, reload_seconds=settings.knowledge_reload_seconds)
+    knowledge.start()
+    return knowledge
 
 
 def build_socketio(settings: Settings) -> socketio.Server:
     manager: Any = None
     if settings.redis_url:
         manager = socketio.RedisManager(settings.redis_url)
-    return socketio.Server(async_mode="threading", cors_allowed_origins=settings.origins,
-                           client_manager=manager)
+    # handlers run inline per connection (async_handlers=False): one client's events are handled
+    # in the order sent; slow work (turns) goes to connectors' worker pools
+    return socketio.Server(async_mode="threading", cors_allowed_origins=OriginPolicy(settings.allowed_origins),
+                           client_manager=manager, async_handlers=False)
 
 
 def build_services(settings: Settings) -> Services:
@@ -86,10 +132,19 @@ def build_services(settings: Settings) -> Services:
     if migrate:
         db.upgrade()
     assistant = load_assistant(settings.assistant)
-    engine = build_engine(settings, assistant)
+    metrics = Metrics()
+    knowledge = build_knowledge(settings, db, assistant)
+    engine = build_engine(settings, assistant, knowledge=knowledge, metrics=metrics)
     sio = build_socketio(settings)
     bus = EventBus()
-    metrics = Metrics()
-    pipeline = TurnPipeline(db, engine, locks=TurnLocks(), publish=bus.publish, metrics=metrics,
-                            fast_understanding=not settings.anthropic_api_key)
-    return Services(settings, db, assistant, engine, pipeline, sio, bus, metrics)
+    locks = TurnLocks()
+    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics)
+    metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
+    pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics,
+                            fast_understanding=not settings.anthropic_api_key, handoff=handoff)
+    handoff.resumer = pipeline.resume
+    services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, handoff=handoff,
+                        knowledge=knowledge)
+    services.closers.append(knowledge.stop)
+    services.closers.append(handoff.close_down)
+    return services

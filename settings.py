@@ -30,7 +30,19 @@ class Settings(BaseSettings):
     allowed_origins: str = Field("*", validation_alias=_env("HELPDESK_ALLOWED_ORIGINS"))
     anthropic_api_key: str | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
     anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
-    llm_model: str = Field("claude-sonnet-4-5", validation_alias=_env("HELPDESK_LLM_MODEL"))
+    llm_model: str = Field("claude-sonnet-5-5", validation_alias=_env("HELPDESK_LLM_MODEL"))
+    #: total seconds one LLM call may take, the SDK's retries included; then the turn says sorry
+    llm_timeout: float = Field(10.0, gt=0, validation_alias=_env("HELPDESK_LLM_TIMEOUT"))
+    llm_max_retries: int = Field(2, ge=0, validation_alias=_env("HELPDESK_LLM_MAX_RETRIES"))
+    #: more startable flows than this → only the most relevant ones (BM25) enter the prompt
+    llm_retrieval_threshold: int = Field(20, ge=1, validation_alias=_env("HELPDESK_LLM_RETRIEVAL_THRESHOLD"))
+    #: past turns (a customer message and its replies) shown to the LLM
+    llm_history_turns: int = Field(5, ge=0, le=10, validation_alias=_env("HELPDESK_LLM_HISTORY_TURNS"))
+    #: USD per million input / output tokens for the cost estimate; unset → the model's list price
+    llm_price_input: float | None = Field(None, ge=0, validation_alias=_env("HELPDESK_LLM_PRICE_INPUT"))
+    llm_price_output: float | None = Field(None, ge=0, validation_alias=_env("HELPDESK_LLM_PRICE_OUTPUT"))
+    #: seconds between looks for changed knowledge documents; 0 → index once at start
+    knowledge_reload_seconds: float = Field(5.0, ge=0, validation_alias=_env("HELPDESK_KNOWLEDGE_RELOAD_SECONDS"))
     action_server_url: str | None = Field(None, validation_alias=_env("HELPDESK_ACTION_SERVER_URL"))
     action_timeout: float = Field(10.0, validation_alias=_env("HELPDESK_ACTION_TIMEOUT"))
     max_message_chars: int = Field(4000, validation_alias=_env("HELPDESK_MAX_MESSAGE_CHARS"))
@@ -46,6 +58,45 @@ class Settings(BaseSettings):
     imap_url: str | None = Field(None, validation_alias=_env("HELPDESK_IMAP_URL"))
     email_inbound_token: str | None = Field(None, validation_alias=_env("HELPDESK_EMAIL_INBOUND_TOKEN"))
     log_level: str = Field("INFO", validation_alias=_env("HELPDESK_LOG_LEVEL"))
+    # --- agents and handoff (see the README's "Agents and handoff") ---
+    #: auto: waiting conversations go to the least-loaded online agent of their team; manual: agents claim
+    handoff_assignment: str = Field("auto", pattern="^(auto|manual)$",
+                                    validation_alias=_env("HELPDESK_HANDOFF_ASSIGNMENT"))
+    handoff_default_team: str | None = Field(None, validation_alias=_env("HELPDESK_HANDOFF_DEFAULT_TEAM"))
+    #: "flow_id=team,flow_id=team": the team a handoff from a flow goes to
+    handoff_routes: str | None = Field(None, validation_alias=_env("HELPDESK_HANDOFF_ROUTES"))
+    #: hand over after this many "cannot handle" turns in a row (0: never; 3 is a good value)
+    handoff_cannot_handle_limit: int = Field(0, ge=0, validation_alias=_env("HELPDESK_HANDOFF_CANNOT_HANDLE_LIMIT"))
+    handoff_on_error: bool = Field(True, validation_alias=_env("HELPDESK_HANDOFF_ON_ERROR"))
+    handoff_sla_seconds: int = Field(300, gt=0, validation_alias=_env("HELPDESK_HANDOFF_SLA_SECONDS"))
+    handoff_inactivity_seconds: int = Field(1800, ge=0, validation_alias=_env("HELPDESK_HANDOFF_INACTIVITY_SECONDS"))
+    handoff_agent_response_seconds: int = Field(
+        600, ge=0, validation_alias=_env("HELPDESK_HANDOFF_AGENT_RESPONSE_SECONDS"))
+    #: the flow the assistant resumes with when an agent releases a conversation ("" for none)
+    handoff_resume_flow: str = Field("pattern_customer_satisfaction",
+                                     validation_alias=_env("HELPDESK_HANDOFF_RESUME_FLOW"))
+    handoff_llm_summary: bool = Field(True, validation_alias=_env("HELPDESK_HANDOFF_LLM_SUMMARY"))
+    handoff_wait_samples: int = Field(20, gt=0, validation_alias=_env("HELPDESK_HANDOFF_WAIT_SAMPLES"))
+    #: "mon-fri 09:00-17:00; sat 10:00-14:00" (unset: always open); admins may store one per team
+    business_hours: str | None = Field(None, validation_alias=_env("HELPDESK_BUSINESS_HOURS"))
+    business_timezone: str = Field("UTC", validation_alias=_env("HELPDESK_BUSINESS_TIMEZONE"))
+    agent_default_capacity: int = Field(3, ge=0, validation_alias=_env("HELPDESK_AGENT_CAPACITY"))
+    agent_heartbeat_timeout: int = Field(90, gt=0, validation_alias=_env("HELPDESK_AGENT_HEARTBEAT_TIMEOUT"))
+    agent_token_ttl: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("HELPDESK_AGENT_TOKEN_TTL"))
+    #: run the handoff timers (APScheduler) in the web process; off when `helpdesk worker` runs them
+    timers_in_web: bool = Field(True, validation_alias=_env("HELPDESK_TIMERS_IN_WEB"))
+    timer_interval: float = Field(5.0, gt=0, validation_alias=_env("HELPDESK_TIMER_INTERVAL"))
+    #: website widget: secret the host site signs user ids with (HMAC-SHA256); unset → no identities
+    widget_site_secret: str | None = Field(None, validation_alias=_env("HELPDESK_WIDGET_SITE_SECRET"))
+    widget_token_max_age: int = Field(30 * 24 * 3600, validation_alias=_env("HELPDESK_WIDGET_TOKEN_MAX_AGE"))
+    widget_rate_burst: int = Field(10, validation_alias=_env("HELPDESK_WIDGET_RATE_BURST"))
+    #: sustained messages (and uploads) per visitor per minute; 0 turns the limit off
+    widget_rate_per_minute: float = Field(30, validation_alias=_env("HELPDESK_WIDGET_RATE_PER_MINUTE"))
+    widget_history_limit: int = Field(200, validation_alias=_env("HELPDESK_WIDGET_HISTORY_LIMIT"))
+    widget_turn_workers: int = Field(8, validation_alias=_env("HELPDESK_WIDGET_TURN_WORKERS"))
+    #: seconds a bot turn runs before the widget shows the bot typing (0: always)
+    widget_typing_delay: float = Field(0.3, validation_alias=_env("HELPDESK_WIDGET_TYPING_DELAY"))
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, validation_alias=_env("HELPDESK_MAX_ATTACHMENT_BYTES"))
 
     @property
     def origins(self) -> list[str] | str:

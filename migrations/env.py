@@ -15,6 +15,9 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 from conversations.models import Base
+import conversations.attachments  # noqa: F401,E402 - registers the widget's attachments table
+import handoff.models  # noqa: F401,E402 - registers the handoff tables on Base.metadata
+from knowledge.models import include_name  # noqa: E402 - registers the knowledge tables; hides FTS objects
 
 config = context.config
 target_metadata = Base.metadata
@@ -36,6 +39,7 @@ def _configure(**kwargs: object) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=True,  # SQLite needs batch mode to ALTER tables
+        include_name=include_name,
         **kwargs,  # type: ignore[arg-type]
     )
 

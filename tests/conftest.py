@@ -95,3 +95,11 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
 def db(db_url: str) -> Iterator[Database]:
     """A migrated database of each kind."""
     yield from _upgraded(db_url)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_anthropic_key(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only `live` tests may reach the real Anthropic API with a developer's key."""
+    if request.node.get_closest_marker("live") is None:
+        monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+        monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)

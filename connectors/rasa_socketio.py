@@ -1,0 +1,164 @@
+"""The Rasa socket.io channel on namespace ``/`` (path ``/socket.io``), with session persistence.
+
+Existing Rasa chat front-ends (rasa-webchat, Rasa's own examples) work unchanged:
+
+* ``session_request {session_id?}`` → ``session_confirm <session_id>`` (a new id when none is
+  given); the socket joins the session's room, so reconnecting with the same id continues the
+  conversation and every socket of a session gets its replies.
+* ``user_uttered {message, session_id, metadata?}`` → one ``bot_uttered {text}`` per paragraph
+  of each reply (Rasa splits on blank lines), ``quick_replies: [{content_type: "text", title,
+  payload}]`` on the last one; images as ``{attachment: {type: "image", payload: {src}}}`` and
+  custom payloads as they are.
+
+As in Rasa, the session id is the conversation's key (channel ``socketio``): keep it secret.
+Bad input gets an ``error {code, message}`` event (Rasa front-ends ignore it) and stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import socketio
+
+from connectors.widget.ratelimit import RateLimiter
+from connectors.widget.runner import TurnRunner
+from conversations.models import Message
+from conversations.store import store_inbound
+from conversations.types import Inbound
+
+if TYPE_CHECKING:
+    from services import Services
+
+log = logging.getLogger(__name__)
+CHANNEL = "socketio"
+NAMESPACE = "/"
+MAX_SESSION_ID_CHARS = 255
+
+
+def room_for(session_id: str) -> str:
+    return "rasa:" + session_id
+
+
+def bot_uttered(message: Message) -> list[dict[str, Any]]:
+    """The ``bot_uttered`` events of one bot (or agent) message, as Rasa's SocketIOOutput sends them."""
+    payload = message.payload or {}
+    buttons = [b for b in payload.get("buttons") or [] if isinstance(b, dict) and "title" in b]
+    out: list[dict[str, Any]] = []
+    if message.text or buttons:
+        parts = (message.text or "").strip().split("\n\n")
+        out = [{"text": part} for part in parts]
+        if buttons:
+            out[-1]["quick_replies"] = [{"content_type": "text", "title": b["title"],
+                                         "payload": b.get("payload", b["title"])} for b in buttons]
+    if payload.get("image"):
+        out.append({"attachment": {"type": "image", "payload": {"src": payload["image"]}}})
+    if isinstance(payload.get("custom"), dict):
+        out.append(payload["custom"])
+    return out
+
+
+class RasaSocketIONamespace(socketio.Namespace):
+    """Rasa's ``SocketIOInput`` protocol over the helpdesk's turn pipeline."""
+
+    def __init__(self, services: Services, runner: TurnRunner, limiter: RateLimiter,
+                 namespace: str = NAMESPACE) -> None:
+        super().__init__(namespace)
+        self.services = services
+        self.runner = runner
+        self.limiter = limiter
+
+    def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        return True
+
+    def on_session_request(self, sid: str, data: Any = None) -> None:
+        session_id = data.get("session_id") if isinstance(data, dict) else None
+        if not _valid_session_id(session_id):
+            session_id = uuid.uuid4().hex
+        self._join(sid, session_id)
+        self.emit("session_confirm", session_id, to=sid)
+
+    def _join(self, sid: str, session_id: str) -> None:
+        session = self.get_session(sid)
+        if session.get("session_id") != session_id:
+            if session.get("session_id"):
+                self.leave_room(sid, room_for(session["session_id"]))
+            self.enter_room(sid, room_for(session_id))
+            session["session_id"] = session_id
+
+    def on_user_uttered(self, sid: str, data: Any) -> None:
+        try:
+            inbound = self._inbound(sid, data)
+        except _Refused as exc:
+            log.info("rasa_socketio.message.rejected", extra={"code": exc.code})
+            self.emit("error", {"code": exc.code, "message": str(exc)}, to=sid)
+            return
+        stored = store_inbound(self.services.db, inbound)
+        if not stored.duplicate:
+            self.services.metrics.messages_in.labels(CHANNEL).inc()
+        cid = stored.conversation_id
+        self.runner.submit(cid, lambda: self.services.pipeline.run_pending(cid))
+
+    def _inbound(self, sid: str, data: Any) -> Inbound:
+        if not isinstance(data, dict):
+            raise _Refused("user_uttered needs {message, session_id}", "invalid_message")
+        session_id = data.get("session_id") or self.get_session(sid).get("session_id")
+        if not _valid_session_id(session_id):
+            raise _Refused("a message without a valid session_id was received", "invalid_session_id")
+        message = data.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise _Refused("'message' must be a non-empty string", "empty_message")
+        if len(message) > self.services.settings.max_message_chars:
+            raise _Refused(f"the message is longer than {self.services.settings.max_message_chars} characters",
+                           "message_too_long")
+        metadata = _metadata(data.get("metadata"))
+        if self.limiter.allow(session_id):
+            raise _Refused("too many messages; wait a moment before sending more", "rate_limited")
+        self._join(sid, session_id)
+        message_id = data.get("message_id", metadata.get("message_id"))
+        return Inbound(channel=CHANNEL, thread_key=session_id, text=message, customer_external_id=session_id,
+                       external_id=str(message_id)[:255] if message_id is not None else None, metadata=metadata)
+
+    def on_bus_event(self, event: str, data: dict[str, Any]) -> None:
+        """Bus subscriber: bot, agent and system messages of a session become ``bot_uttered``."""
+        if event != "message" or data.get("channel") != CHANNEL or data.get("role") == "customer":
+            return
+        with self.services.db.read_session() as session:
+            message = session.get(Message, data.get("id"))
+        if message is None:
+            return
+        for out in bot_uttered(message):
+            self.emit("bot_uttered", out, room=room_for(str(data.get("thread_key"))))
+
+
+class _Refused(ValueError):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _valid_session_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_SESSION_ID_CHARS
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise _Refused("'metadata' must be a JSON object", "invalid_metadata") from exc
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise _Refused("'metadata' must be a JSON object", "invalid_metadata")
+    return value
+
+
+def init_rasa_socketio(services: Services, runner: TurnRunner, limiter: RateLimiter) -> RasaSocketIONamespace:
+    """Register the namespace and its bus subscription."""
+    namespace = RasaSocketIONamespace(services, runner, limiter)
+    services.sio.register_namespace(namespace)
+    services.bus.subscribe(namespace.on_bus_event)
+    return namespace

@@ -1,0 +1,374 @@
+/* Agent dashboard: REST API (/api/v1) + socket.io namespace /agent.
+ * Customer text is only ever set with textContent: never as HTML. */
+(function () {
+  "use strict";
+  var TOKEN_KEY = "helpdesk.agent.token";
+  var state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, tab: "queued", items: new Map(),
+    current: null, detail: null, socket: null, sound: true, agents: [], teams: [], canned: [], typingTimer: null };
+  var $ = function (id) { return document.getElementById(id); };
+
+  /* --- helpers ---------------------------------------------------------------------------- */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "class") el.className = attrs[k]; else if (k === "text") el.textContent = attrs[k];
+      else if (k.indexOf("data-") === 0) el.setAttribute(k, attrs[k]); else el[k] = attrs[k];
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child == null) continue;
+      el.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return el;
+  }
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+  function api(method, path, body) {
+    var opts = { method: method, headers: { "Authorization": "Bearer " + state.token } };
+    if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch("/api/v1" + path, opts).then(function (r) {
+      if (r.status === 401 && path !== "/auth/login") { logout(); throw new Error("Please sign in again."); }
+      if (r.status === 204) return null;
+      return r.json().then(function (data) {
+        if (!r.ok) throw new Error((data.error && data.error.message) || ("HTTP " + r.status));
+        return data;
+      });
+    });
+  }
+  function duration(seconds) {
+    if (seconds == null || isNaN(seconds)) return "–";
+    seconds = Math.max(0, Math.round(seconds));
+    if (seconds < 60) return seconds + "s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + "m " + (seconds % 60) + "s";
+    return Math.floor(seconds / 3600) + "h " + Math.floor((seconds % 3600) / 60) + "m";
+  }
+  function since(iso) { return iso ? (Date.now() - Date.parse(iso)) / 1000 : null; }
+  function percent(x) { return x == null ? "–" : Math.round(x * 100) + "%"; }
+  function toast(text) {
+    var el = $("toast"); el.textContent = text; el.hidden = false;
+    clearTimeout(toast.timer); toast.timer = setTimeout(function () { el.hidden = true; }, 4000);
+  }
+  function customerName(item) {
+    var c = item.customer || {};
+    return c.name || c.email || (item.channel + " · " + (c.external_id || ("#" + item.conversation_id)));
+  }
+
+  /* --- sound and visual alert ------------------------------------------------------------- */
+  var audio = null;
+  function beep() {
+    if (!state.sound) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.08;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.18);
+    } catch (e) { /* no audio available */ }
+  }
+  function alertNew(data) {
+    beep();
+    var item = state.items.get(data.conversation_id);
+    toast((data.type === "escalated" ? "Escalated: " : "Waiting: ") + (item ? customerName(item) : "a conversation"));
+    document.title = "(!) Agent inbox · Helpdesk";
+    var row = document.querySelector('[data-cid="' + data.conversation_id + '"]');
+    if (row) { row.classList.remove("fresh"); void row.offsetWidth; row.classList.add("fresh"); }
+  }
+  window.addEventListener("focus", function () { document.title = "Agent inbox · Helpdesk"; });
+
+  /* --- login ------------------------------------------------------------------------------ */
+  function showLogin() { $("app").hidden = true; $("login").hidden = false; $("login-email").focus(); }
+  $("login-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: $("login-email").value, password: $("login-password").value }) })
+      .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw new Error(d.error.message); return d; }); })
+      .then(function (data) { state.token = data.token; sessionStorage.setItem(TOKEN_KEY, data.token); start(); })
+      .catch(function (e) { $("login-error").textContent = e.message; });
+  });
+  function logout() {
+    if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Authorization": "Bearer " + state.token } });
+    sessionStorage.removeItem(TOKEN_KEY); state.token = null;
+    if (state.socket) state.socket.disconnect();
+    showLogin();
+  }
+  $("logout").addEventListener("click", logout);
+
+  /* --- start ------------------------------------------------------------------------------ */
+  function start() {
+    if (!state.token) return showLogin();
+    api("GET", "/agents/me").then(function (me) {
+      state.me = me;
+      $("login").hidden = true; $("app").hidden = false;
+      $("me-name").textContent = me.name + (me.role === "admin" ? " (admin)" : "");
+      $("presence").value = me.status === "away" ? "away" : "online";  // an agent who was away stays away
+      connect(); loadTab(); loadLists(); loadStats();
+      setInterval(loadStats, 30000); setInterval(tick, 1000);
+    }).catch(function () { showLogin(); });
+  }
+  function connect() {
+    var socket = io("/agent", { auth: { token: state.token, status: $("presence").value }, transports: ["websocket"] });
+    state.socket = socket;
+    socket.on("connect", function () {
+      $("connection").className = "dot online";
+      if (state.current) socket.emit("join", { conversation_id: state.current });
+    });
+    socket.on("disconnect", function () { $("connection").className = "dot offline"; });
+    socket.on("connect_error", function (err) {
+      $("connection").className = "dot offline";
+      if (err && err.data && err.data.code === "unauthorized") logout();
+    });
+    socket.on("conversation", function (data) {
+      upsert(data.item);
+      if (data.item.conversation_id === state.current) openConversation(state.current, true);
+      if (data.alert) alertNew({ type: data.type, conversation_id: data.item.conversation_id });
+      loadStats();
+    });
+    socket.on("message", onMessage);
+    socket.on("note", function (note) { if (note.conversation_id === state.current) addNote(note); });
+    socket.on("status", function (data) {
+      var item = state.items.get(data.conversation_id);
+      if (item && item.status !== data.status) { item.status = data.status; renderList(); }
+    });
+    socket.on("typing", onTyping);
+    socket.on("agent", function (agent) { if (state.me && agent.id === state.me.id) $("presence").value = agent.status; loadStats(); });
+    setInterval(function () { if (socket.connected) socket.emit("heartbeat", {}); }, 25000);
+  }
+  $("presence").addEventListener("change", function () {
+    api("PATCH", "/agents/me", { status: $("presence").value }).catch(function (e) { toast(e.message); });
+  });
+  $("sound").addEventListener("click", function () {
+    state.sound = !state.sound; this.setAttribute("aria-pressed", String(state.sound)); this.textContent = state.sound ? "Sound on" : "Sound off";
+  });
+
+  /* --- inbox ------------------------------------------------------------------------------ */
+  var TABS = {
+    queued: function (i) { return i.status === "queued"; },
+    mine: function (i) { return i.status === "assigned" && i.assignee && state.me && i.assignee.id === state.me.id; },
+    open: function (i) { return i.status === "queued" || i.status === "assigned"; },
+    bot: function (i) { return i.status === "bot"; },
+    resolved: function (i) { return i.status === "resolved"; }
+  };
+  document.querySelectorAll(".tab").forEach(function (tab) {
+    tab.addEventListener("click", function () {
+      document.querySelectorAll(".tab").forEach(function (t) { t.classList.remove("active"); });
+      tab.classList.add("active"); state.tab = tab.getAttribute("data-tab"); loadTab();
+    });
+  });
+  function loadTab() {
+    var status = state.tab;
+    var load = function (s) { return api("GET", "/conversations?status=" + s).then(function (d) { d.items.forEach(upsertQuiet); }); };
+    Promise.all([load(status), status === "queued" ? Promise.resolve() : load("queued"), load("mine")])
+      .then(renderList).catch(function (e) { toast(e.message); });
+  }
+  function upsertQuiet(item) {
+    var old = state.items.get(item.conversation_id);
+    if (old && item.last_handoff === undefined && old.last_handoff) item.last_handoff = old.last_handoff;
+    state.items.set(item.conversation_id, item);
+  }
+  function upsert(item) { upsertQuiet(item); renderList(); }
+  function sortItems(items) {
+    var rank = { urgent: 3, high: 2, normal: 1, low: 0 };
+    return items.sort(function (a, b) {
+      if (a.status === "queued" && b.status === "queued") {
+        var p = (rank[b.priority] || 0) - (rank[a.priority] || 0);
+        return p || Date.parse(a.waiting_since) - Date.parse(b.waiting_since);
+      }
+      return Date.parse(b.updated_at || 0) - Date.parse(a.updated_at || 0);
+    });
+  }
+  function renderList() {
+    var list = $("items"); clear(list);
+    var all = Array.from(state.items.values());
+    var shown = sortItems(all.filter(TABS[state.tab]));
+    $("count-queued").textContent = all.filter(TABS.queued).length;
+    $("count-mine").textContent = all.filter(TABS.mine).length;
+    $("empty").hidden = shown.length > 0;
+    shown.forEach(function (item) {
+      var last = item.last_message ? item.last_message.text || "" : "";
+      var badge = item.status === "queued" && item.priority && item.priority !== "normal"
+        ? h("span", { class: "badge " + item.priority, text: item.priority }) : null;
+      var row = h("li", { class: "item" + (item.conversation_id === state.current ? " selected" : ""), "data-cid": item.conversation_id },
+        h("div", { class: "row" }, h("span", { class: "name", text: customerName(item) }),
+          h("span", { class: "wait", "data-since": item.status === "queued" ? item.waiting_since || "" : "",
+            text: item.status === "queued" ? duration(since(item.waiting_since)) : (item.assignee ? item.assignee.name : item.status) })),
+        h("div", { class: "row" }, h("span", { class: "preview", text: last }), badge),
+        item.team ? h("span", { class: "muted small", text: item.team }) : null);
+      row.addEventListener("click", function () { openConversation(item.conversation_id); });
+      list.appendChild(row);
+    });
+  }
+  function tick() {
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      var s = el.getAttribute("data-since"); if (s) el.textContent = duration(since(s));
+    });
+    if (state.detail && state.detail.status === "queued") $("conv-meta").textContent = meta(state.detail);
+  }
+
+  /* --- conversation ----------------------------------------------------------------------- */
+  function openConversation(cid, refresh) {
+    if (!refresh && state.current && state.current !== cid && state.socket) state.socket.emit("leave", { conversation_id: state.current });
+    state.current = cid;
+    if (!refresh && state.socket) state.socket.emit("join", { conversation_id: cid });
+    api("GET", "/conversations/" + cid).then(function (d) {
+      if (state.current !== cid) return;
+      state.detail = d; upsertQuiet(withoutDetails(d)); renderList(); renderConversation(d);
+    }).catch(function (e) { toast(e.message); });
+  }
+  function withoutDetails(d) {
+    var item = Object.assign({}, d); delete item.messages; delete item.notes; delete item.slots; delete item.flows; return item;
+  }
+  function meta(d) {
+    var parts = [d.channel];
+    if (d.team) parts.push("team " + d.team);
+    if (d.priority) parts.push(d.priority + " priority");
+    if (d.status === "queued") parts.push("waiting " + duration(since(d.waiting_since)) + (d.position ? " · #" + d.position + " in line" : ""));
+    if (d.assignee) parts.push("with " + d.assignee.name);
+    return parts.join(" · ");
+  }
+  function renderConversation(d) {
+    $("placeholder").hidden = true; $("view").hidden = false; $("details").hidden = false;
+    $("conv-title").textContent = customerName(d);
+    $("conv-status").textContent = d.status; $("conv-status").className = "badge " + d.status;
+    $("conv-meta").textContent = meta(d);
+    $("summary").hidden = !d.summary; $("summary-text").textContent = d.summary || "";
+    var mine = d.assignee && state.me && d.assignee.id === state.me.id;
+    $("act-claim").textContent = d.status === "bot" || d.status === "resolved" ? "Take over" : "Claim";
+    $("act-claim").disabled = mine || (d.status === "assigned" && !(state.me.role === "admin"));
+    $("act-release").disabled = !(d.status === "queued" || d.status === "assigned");
+    $("act-transfer").disabled = !(d.status === "queued" || d.status === "assigned");
+    $("act-resolve").disabled = d.status === "resolved";
+    var list = $("messages"); clear(list);
+    d.messages.forEach(function (m) { list.appendChild(messageEl(m)); });
+    list.scrollTop = list.scrollHeight;
+    dl($("customer"), d.customer ? { Name: d.customer.name, Email: d.customer.email, Channel: d.channel, Id: d.customer.external_id } : { Channel: d.channel });
+    var lh = d.last_handoff || {};
+    dl($("handoff"), { Status: d.status, Reason: d.reason || lh.reason, Team: d.team || lh.team, Priority: d.priority,
+      Waiting: d.waiting_since ? new Date(d.waiting_since).toLocaleString() : null, Flows: (d.flows || []).filter(function (f) { return f.indexOf("pattern_") !== 0; }).join(", ") });
+    dl($("slots"), d.slots || {});
+    var notes = $("notes"); clear(notes); d.notes.forEach(addNote);
+    renderTransferOptions();
+  }
+  function dl(el, pairs) {
+    clear(el);
+    Object.keys(pairs).forEach(function (k) {
+      var v = pairs[k]; if (v == null || v === "") return;
+      el.appendChild(h("dt", { text: k })); el.appendChild(h("dd", { text: typeof v === "object" ? JSON.stringify(v) : String(v) }));
+    });
+  }
+  function messageEl(m) {
+    var who = m.role === "agent" ? (m.author ? m.author.name : "Agent") : m.role === "bot" ? "Assistant" : m.role === "customer" ? "Customer" : "";
+    var el = h("li", { class: "msg " + m.role, "data-seq": m.seq || "" }, who ? h("div", { class: "who", text: who }) : null,
+      h("div", { class: "body", text: m.text || "" }));
+    (m.attachments || []).forEach(function (a) {
+      var link = h("a", { href: "#", text: "📎 " + (a.name || "file") });
+      link.addEventListener("click", function (ev) { ev.preventDefault(); download(a); });
+      el.appendChild(h("div", {}, link));
+    });
+    return el;
+  }
+  function download(a) {
+    fetch("/widget/attachments/" + encodeURIComponent(a.id), { headers: { "Authorization": "Bearer " + state.token } })
+      .then(function (r) { if (!r.ok) throw new Error("Cannot open the file"); return r.blob(); })
+      .then(function (blob) { window.open(URL.createObjectURL(blob), "_blank", "noopener"); })
+      .catch(function (e) { toast(e.message); });
+  }
+  function addNote(note) {
+    $("notes").appendChild(h("li", {}, h("div", { class: "who", text: (note.kind === "summary" ? "Summary" : note.author ? note.author.name : "System") + " · " + new Date(note.created_at).toLocaleTimeString() }),
+      h("div", { text: note.text })));
+    if (note.kind === "summary" && state.detail) { $("summary").hidden = false; $("summary-text").textContent = note.text; }
+  }
+  function onMessage(m) {
+    var item = state.items.get(m.conversation_id);
+    if (item) { item.last_message = { role: m.role, text: m.text, created_at: m.created_at }; item.updated_at = m.created_at; renderList(); }
+    if (m.conversation_id !== state.current) return;
+    var list = $("messages");
+    if (list.querySelector('[data-seq="' + m.seq + '"]')) return;
+    list.appendChild(messageEl(m)); list.scrollTop = list.scrollHeight;
+    if (m.role === "customer") $("typing").hidden = true;
+  }
+  function onTyping(t) {
+    if (t.conversation_id !== state.current || (t.role === "agent" && t.agent_id === (state.me && state.me.id))) return;
+    var el = $("typing");
+    el.textContent = (t.role === "customer" ? "Customer" : (t.author ? t.author.name : "Someone")) + " is typing…";
+    el.hidden = !t.typing;
+    clearTimeout(onTyping.timer); onTyping.timer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
+
+  /* --- actions ---------------------------------------------------------------------------- */
+  function act(path, body) {
+    var cid = state.current;
+    return api("POST", "/conversations/" + cid + path, body).then(function (item) {
+      if (item && item.conversation_id) upsert(item);
+      openConversation(cid, true);
+    }).catch(function (e) { toast(e.message); });
+  }
+  $("act-claim").addEventListener("click", function () { act("/claim"); });
+  $("act-release").addEventListener("click", function () { act("/release", {}); });
+  $("act-resolve").addEventListener("click", function () { act("/resolve"); });
+  $("act-transfer").addEventListener("click", function () {
+    var value = $("transfer-to").value; if (!value) return toast("Choose an agent or a team");
+    var kind = value.split(":")[0], id = value.slice(kind.length + 1);
+    act("/transfer", kind === "agent" ? { agent_id: Number(id) } : { team: id });
+  });
+  function loadLists() {
+    api("GET", "/agents").then(function (d) { state.agents = d.items; renderTransferOptions(); });
+    api("GET", "/teams").then(function (d) { state.teams = d.items; renderTransferOptions(); });
+    api("GET", "/canned-responses").then(function (d) {
+      state.canned = d.items; var sel = $("canned");
+      d.items.forEach(function (c) { sel.appendChild(h("option", { value: c.shortcut, text: "/" + c.shortcut })); });
+    });
+  }
+  function renderTransferOptions() {
+    var sel = $("transfer-to"); clear(sel); sel.appendChild(h("option", { value: "", text: "Transfer to…" }));
+    state.agents.filter(function (a) { return !state.me || a.id !== state.me.id; }).forEach(function (a) {
+      sel.appendChild(h("option", { value: "agent:" + a.id, text: a.name + " (" + a.status + ", " + a.load + "/" + a.capacity + ")" }));
+    });
+    state.teams.forEach(function (t) { sel.appendChild(h("option", { value: "team:" + t.name, text: "Team " + t.name })); });
+  }
+  $("canned").addEventListener("change", function () {
+    var c = state.canned.find(function (x) { return x.shortcut === this.value; }, this);
+    if (c) { $("text").value = c.text; $("text").focus(); } this.value = "";
+  });
+  document.querySelectorAll('input[name="mode"]').forEach(function (r) {
+    r.addEventListener("change", function () { $("composer").classList.toggle("note", r.value === "note" && r.checked); });
+  });
+  function expandCanned(text) {
+    var m = /^\/(\S+)$/.exec(text.trim());
+    if (!m) return text;
+    var c = state.canned.find(function (x) { return x.shortcut === m[1]; });
+    return c ? c.text : text;
+  }
+  $("text").addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("composer").requestSubmit(); }
+  });
+  $("text").addEventListener("input", function () {
+    if (!state.socket || !state.current || document.querySelector('input[name="mode"]:checked').value === "note") return;
+    if (!state.typingTimer) state.socket.emit("typing", { conversation_id: state.current, typing: true });
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(function () {
+      state.typingTimer = null; if (state.current) state.socket.emit("typing", { conversation_id: state.current, typing: false });
+    }, 2500);
+  });
+  $("composer").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = expandCanned($("text").value);
+    if (!text.trim()) return;
+    var internal = document.querySelector('input[name="mode"]:checked').value === "note";
+    $("composer-error").textContent = "";
+    api("POST", "/conversations/" + state.current + "/messages", { text: text, internal: internal })
+      .then(function () { $("text").value = ""; if (!internal) openConversation(state.current, true); })
+      .catch(function (e) { $("composer-error").textContent = e.message; });
+  });
+
+  /* --- stats ------------------------------------------------------------------------------ */
+  function loadStats() {
+    if (!state.token) return;
+    api("GET", "/stats").then(function (s) {
+      $("stat-queue").textContent = s.queue_length; $("stat-agents").textContent = s.agents_online;
+      $("stat-containment").textContent = percent(s.containment_rate); $("stat-handoff").textContent = percent(s.handoff_rate);
+      $("stat-wait").textContent = duration(s.avg_wait_seconds); $("stat-first").textContent = duration(s.avg_first_response_seconds);
+    }).catch(function () {});
+  }
+
+  start();
+})();

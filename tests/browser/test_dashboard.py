@@ -1,0 +1,97 @@
+"""The agent dashboard in headless Chromium: login, the live inbox, a conversation whose customer
+message contains HTML (shown as text, never run), claim, reply, note and release."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import LiveServer
+from tests.e2e.widget_helpers import serve
+from tests.integration.test_handoff_support import PASSWORD, add_agent, ask_for_human, conversation_id, login
+
+CHROMIUM = "/usr/bin/chromium"
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold?</b>'
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="no Chromium at /usr/bin/chromium")
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with serve(sqlite_url, tmp_path, timers_in_web=False) as live:
+        add_agent(live.app, "ada@example.com", name="Ada", role="admin", presence="away")
+        yield live
+
+
+@pytest.fixture
+def page(server: LiveServer) -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            tab = browser.new_page()
+            errors: list[str] = []
+            tab.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield tab
+            assert errors == [], "no script errors on the page"
+        finally:
+            browser.close()
+
+
+def test_dashboard_end_to_end(server: LiveServer, page: object, tmp_path: Path) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base = server.url
+    ask_for_human(base, "visitor-1")
+    httpx.post(f"{base}/webhooks/rest/webhook", json={"sender": "visitor-1", "message": HOSTILE}, timeout=30)
+    cid = conversation_id(server.app, "visitor-1")
+
+    page.goto(f"{base}/agent")
+    page.fill("#login-email", "ada@example.com")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#me-name")).to_have_text("Ada (admin)")
+    expect(page.locator("#presence")).to_have_value("away")  # away: nothing is assigned automatically
+    row = page.locator(f'[data-cid="{cid}"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".wait")).to_have_text(re.compile(r"^\d+s$|^\d+m \d+s$"))
+    expect(page.locator("#count-queued")).to_have_text("1")
+
+    ask_for_human(base, "visitor-2")  # arrives while the page is open: no reload
+    expect(page.locator(f'[data-cid="{conversation_id(server.app, "visitor-2")}"]')).to_be_visible()
+    expect(page.locator("#count-queued")).to_have_text("2")
+
+    row.click()
+    expect(page.locator("#summary-text")).to_contain_text("Reason: the customer asked for a person")
+    hostile = page.locator(".msg.customer .body").last
+    expect(hostile).to_have_text(HOSTILE)
+    assert page.locator(".messages img, .messages script, .messages b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+
+    page.click("#act-claim")
+    expect(page.locator("#conv-status")).to_have_text("assigned")
+    page.fill("#text", "Hello, I'm Ada. <i>not html</i>")
+    page.click("#send")
+    expect(page.locator(".msg.agent .body").last).to_have_text("Hello, I'm Ada. <i>not html</i>")
+    page.check('input[name="mode"][value="note"]')
+    page.fill("#text", "internal: check order")
+    page.click("#send")
+    expect(page.locator("#notes li").last).to_contain_text("internal: check order")
+
+    httpx.post(f"{base}/webhooks/rest/webhook", json={"sender": "visitor-1", "message": "thanks Ada"}, timeout=30)
+    expect(page.locator(".msg.customer .body").last).to_have_text("thanks Ada")
+
+    page.click("#act-release")
+    expect(page.locator("#conv-status")).to_have_text("bot")
+    expect(page.locator(".msg.bot .body").last).to_contain_text("How satisfied")
+    headers = login(base, "ada@example.com")
+    detail = httpx.get(f"{base}/api/v1/conversations/{cid}", headers=headers, timeout=30).json()
+    assert [m["text"] for m in detail["messages"] if m["role"] == "agent"] == ["Hello, I'm Ada. <i>not html</i>"]
+    page.screenshot(path=str(tmp_path / "dashboard.png"))  # kept with the test run, to look at

@@ -1,0 +1,45 @@
+"""The helpdesk itself on a free loopback port (a real threaded werkzeug server), for tests that
+talk to it over HTTP like a customer's client would."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from flask import Flask
+from werkzeug.serving import make_server
+
+from app import create_app
+from settings import Settings
+
+WEBHOOK = "/webhooks/rest/webhook"
+
+
+@dataclass
+class RunningHelpdesk:
+    url: str
+    app: Flask
+
+    def post(self, sender: str, message: str) -> list[dict[str, Any]]:
+        """Send a message through the Rasa REST channel; the replies."""
+        response = httpx.post(self.url + WEBHOOK, json={"sender": sender, "message": message}, timeout=60)
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+
+@contextmanager
+def running_helpdesk(settings: Settings) -> Iterator[RunningHelpdesk]:
+    app = create_app(settings)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RunningHelpdesk(f"http://127.0.0.1:{http.server_port}", app)
+    finally:
+        http.shutdown()
+        thread.join(timeout=5)
+        app.extensions["helpdesk"].close()
