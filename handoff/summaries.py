@@ -75,4 +75,5 @@ class Summaries:
 
     def close(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            # wait for a running summary so none outlives the app (and its database)
+            self._executor.shutdown(wait=True, cancel_futures=True)
