@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
     application.extensions["helpdesk"].close()
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[LiveServer]:
+@contextlib.contextmanager
+def serve_app(app: Flask) -> Iterator[LiveServer]:
+    """Serve ``app`` on a free loopback port from a thread (a real threaded werkzeug server)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -46,3 +48,9 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    with serve_app(app) as server:
+        yield server

@@ -13,11 +13,10 @@ from typing import Any
 
 import socketio
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app import create_app
 from conversations.models import Message
-from tests.e2e.conftest import LiveServer, make_settings
+from tests.e2e.conftest import LiveServer, make_settings, serve_app
 
 NAMESPACE = "/widget"
 Event = tuple[str, Any]
@@ -102,14 +101,10 @@ def serve(db_url: str, tmp_path: Path, **overrides: Any) -> Iterator[LiveServer]
     """A real threaded server for an app built with setting overrides (like the ``live_server`` fixture)."""
     overrides.setdefault("log_level", "WARNING")
     app = create_app(make_settings(db_url, tmp_path, **overrides))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+        with serve_app(app) as server:
+            yield server
     finally:
-        server.shutdown()
-        thread.join(timeout=5)
         app.extensions["helpdesk"].close()
 
 

@@ -3,7 +3,6 @@ talk to it over HTTP like a customer's client would."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,10 +10,10 @@ from typing import Any
 
 import httpx
 from flask import Flask
-from werkzeug.serving import make_server
 
 from app import create_app
 from settings import Settings
+from tests.e2e.conftest import serve_app
 
 WEBHOOK = "/webhooks/rest/webhook"
 
@@ -34,12 +33,8 @@ class RunningHelpdesk:
 @contextmanager
 def running_helpdesk(settings: Settings) -> Iterator[RunningHelpdesk]:
     app = create_app(settings)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield RunningHelpdesk(f"http://127.0.0.1:{http.server_port}", app)
+        with serve_app(app) as server:
+            yield RunningHelpdesk(server.url, app)
     finally:
-        http.shutdown()
-        thread.join(timeout=5)
         app.extensions["helpdesk"].close()
