@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 SALT = "helpdesk.widget.visitor"
 MAX_USER_ID_CHARS = 200
@@ -115,7 +116,7 @@ class VisitorTokens:
 
     def verify(self, token: Any) -> Visitor | None:
         """The visitor a token names, or ``None`` when it is missing, forged or expired."""
-        if not isinstance(token, str) or not token or len(token) > 1024:
+        if not isinstance(token, str) or not token or len(token) > 1024 or not _canonical(token):
             return None
         try:
             data = self._serializer.loads(token, max_age=self.max_age)
@@ -125,6 +126,18 @@ class VisitorTokens:
             return None
         user_id = data.get("u")
         return Visitor(key=data["v"], user_id=user_id if isinstance(user_id, str) else None)
+
+
+def _canonical(token: str) -> bool:
+    """Whether every base64 part of ``token`` is spelled the one way its encoder spells it.
+
+    Base64 leaves the low bits of a last character unused, so ``…x7w`` and ``…x7x`` can decode to
+    the same signature; only the issued spelling is accepted, so a token cannot be altered at all.
+    """
+    try:
+        return all(base64_encode(base64_decode(part)).decode() == part for part in token.split("."))
+    except BadData:
+        return False
 
 
 def resolve_visitor(from_token: Visitor | None, identity: Identity | None) -> Visitor:

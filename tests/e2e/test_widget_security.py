@@ -13,7 +13,7 @@ import pytest
 import socketio
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from connectors.widget.tokens import SALT, identity_hash
+from connectors.widget.tokens import SALT, Visitor, VisitorTokens, identity_hash
 from conversations.models import Conversation, Customer
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import WidgetClient, rows, serve, wait_idle
@@ -59,6 +59,22 @@ def visitor_a_chats(server: LiveServer, tabs: Any) -> tuple[WidgetClient, dict[s
     return a, session
 
 
+def tamper(token: str, index: int) -> str:
+    """``token`` with the character at ``index`` replaced by a different one."""
+    chars = list(token)
+    chars[index] = "A" if chars[index] != "A" else "B"
+    return "".join(chars)
+
+
+def same_signature_spellings(token: str) -> list[str]:
+    """Other spellings of ``token`` whose base64 signature decodes to the very same bytes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused_bits = (len(token.rpartition(".")[2]) * 6) % 8
+    value = alphabet.index(token[-1])
+    siblings = {alphabet[(value & ~((1 << unused_bits) - 1)) | low] for low in range(1 << unused_bits)}
+    return [token[:-1] + c for c in sorted(siblings - {token[-1]})]
+
+
 def forged_auths(session: dict[str, Any], other_token: str) -> list[dict[str, Any]]:
     """Every token or id a visitor could make up to reach ``session``'s conversation."""
     visitor = session["visitor_id"]
@@ -68,7 +84,8 @@ def forged_auths(session: dict[str, Any], other_token: str) -> list[dict[str, An
         {"token": forge("another-secret", {"v": visitor})},
         {"token": forge("test-secret", {"v": visitor}, signer=_OldSigner)},
         {"token": swapped},
-        {"token": session["token"][:-2] + "xx"},
+        {"token": tamper(session["token"], -5)},
+        *({"token": t} for t in same_signature_spellings(session["token"])),
         {"token": visitor},
         {"visitor_id": visitor, "conversation_id": session.get("conversation_id"), "thread_key": visitor},
         {"token": None, "last_seq": 0, "identity": {"id": visitor, "hash": "0" * 64}},
@@ -200,3 +217,13 @@ def test_http_endpoints_only_from_allowed_origins(db_url: str, tmp_path: Path) -
         assert "Access-Control-Allow-Origin" not in evil.headers
         script = httpx.get(live.url + "/widget.js", headers={"Origin": "https://evil.example"}, timeout=10)
         assert script.status_code == 200, "any page may load the script; its socket is what is checked"
+
+
+def test_a_token_is_accepted_only_as_issued() -> None:
+    tokens = VisitorTokens("test-secret", max_age=3600)
+    token = tokens.issue(Visitor(key="anon:abc", user_id=None))
+    assert tokens.verify(token) == Visitor(key="anon:abc", user_id=None)
+    spellings = same_signature_spellings(token)
+    assert spellings, "a 20-byte signature leaves unused bits in its last base64 character"
+    for other in [*spellings, tamper(token, -5), tamper(token, 3), token + "=", " " + token]:
+        assert tokens.verify(other) is None, other
