@@ -11,20 +11,18 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from conversations.locks import TurnLocks
-from conversations.models import Conversation, Customer, Message
+from conversations.models import Conversation, Customer, Message, utcnow
 from conversations.turn import (
     ConversationNotFound,
     Turn,
     TurnConflict,
-    add_message,
     open_turn,
 )
-from conversations.types import Inbound, OutgoingMessage, StoredInbound
+from conversations.types import Inbound, StoredInbound
 
 if TYPE_CHECKING:
     from conversations.db import Database
@@ -40,85 +38,101 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
     conversation by (channel, thread key), safely under concurrency; a message whose
     external id the conversation already has is dropped and reported as a duplicate.
     Non-empty ``metadata`` is stored in the message payload under ``"metadata"``.
+
+    This is on every message's path, so it is a handful of Core statements (no ORM unit of
+    work): the conversation's ``last_seq`` is taken with one ``UPDATE … RETURNING`` (which
+    also row-locks it on PostgreSQL), then the message is inserted.
     """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with db.session() as session, session.begin():
-                return _store(session, inbound)
+            with db.engine.begin() as connection:
+                return _store(connection, inbound)
         except IntegrityError:
             if attempt == _ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
 
 
-def _store(session: Session, inbound: Inbound) -> StoredInbound:
-    customer_id = _customer_id(session, inbound) if inbound.customer_external_id else None
-    conversation = _conversation_for_update(session, inbound.channel, inbound.thread_key)
-    if conversation.customer_id is None and customer_id is not None:
-        conversation.customer_id = customer_id
+_conversations = Conversation.__table__
+_messages = Message.__table__
+_customers = Customer.__table__
+_thread = ((_conversations.c.channel == bindparam("b_channel"))
+           & (_conversations.c.thread_key == bindparam("b_thread_key")))
+# built once: constructing a statement costs more than executing it
+_FIND_DUPLICATE = (
+    select(_messages.c.conversation_id, _messages.c.id, _messages.c.seq)
+    .join(_conversations, _conversations.c.id == _messages.c.conversation_id)
+    .where(_thread, _messages.c.external_id == bindparam("external_id"))
+)
+_NEXT_SEQ = (
+    update(_conversations).where(_thread)
+    .values(last_seq=_conversations.c.last_seq + 1, updated_at=bindparam("now"))
+    .returning(_conversations.c.id, _conversations.c.last_seq, _conversations.c.customer_id)
+)
+_NEW_CONVERSATION = insert(_conversations).returning(_conversations.c.id)
+_LINK_CUSTOMER = (update(_conversations).where(_conversations.c.id == bindparam("b_id"))
+                  .values(customer_id=bindparam("b_customer_id")))
+_NEW_MESSAGE = insert(_messages).returning(_messages.c.id)
+
+
+def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
+    thread = {"b_channel": inbound.channel, "b_thread_key": inbound.thread_key}
     if inbound.external_id is not None:
-        existing = session.scalars(
-            select(Message).where(
-                Message.conversation_id == conversation.id,
-                Message.external_id == inbound.external_id,
-            )
-        ).one_or_none()
+        existing = connection.execute(_FIND_DUPLICATE, {**thread, "external_id": inbound.external_id}).first()
         if existing is not None:
-            return StoredInbound(conversation.id, existing.id, existing.seq, duplicate=True)
-    outgoing = OutgoingMessage("customer", inbound.text, _payload(inbound), inbound.author)
-    message = add_message(session, conversation, outgoing, external_id=inbound.external_id)
-    return StoredInbound(conversation.id, message.id, message.seq, duplicate=False)
+            return StoredInbound(existing.conversation_id, existing.id, existing.seq, duplicate=True)
+    customer_id = _customer_id(connection, inbound) if inbound.customer_external_id else None
+    now = utcnow()
+    row = connection.execute(_NEXT_SEQ, {**thread, "now": now}).first()
+    if row is None:
+        # the first message: a concurrent first message makes this INSERT fail on the unique
+        # (channel, thread_key), and store_inbound tries again (then the UPDATE finds the row)
+        conversation_id = connection.execute(_NEW_CONVERSATION, {
+            "channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot", "last_seq": 1, "processed_seq": 0,
+            "customer_id": customer_id, "created_at": now, "updated_at": now}).scalar_one()
+        seq = 1
+    else:
+        conversation_id, seq = row.id, row.last_seq
+        if row.customer_id is None and customer_id is not None:
+            connection.execute(_LINK_CUSTOMER, {"b_id": conversation_id, "b_customer_id": customer_id})
+    message_id = connection.execute(_NEW_MESSAGE, {
+        "conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
+        "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
+        "in_reply_to": None, "created_at": now}).scalar_one()
+    return StoredInbound(conversation_id, message_id, seq, duplicate=False)
 
 
 def _payload(inbound: Inbound) -> dict[str, Any] | None:
     if not inbound.metadata:
-        return inbound.payload
+        return copy.deepcopy(inbound.payload)
     payload = copy.deepcopy(inbound.payload) if inbound.payload else {}
     payload.setdefault("metadata", copy.deepcopy(inbound.metadata))
     return payload
 
 
-def _conversation_for_update(session: Session, channel: str, thread_key: str) -> Conversation:
-    query = (
-        select(Conversation)
-        .where(Conversation.channel == channel, Conversation.thread_key == thread_key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    conversation = session.scalars(query).one_or_none()
-    if conversation is not None:
-        return conversation
-    try:
-        # A savepoint, so that losing the race to a concurrent first message keeps
-        # the transaction usable (PostgreSQL aborts it on any error otherwise).
-        with session.begin_nested():
-            conversation = Conversation(channel=channel, thread_key=thread_key, state={})
-            session.add(conversation)
-    except IntegrityError:
-        return session.scalars(query).one()
-    return conversation
-
-
-def _customer_id(session: Session, inbound: Inbound) -> int:
-    query = select(Customer).where(
-        Customer.channel == inbound.channel,
-        Customer.external_id == inbound.customer_external_id,
-    )
-    customer = session.scalars(query).one_or_none()
+def _customer_id(connection: Connection, inbound: Inbound) -> int:
+    where = (_customers.c.channel == inbound.channel) & (_customers.c.external_id == inbound.customer_external_id)
+    query = select(_customers.c.id, _customers.c.name, _customers.c.email).where(where)
+    customer = connection.execute(query).first()
     if customer is None:
         try:
-            with session.begin_nested():
-                customer = Customer(
-                    channel=inbound.channel, external_id=inbound.customer_external_id
-                )
-                session.add(customer)
+            # a savepoint, so that losing the race to a concurrent first message keeps the
+            # transaction usable (PostgreSQL aborts it on any error otherwise)
+            with connection.begin_nested():
+                connection.execute(insert(_customers).values(
+                    channel=inbound.channel, external_id=inbound.customer_external_id,
+                    name=inbound.customer_name, email=inbound.customer_email, created_at=utcnow()))
         except IntegrityError:
-            customer = session.scalars(query).one()
+            pass
+        customer = connection.execute(query).one()
+    fill = {}
     if customer.name is None and inbound.customer_name:
-        customer.name = inbound.customer_name
+        fill["name"] = inbound.customer_name
     if customer.email is None and inbound.customer_email:
-        customer.email = inbound.customer_email
-    return customer.id
+        fill["email"] = inbound.customer_email
+    if fill:
+        connection.execute(update(_customers).where(_customers.c.id == customer.id).values(**fill))
+    return int(customer.id)
 
 
 def get_conversation(db: Database, channel: str, thread_key: str) -> Conversation | None:

@@ -33,7 +33,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from conversations.db import READ_ONLY_OPTION
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+_EVENTS_INSERT = insert(DialogueEvent.__table__)
+
 #: First key of PostgreSQL advisory locks taken by turns (the second is the conversation id).
 TURN_LOCK_NAMESPACE = 0x4844  # "HD"
 
@@ -67,13 +69,21 @@ class TurnConflict(RuntimeError):
     """Another turn of the conversation ran meanwhile (another process on SQLite)."""
 
 
+_LOAD = select(Conversation).where(Conversation.id == bindparam("conversation_id")).execution_options(
+    populate_existing=True)
+_LOAD_FOR_UPDATE = _LOAD.with_for_update()
+_PENDING = (
+    select(Message)
+    .where(Message.conversation_id == bindparam("conversation_id"), Message.role == "customer",
+           Message.seq > bindparam("processed_seq"))
+    .order_by(Message.seq)
+)
+
+
 def load_conversation(session: Session, conversation_id: int, *, for_update: bool) -> Conversation:
     """Load (or reload) a conversation row, optionally locked ``FOR UPDATE`` (not on SQLite)."""
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    if for_update:
-        query = query.with_for_update()
-    query = query.execution_options(populate_existing=True)
-    conversation = session.scalars(query).one_or_none()
+    query = _LOAD_FOR_UPDATE if for_update else _LOAD
+    conversation = session.scalars(query, {"conversation_id": conversation_id}).one_or_none()
     if conversation is None:
         raise ConversationNotFound(conversation_id)
     return conversation
@@ -205,16 +215,8 @@ class Turn:
 
     def pending_customer_messages(self) -> list[Message]:
         """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq."""
-        query = (
-            select(Message)
-            .where(
-                Message.conversation_id == self.conversation.id,
-                Message.role == "customer",
-                Message.seq > self.conversation.processed_seq,
-            )
-            .order_by(Message.seq)
-        )
-        return list(self._open_session().scalars(query))
+        params = {"conversation_id": self.conversation.id, "processed_seq": self.conversation.processed_seq}
+        return list(self._open_session().scalars(_PENDING, params))
 
     def append_message(
         self, message: OutgoingMessage, in_reply_to: int | None = None, *, flush: bool = True
@@ -266,8 +268,9 @@ class Turn:
                 }
             )
         if rows:
-            # one executemany instead of an ORM object per event: a turn logs ~20 events
-            session.execute(insert(DialogueEvent), rows)
+            # one Core executemany on the turn's connection (no ORM bulk machinery, no
+            # autoflush): a turn logs ~20 events
+            session.connection().execute(_EVENTS_INSERT, rows)
 
     def enqueue_outbox(
         self,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import string
 from typing import Any
 
+from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from dialogue.domain import Domain
@@ -55,13 +57,19 @@ def fill(text: str | None, values: dict[str, Any], *, jinja: bool, context: dict
     if text is None:
         return None
     if jinja:
-        return _JINJA.from_string(text).render(context=context, slots=values, **values)
+        return _template(text).render(context=context, slots=values, **values)
     if "{" not in text:
         return text
     try:
         return string.Formatter().vformat(text, (), _Slots({k: _show(v) for k, v in values.items()}))
     except (ValueError, IndexError, KeyError, AttributeError):
         return _FIELD.sub(lambda m: _show(values.get(m.group(1), m.group(0))), text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(text: str) -> Template:
+    """The compiled template of a response text (compiling costs far more than rendering)."""
+    return _JINJA.from_string(text)
 
 
 def _show(value: Any) -> Any:
