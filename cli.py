@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import click
 from flask import Flask
 
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> None:
@@ -134,26 +139,65 @@ def chat(sender: str) -> None:
 @click.option("--interval", default=1.0, help="Seconds between outbox polls.")
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
-    (set HELPDESK_TIMERS_IN_WEB=false on the web processes)."""
+    (set HELPDESK_TIMERS_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
     from app import create_app
     from conversations.outbox import OutboxWorker
+    from conversations.types import Channel
     from handoff.scheduler import TimerScheduler
 
     settings = Settings()
     services = create_app(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
-    outbox = OutboxWorker(services.db, {})
+    # the channels that deliver outbox rows (none yet); without any, polling could only count a
+    # missing channel as a failed attempt until the row is marked failed, so rows stay pending
+    channels: dict[str, Channel] = {}
+    outbox = OutboxWorker(services.db, channels) if channels else None
+    stop = _StopSignals()
     click.echo("worker running (Ctrl-C to stop)")
     try:
-        while True:
-            outbox.run_once()
-            time.sleep(interval)
-    except KeyboardInterrupt:
+        while not stop.requested:
+            if outbox is not None:
+                try:
+                    outbox.run_once()
+                except Exception:
+                    log.exception("worker.outbox_failed")
+            stop.sleep(interval)
+    except KeyboardInterrupt:  # a signal before the handlers were installed, or off the main thread
         pass
     finally:
+        stop.restore()  # a second signal stops a hung shutdown the default way
         timers.shutdown()
         services.close()
+    click.echo("worker stopped")
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM (what process managers send) ask the worker to stop after its current
+    step. The handler only sets a flag: nothing it could deadlock on, nothing raised mid-transaction."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():  # signal.signal's requirement
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, returning early (within 0.1 s) once a stop was asked for."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
 
 @cli.command("create-agent")
