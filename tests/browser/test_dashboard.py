@@ -4,44 +4,17 @@ message contains HTML (shown as text, never run), claim, reply, note and release
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
+from tests.browser.dashboard_helpers import needs_chromium, sign_in
 from tests.e2e.conftest import LiveServer
-from tests.e2e.widget_helpers import serve
-from tests.integration.test_handoff_support import PASSWORD, add_agent, ask_for_human, conversation_id, login
+from tests.integration.test_handoff_support import ask_for_human, conversation_id, login
 
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold?</b>'
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="no Chromium at /usr/bin/chromium")
-
-
-@pytest.fixture
-def server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    with serve(sqlite_url, tmp_path, timers_in_web=False) as live:
-        add_agent(live.app, "ada@example.com", name="Ada", role="admin", presence="away")
-        yield live
-
-
-@pytest.fixture
-def page(server: LiveServer) -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            tab = browser.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield tab
-            assert errors == [], "no script errors on the page"
-        finally:
-            browser.close()
+pytestmark = needs_chromium
 
 
 def test_dashboard_end_to_end(server: LiveServer, page: object, tmp_path: Path) -> None:
@@ -53,10 +26,7 @@ def test_dashboard_end_to_end(server: LiveServer, page: object, tmp_path: Path) 
     httpx.post(f"{base}/webhooks/rest/webhook", json={"sender": "visitor-1", "message": HOSTILE}, timeout=30)
     cid = conversation_id(server.app, "visitor-1")
 
-    page.goto(f"{base}/agent")
-    page.fill("#login-email", "ada@example.com")
-    page.fill("#login-password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, base, "ada@example.com")
     expect(page.locator("#me-name")).to_have_text("Ada (admin)")
     expect(page.locator("#presence")).to_have_value("away")  # away: nothing is assigned automatically
     row = page.locator(f'[data-cid="{cid}"]')

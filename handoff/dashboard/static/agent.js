@@ -1,10 +1,11 @@
-/* Agent dashboard: REST API (/api/v1) + socket.io namespace /agent.
- * Customer text is only ever set with textContent: never as HTML. */
+/* Agent dashboard: REST API (/api/v1) + socket.io namespace /agent, and the admins' settings.
+ * Customer text and everything else users typed is only ever set with textContent: never as HTML. */
 (function () {
   "use strict";
   var TOKEN_KEY = "helpdesk.agent.token";
   var state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, tab: "queued", items: new Map(),
-    current: null, detail: null, socket: null, sound: true, agents: [], teams: [], canned: [], typingTimer: null };
+    current: null, detail: null, socket: null, sound: true, agents: [], teams: [], canned: [], typingTimer: null,
+    section: "agents", editing: null, hoursSeq: 0 };
   var $ = function (id) { return document.getElementById(id); };
 
   /* --- helpers ---------------------------------------------------------------------------- */
@@ -12,7 +13,7 @@
     var el = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
       if (k === "class") el.className = attrs[k]; else if (k === "text") el.textContent = attrs[k];
-      else if (k.indexOf("data-") === 0) el.setAttribute(k, attrs[k]); else el[k] = attrs[k];
+      else if (k.indexOf("data-") === 0 || k.indexOf("aria-") === 0) el.setAttribute(k, attrs[k]); else el[k] = attrs[k];
     });
     for (var i = 2; i < arguments.length; i++) {
       var child = arguments[i];
@@ -22,17 +23,32 @@
     return el;
   }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+  /* The API answers errors with {"error": {"code", "message"}}; anything else (a proxy's HTML page, no
+   * connection) still becomes a readable message. */
+  function errorMessage(data, r) {
+    var err = data && data.error;
+    if (err && typeof err === "object" && err.message) return String(err.message);
+    if (typeof err === "string" && err) return err;
+    if (data && typeof data.message === "string" && data.message) return data.message;
+    return "The server answered " + r.status + (r.statusText ? " " + r.statusText : "") + ".";
+  }
+  function readJson(r) {
+    return r.text().then(function (raw) {
+      var data = null;
+      try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
+      if (!r.ok) throw new Error(errorMessage(data, r));
+      return data;
+    });
+  }
+  function unreachable() { throw new Error("Cannot reach the server: check the connection and try again."); }
   function api(method, path, body) {
     var opts = { method: method, headers: { "Authorization": "Bearer " + state.token } };
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     return fetch("/api/v1" + path, opts).then(function (r) {
       if (r.status === 401 && path !== "/auth/login") { logout(); throw new Error("Please sign in again."); }
       if (r.status === 204) return null;
-      return r.json().then(function (data) {
-        if (!r.ok) throw new Error((data.error && data.error.message) || ("HTTP " + r.status));
-        return data;
-      });
-    });
+      return readJson(r);
+    }, unreachable);
   }
   function duration(seconds) {
     if (seconds == null || isNaN(seconds)) return "–";
@@ -81,7 +97,7 @@
     $("login-error").textContent = "";
     fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ email: $("login-email").value, password: $("login-password").value }) })
-      .then(function (r) { return r.json().then(function (d) { if (!r.ok) throw new Error(d.error.message); return d; }); })
+      .then(readJson, unreachable)
       .then(function (data) { state.token = data.token; sessionStorage.setItem(TOKEN_KEY, data.token); start(); })
       .catch(function (e) { $("login-error").textContent = e.message; });
   });
@@ -89,6 +105,7 @@
     if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Authorization": "Bearer " + state.token } });
     sessionStorage.removeItem(TOKEN_KEY); state.token = null;
     if (state.socket) state.socket.disconnect();
+    showSettings(false);
     showLogin();
   }
   $("logout").addEventListener("click", logout);
@@ -100,6 +117,7 @@
       state.me = me;
       $("login").hidden = true; $("app").hidden = false;
       $("me-name").textContent = me.name + (me.role === "admin" ? " (admin)" : "");
+      $("open-settings").hidden = me.role !== "admin"; showSettings(false);
       $("presence").value = me.status === "away" ? "away" : "online";  // an agent who was away stays away
       connect(); loadTab(); loadLists(); loadStats();
       setInterval(loadStats, 30000); setInterval(tick, 1000);
@@ -148,9 +166,9 @@
     bot: function (i) { return i.status === "bot"; },
     resolved: function (i) { return i.status === "resolved"; }
   };
-  document.querySelectorAll(".tab").forEach(function (tab) {
+  document.querySelectorAll(".inbox .tab").forEach(function (tab) {
     tab.addEventListener("click", function () {
-      document.querySelectorAll(".tab").forEach(function (t) { t.classList.remove("active"); });
+      document.querySelectorAll(".inbox .tab").forEach(function (t) { t.classList.remove("active"); });
       tab.classList.add("active"); state.tab = tab.getAttribute("data-tab"); loadTab();
     });
   });
@@ -311,12 +329,15 @@
     act("/transfer", kind === "agent" ? { agent_id: Number(id) } : { team: id });
   });
   function loadLists() {
-    api("GET", "/agents").then(function (d) { state.agents = d.items; renderTransferOptions(); });
-    api("GET", "/teams").then(function (d) { state.teams = d.items; renderTransferOptions(); });
-    api("GET", "/canned-responses").then(function (d) {
-      state.canned = d.items; var sel = $("canned");
-      d.items.forEach(function (c) { sel.appendChild(h("option", { value: c.shortcut, text: "/" + c.shortcut })); });
-    });
+    var failed = function (what) { return function (e) { toast("Could not load " + what + ": " + e.message); }; };
+    api("GET", "/agents").then(function (d) { state.agents = d.items; renderTransferOptions(); }).catch(failed("the agents"));
+    api("GET", "/teams").then(function (d) { state.teams = d.items; renderTransferOptions(); }).catch(failed("the teams"));
+    api("GET", "/canned-responses").then(function (d) { state.canned = d.items; renderCannedOptions(); })
+      .catch(failed("the canned responses"));
+  }
+  function renderCannedOptions() {
+    var sel = $("canned"); clear(sel); sel.appendChild(h("option", { value: "", text: "Canned responses…" }));
+    state.canned.forEach(function (c) { sel.appendChild(h("option", { value: c.shortcut, text: "/" + c.shortcut })); });
   }
   function renderTransferOptions() {
     var sel = $("transfer-to"); clear(sel); sel.appendChild(h("option", { value: "", text: "Transfer to…" }));
@@ -359,6 +380,248 @@
       .then(function () { $("text").value = ""; if (!internal) openConversation(state.current, true); })
       .catch(function (e) { $("composer-error").textContent = e.message; });
   });
+
+  /* --- settings (admins only; the API answers 403 to everyone else) ------------------------ */
+  var DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+  function isAdmin() { return !!(state.me && state.me.role === "admin"); }
+  function showSettings(open) {
+    open = !!open && isAdmin();
+    $("app").classList.toggle("settings-open", open);
+    $("settings").hidden = !open;
+    $("open-settings").setAttribute("aria-pressed", String(open));
+    $("open-settings").textContent = open ? "Back to inbox" : "Settings";
+    if (open) loadSettings();
+  }
+  $("open-settings").addEventListener("click", function () { showSettings($("settings").hidden); });
+  document.querySelectorAll(".settings-tabs .tab").forEach(function (tab) {
+    tab.addEventListener("click", function () { showSection(tab.getAttribute("data-section")); });
+  });
+  function showSection(name) {
+    state.section = name;
+    document.querySelectorAll(".settings-tabs .tab").forEach(function (t) {
+      t.classList.toggle("active", t.getAttribute("data-section") === name);
+    });
+    document.querySelectorAll(".settings-body > section").forEach(function (s) { s.hidden = s.getAttribute("data-section") !== name; });
+  }
+  /* Run a request with the button disabled; errors go to `errorEl` (never swallowed). */
+  function submitting(button, errorEl, promise) {
+    button.disabled = true; errorEl.textContent = "";
+    return promise.then(function (result) { button.disabled = false; return result; },
+      function (e) { button.disabled = false; errorEl.textContent = e.message; throw e; });
+  }
+  function ignore() { /* the error is already on the page */ }
+  function loadSettings() {
+    $("settings-error").textContent = "";
+    Promise.all([api("GET", "/agents"), api("GET", "/teams"), api("GET", "/canned-responses")]).then(function (d) {
+      state.agents = d[0].items; state.teams = d[1].items; state.canned = d[2].items;
+      renderAgents(); renderTeams(); renderCanned(); renderCannedOptions(); renderTransferOptions(); loadHours();
+    }).catch(function (e) { $("settings-error").textContent = "Could not load the settings: " + e.message; });
+  }
+  function byName(a, b) { return a.name.localeCompare(b.name); }
+
+  /* agents */
+  function teamPicker(box, selected) {
+    clear(box);
+    state.teams.forEach(function (t) {
+      box.appendChild(h("label", { class: "check" },
+        h("input", { type: "checkbox", value: t.name, checked: selected.indexOf(t.name) >= 0 }), t.name));
+    });
+    selected.filter(function (name) { return !state.teams.some(function (t) { return t.name === name; }); })
+      .forEach(function (name) {  // a team this page does not list yet is kept, not silently dropped
+        box.appendChild(h("label", { class: "check" }, h("input", { type: "checkbox", value: name, checked: true }), name));
+      });
+    if (!box.firstChild) box.appendChild(h("span", { class: "muted small", text: "No teams yet." }));
+    return box;
+  }
+  function pickedTeams(box) {
+    return Array.from(box.querySelectorAll("input:checked")).map(function (cb) { return cb.value; });
+  }
+  /* a number input: "" → `empty`; something that is not a number → null, which the API rejects by name */
+  function numberValue(input, empty) {
+    if (input.validity && input.validity.badInput) return null;
+    return input.value.trim() === "" ? empty : Number(input.value);
+  }
+  function statusCell(a) {
+    return h("td", { class: "nowrap" }, h("span", { class: "dot " + a.status }), " " + a.status +
+      (a.load ? " · " + a.load + " open" : ""));
+  }
+  function renderAgents() {
+    var body = $("agents-rows"); clear(body);
+    state.agents.forEach(function (a) { body.appendChild(state.editing === a.id ? agentEditRow(a) : agentRow(a)); });
+    teamPicker($("agent-teams"), pickedTeams($("agent-teams")));
+  }
+  function agentRow(a) {
+    var edit = h("button", { type: "button", text: "Edit", "aria-label": "Edit " + a.name });
+    edit.addEventListener("click", function () { state.editing = a.id; $("agents-error").textContent = ""; renderAgents(); });
+    return h("tr", { "data-agent-id": a.id },
+      h("td", { class: "strong", text: a.name }), h("td", { text: a.email }),
+      h("td", {}, h("span", { class: "badge " + (a.role === "admin" ? "admin" : ""), text: a.role })),
+      h("td", { text: (a.teams || []).join(", ") || "–" }), h("td", { class: "num", text: String(a.capacity) }),
+      statusCell(a), h("td", { class: "row-actions" }, edit));
+  }
+  function agentEditRow(a) {
+    var role = h("select", { class: "edit-role", "aria-label": "Role" },
+      h("option", { value: "agent", text: "agent" }), h("option", { value: "admin", text: "admin" }));
+    role.value = a.role;
+    var teams = teamPicker(h("div", { class: "team-pick edit-teams" }), a.teams || []);
+    var capacity = h("input", { type: "number", min: 0, max: 100, step: 1, value: String(a.capacity), class: "edit-capacity",
+      "aria-label": "Capacity" });
+    var save = h("button", { type: "button", class: "primary", text: "Save" });
+    var cancel = h("button", { type: "button", text: "Cancel" });
+    save.addEventListener("click", function () {
+      var patch = { role: role.value, teams: pickedTeams(teams), capacity: numberValue(capacity, null) };
+      submitting(save, $("agents-error"), api("PATCH", "/agents/" + a.id, patch)).then(function (updated) {
+        state.editing = null;
+        state.agents = state.agents.map(function (x) { return x.id === updated.id ? updated : x; });
+        renderAgents(); renderTeams(); renderTransferOptions(); toast("Saved " + updated.name);
+        if (state.me && updated.id === state.me.id) selfChanged(updated);
+      }).catch(function (e) { $("agents-error").textContent = "Could not save " + a.name + ": " + e.message; });
+    });
+    cancel.addEventListener("click", function () { state.editing = null; $("agents-error").textContent = ""; renderAgents(); });
+    return h("tr", { class: "editing", "data-agent-id": a.id },
+      h("td", { class: "strong", text: a.name }), h("td", { text: a.email }), h("td", {}, role), h("td", {}, teams),
+      h("td", {}, capacity), statusCell(a), h("td", { class: "row-actions" }, save, cancel));
+  }
+  function selfChanged(me) {
+    state.me = Object.assign({}, state.me, me);
+    $("me-name").textContent = me.name + (me.role === "admin" ? " (admin)" : "");
+    if (me.role !== "admin") { showSettings(false); $("open-settings").hidden = true; toast("You are no longer an admin."); }
+  }
+  $("agent-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = this, button = form.querySelector("button[type=submit]");
+    var data = { email: $("agent-email").value.trim(), name: $("agent-name").value, password: $("agent-password").value,
+      role: $("agent-role").value, teams: pickedTeams($("agent-teams")) };
+    var capacity = numberValue($("agent-capacity"), undefined);
+    if (capacity !== undefined) data.capacity = capacity;
+    submitting(button, $("agent-form-error"), api("POST", "/agents", data)).then(function (agent) {
+      state.agents = state.agents.concat([agent]).sort(byName);
+      form.reset(); teamPicker($("agent-teams"), []);
+      renderAgents(); renderTeams(); renderTransferOptions(); toast("Added " + agent.name);
+    }).catch(ignore);
+  });
+
+  /* teams */
+  function renderTeams() {
+    var body = $("teams-rows"); clear(body);
+    state.teams.forEach(function (t) {
+      var members = state.agents.filter(function (a) { return (a.teams || []).indexOf(t.name) >= 0; })
+        .map(function (a) { return a.name; });
+      body.appendChild(h("tr", { "data-team": t.name }, h("td", { class: "strong", text: t.name }),
+        h("td", { class: members.length ? "" : "muted", text: members.join(", ") || "No members" })));
+    });
+    if (!state.teams.length) body.appendChild(h("tr", {}, h("td", { colSpan: 2, class: "muted", text: "No teams yet." })));
+    renderHoursTeams();
+  }
+  $("team-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = this, button = form.querySelector("button[type=submit]");
+    submitting(button, $("team-form-error"), api("POST", "/teams", { name: $("team-name").value })).then(function (team) {
+      state.teams = state.teams.concat([team]).sort(byName);
+      form.reset(); renderTeams(); renderAgents(); renderTransferOptions(); toast("Added team " + team.name);
+    }).catch(ignore);
+  });
+
+  /* canned responses */
+  function renderCanned() {
+    var body = $("canned-rows"); clear(body);
+    state.canned.forEach(function (c) {
+      var del = h("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete /" + c.shortcut });
+      del.addEventListener("click", function () {
+        if (!window.confirm("Delete the canned response /" + c.shortcut + "?")) return;
+        submitting(del, $("canned-error"), api("DELETE", "/canned-responses/" + c.id)).then(function () {
+          state.canned = state.canned.filter(function (x) { return x.id !== c.id; });
+          renderCanned(); renderCannedOptions(); toast("Deleted /" + c.shortcut);
+        }).catch(function (e) { $("canned-error").textContent = "Could not delete /" + c.shortcut + ": " + e.message; });
+      });
+      body.appendChild(h("tr", { "data-canned-id": c.id }, h("td", { class: "strong nowrap", text: "/" + c.shortcut }),
+        h("td", { class: "canned-text", text: c.text }), h("td", { class: "row-actions" }, del)));
+    });
+    if (!state.canned.length) body.appendChild(h("tr", {}, h("td", { colSpan: 3, class: "muted", text: "No canned responses yet." })));
+  }
+  $("canned-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = this, button = form.querySelector("button[type=submit]");
+    var data = { shortcut: $("canned-shortcut").value.trim().replace(/^\//, ""), text: $("canned-text").value };
+    submitting(button, $("canned-form-error"), api("POST", "/canned-responses", data)).then(function (c) {
+      state.canned = state.canned.concat([c]).sort(function (a, b) { return a.shortcut.localeCompare(b.shortcut); });
+      form.reset(); renderCanned(); renderCannedOptions(); toast("Added /" + c.shortcut);
+    }).catch(ignore);
+  });
+
+  /* business hours: the API stores {mon: [["09:00", "17:00"]], …}; the page shows and edits the short form of
+   * HELPDESK_BUSINESS_HOURS ("mon-fri 09:00-17:00; sat 10:00-14:00"). Only the shape is read here: days and
+   * times go to the API as typed, and what it rejects is shown as it says it. */
+  function formatSchedule(schedule) {
+    var parts = [], i = 0;
+    while (i < DAYS.length) {
+      var ranges = (schedule || {})[DAYS[i]] || [], key = JSON.stringify(ranges), j = i;
+      while (j + 1 < DAYS.length && JSON.stringify((schedule || {})[DAYS[j + 1]] || []) === key) j++;
+      ranges.forEach(function (r) { parts.push(DAYS[i] + (j > i ? "-" + DAYS[j] : "") + " " + r[0] + "-" + r[1]); });
+      i = j + 1;
+    }
+    return parts.join("; ");
+  }
+  function parseSchedule(text) {
+    var schedule = {};
+    text.split(";").map(function (p) { return p.trim(); }).filter(Boolean).forEach(function (part) {
+      var m = /^([a-z]+)(?:-([a-z]+))?\s+([^\s-]+)-([^\s-]+)$/.exec(part.toLowerCase());
+      if (!m) throw new Error("Cannot read \u201c" + part + "\u201d: write a day or days and one time range, like mon-fri 09:00-17:00.");
+      var first = DAYS.indexOf(m[1]), last = m[2] ? DAYS.indexOf(m[2]) : first, days;
+      if (first < 0 || last < 0 || last < first) days = [m[2] ? m[1] + "-" + m[2] : m[1]];  // the API names what is wrong
+      else days = DAYS.slice(first, last + 1);
+      days.forEach(function (d) { (schedule[d] = schedule[d] || []).push([m[3], m[4]]); });
+    });
+    if (!Object.keys(schedule).length) throw new Error("Enter at least one range, like mon-fri 09:00-17:00 (an empty week would never be open).");
+    return schedule;
+  }
+  function renderHoursTeams() {
+    var sel = $("hours-team"), value = sel.value; clear(sel);
+    sel.appendChild(h("option", { value: "", text: "Default (teams without their own)" }));
+    state.teams.forEach(function (t) { sel.appendChild(h("option", { value: t.name, text: "Team " + t.name })); });
+    sel.value = state.teams.some(function (t) { return t.name === value; }) ? value : "";
+  }
+  function describeHours(hours) {
+    if (hours.always_open) return "Always open: no schedule is set.";
+    if (hours.open_now) return "Open now.";
+    return hours.next_opening ? "Closed now; opens " + new Date(hours.next_opening).toLocaleString() + "." : "Closed: no open day.";
+  }
+  /* the fields are disabled while a team's hours load, so nothing typed meanwhile is overwritten */
+  function hoursLoading(on) {
+    ["hours-timezone", "hours-schedule", "hours-save"].forEach(function (id) { $(id).disabled = on; });
+  }
+  function loadHours() {
+    var team = $("hours-team").value, seq = ++state.hoursSeq;
+    $("hours-error").textContent = ""; $("hours-state").textContent = "Loading…"; hoursLoading(true);
+    api("GET", "/business-hours" + (team ? "?team=" + encodeURIComponent(team) : "")).then(function (hours) {
+      if (seq !== state.hoursSeq) return;  // another team was chosen meanwhile
+      $("hours-timezone").value = hours.timezone; $("hours-schedule").value = formatSchedule(hours.schedule);
+      $("hours-state").textContent = describeHours(hours); hoursLoading(false);
+    }).catch(function (e) {
+      if (seq !== state.hoursSeq) return;
+      $("hours-timezone").value = ""; $("hours-schedule").value = ""; hoursLoading(false);
+      $("hours-state").textContent = ""; $("hours-error").textContent = "Could not load the hours: " + e.message;
+    });
+  }
+  $("hours-team").addEventListener("change", loadHours);
+  $("hours-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var button = this.querySelector("button[type=submit]"), team = $("hours-team").value, schedule;
+    $("hours-state").textContent = "";
+    try { schedule = parseSchedule($("hours-schedule").value); } catch (e) { $("hours-error").textContent = e.message; return; }
+    var data = { timezone: $("hours-timezone").value.trim(), schedule: schedule };
+    if (team) data.team = team;
+    submitting(button, $("hours-error"), api("PUT", "/business-hours", data)).then(function () {
+      toast("Saved the business hours" + (team ? " of " + team : ""));
+      loadHours();
+    }).catch(ignore);
+  });
+  if (window.Intl && Intl.supportedValuesOf) {
+    try {
+      var zones = $("timezones");
+      Intl.supportedValuesOf("timeZone").forEach(function (z) { zones.appendChild(h("option", { value: z })); });
+    } catch (e) { /* no list: the field still takes any name, and the API checks it */ }
+  }
 
   /* --- stats ------------------------------------------------------------------------------ */
   function loadStats() {
