@@ -74,7 +74,7 @@ def secret_key(settings: Settings) -> str:
 
 
 def build_engine(settings: Settings, assistant: Assistant, *, knowledge: KnowledgeBase | None = None,
-                 metrics: Metrics | None = None) -> Engine:
+                 metrics: Metrics | None = None, llm: ClaudeClient | None = None) -> Engine:
     """The engine: Claude understands when ANTHROPIC_API_KEY is set, else offline understanding."""
     remote = None
     if settings.action_server_url:
@@ -82,7 +82,7 @@ def build_engine(settings: Settings, assistant: Assistant, *, knowledge: Knowled
 
         client = RemoteActionClient(settings.action_server_url, timeout=settings.action_timeout)
         remote = RemoteActions(client, assistant.domain)
-    llm = build_llm_client(settings, metrics)
+    llm = llm or build_llm_client(settings, metrics)
     voice = Voice.from_config(assistant.config)
     ports = Ports(actions=assistant.action_runner(remote=remote), chitchat=ChitchatAnswerer(llm, voice=voice),
                   search=KnowledgeAnswerer(knowledge.search, llm, voice=voice) if knowledge else None)
@@ -134,11 +134,12 @@ def build_services(settings: Settings) -> Services:
     assistant = load_assistant(settings.assistant)
     metrics = Metrics()
     knowledge = build_knowledge(settings, db, assistant)
-    engine = build_engine(settings, assistant, knowledge=knowledge, metrics=metrics)
+    llm = build_llm_client(settings, metrics)  # one client: understanding, answers and summaries
+    engine = build_engine(settings, assistant, knowledge=knowledge, metrics=metrics, llm=llm)
     sio = build_socketio(settings)
     bus = EventBus()
     locks = TurnLocks()
-    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics)
+    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, llm=llm)
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics,
                             fast_understanding=not settings.anthropic_api_key, handoff=handoff)

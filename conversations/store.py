@@ -88,8 +88,9 @@ def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
         # the first message: a concurrent first message makes this INSERT fail on the unique
         # (channel, thread_key), and store_inbound tries again (then the UPDATE finds the row)
         conversation_id = connection.execute(_NEW_CONVERSATION, {
-            "channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot", "last_seq": 1, "processed_seq": 0,
-            "customer_id": customer_id, "created_at": now, "updated_at": now}).scalar_one()
+            "channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot",
+            "last_seq": 1, "processed_seq": 0, "customer_id": customer_id, "created_at": now, "updated_at": now,
+        }).scalar_one()
         seq = 1
     else:
         conversation_id, seq = row.id, row.last_seq

@@ -31,6 +31,7 @@ from handoff.status import change_status
 from handoff.types import Clock, HandoffRequest, Outcome, Pending, Publisher
 
 if TYPE_CHECKING:
+    from dialogue.generators.llm_client import ClaudeClient
     from observability import Metrics
     from settings import Settings
 
@@ -45,8 +46,10 @@ class HandoffService:
     """Requests, assignment and the queue; one per app (``services.handoff``)."""
 
     def __init__(self, db: Database, locks: TurnLocks, settings: Settings, *, publish: Publisher,
-                 clock: Clock = utcnow, metrics: Metrics | None = None) -> None:
+                 clock: Clock = utcnow, metrics: Metrics | None = None, llm: ClaudeClient | None = None) -> None:
         self.db, self.locks, self.settings = db, locks, settings
+        #: the app's Claude client (None without an API key), for the summaries
+        self.llm = llm
         self.publish, self.clock, self.metrics = publish, clock, metrics
         self.default_hours = hours_mod.parse_short(settings.business_hours, settings.business_timezone)
         self.resumer: Resumer | None = None

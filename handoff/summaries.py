@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, DialogueEvent, Message
 from conversations.turn import Turn
 
 from handoff import views
@@ -40,8 +40,8 @@ class Summaries:
         self.service = service
         settings = service.settings
         self.claude: ClaudeSummarizer | None = None
-        if settings.anthropic_api_key and settings.handoff_llm_summary:
-            self.claude = ClaudeSummarizer(settings.anthropic_api_key, settings.anthropic_base_url, settings.llm_model)
+        if service.llm is not None and settings.handoff_llm_summary:
+            self.claude = ClaudeSummarizer(service.llm)
         self._executor: ThreadPoolExecutor | None = None
 
     def write(self, turn: Turn, handoff: Handoff, request: HandoffRequest, pending: Pending) -> str:
@@ -62,12 +62,14 @@ class Summaries:
 
     def _ask_claude(self, note_id: int, data: SummaryInput) -> None:
         assert self.claude is not None
-        text = self.claude.summarize(data)
-        if text is None:
-            return
+        text, call = self.claude.summarize(data)
         with self.service.db.session() as session, session.begin():
             note = session.get(Note, note_id)
             if note is None:
+                return
+            session.add(DialogueEvent(conversation_id=note.conversation_id, type="llm_call",
+                                      data={k: v for k, v in call.as_event().items() if k != "event"}))
+            if text is None:
                 return
             note.text, note.source = text, "claude"
             payload = views.note_json(note)

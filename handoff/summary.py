@@ -2,9 +2,9 @@
 
 Without an API key the summary is deterministic: the reason, the flows on the dialogue stack,
 the collected slots, the last customer messages, a word-list sentiment and a suggested next step.
-With ``ANTHROPIC_API_KEY`` set, Claude writes it (through the official ``anthropic`` client and
-the project's ``ANTHROPIC_BASE_URL``/``HELPDESK_LLM_MODEL``), after the handoff has committed;
-any failure keeps the deterministic one.
+With ``ANTHROPIC_API_KEY`` set, Claude writes it (through the app's one Claude client: the official
+``anthropic`` SDK with ``ANTHROPIC_BASE_URL``, ``HELPDESK_LLM_MODEL``, the time budget and retries),
+after the handoff has committed; any failure keeps the deterministic one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue.generators.llm_client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
+
 log = logging.getLogger(__name__)
+#: the ``purpose`` of summary calls in ``llm_call`` events and ``/metrics``
+PURPOSE = "handoff_summary"
 
 NEGATIVE = ("angry", "annoyed", "terrible", "awful", "useless", "ridiculous", "worst", "upset", "frustrated",
             "disappointed", "unacceptable", "complain", "refund now", "still not", "never arrived", "broken")
@@ -122,28 +126,29 @@ def format_claude(answer: dict[str, Any]) -> str:
 
 
 class ClaudeSummarizer:
-    """Writes summaries with Claude; built only when an API key is configured."""
+    """Writes summaries with Claude through the app's one :class:`ClaudeClient` (the same SDK client,
+    time budget, retries, metrics and cost accounting as understanding and answers)."""
 
-    def __init__(self, api_key: str, base_url: str | None, model: str, *, timeout: float = 20.0) -> None:
-        import anthropic
+    def __init__(self, client: ClaudeClient) -> None:
+        self.client = client
 
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
-        self.model = model
-
-    def summarize(self, data: SummaryInput) -> str | None:
-        """The summary text, or ``None`` when the call fails or the answer is malformed."""
+    def summarize(self, data: SummaryInput) -> tuple[str | None, LLMCall]:
+        """The summary text (``None`` when the call failed or the answer was malformed) and the call's
+        figures for the event log."""
         prompt = {"reason": reason_text(data.reason), "flows": data.stack_flows or [data.flow],
                   "slots": data.slots, "transcript": [{"role": r, "text": t} for r, t in data.transcript[-30:]]}
+        request = LLMRequest(system=[{"type": "text", "text": SYSTEM}], max_tokens=500, tools=[TOOL],
+                             tool_choice={"type": "tool", "name": TOOL["name"]},
+                             messages=[{"role": "user", "content": json.dumps(prompt, ensure_ascii=False)}])
         try:
-            response = self.client.messages.create(
-                model=self.model, max_tokens=500, system=SYSTEM, tools=[TOOL],  # type: ignore[list-item]
-                tool_choice={"type": "tool", "name": TOOL["name"]},
-                messages=[{"role": "user", "content": json.dumps(prompt, ensure_ascii=False)}])
-        except Exception as exc:  # noqa: BLE001 - a summary must never break a handoff
-            log.warning("handoff.summary.llm_failed", extra={"error": repr(exc)})
-            return None
-        for block in response.content:
-            if getattr(block, "type", None) == "tool_use" and isinstance(block.input, dict):
-                return format_claude(block.input)
-        log.warning("handoff.summary.llm_malformed")
-        return None
+            return self.client.create(PURPOSE, request, _parse)
+        except LLMError as exc:  # a summary must never break a handoff: the deterministic one stays
+            log.warning("handoff.summary.llm_failed", extra={"outcome": exc.call.outcome, "error": exc.call.error})
+            return None, exc.call
+
+
+def _parse(message: Any) -> str:
+    for block in getattr(message, "content", None) or []:
+        if getattr(block, "type", None) == "tool_use" and isinstance(block.input, dict):
+            return format_claude(block.input)
+    raise MalformedOutput(f"no {TOOL['name']} call")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import create_app
+from conversations.models import DialogueEvent
 from handoff.models import Note
 from tests.e2e.conftest import make_settings
 from tests.fakes.anthropic_server import FakeAnthropic, Recorded, Reply, status, tool_use
@@ -37,6 +39,20 @@ def summary_note(app: object, source: str, timeout: float = 20) -> Note:
         time.sleep(0.05)
 
 
+def summary_call(app: object, outcome: str, timeout: float = 20) -> dict[str, Any]:
+    """The ``llm_call`` event of the summary, once it is logged."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with handoff_of(app).db.read_session() as session:  # type: ignore[arg-type]
+            events = [e.data for e in session.scalars(select(DialogueEvent).where(DialogueEvent.type == "llm_call"))
+                      if e.data.get("purpose") == "handoff_summary"]
+        if events:
+            assert [e["outcome"] for e in events] == [outcome]
+            return events[0]
+        assert time.monotonic() < deadline, "no llm_call event for the summary"
+        time.sleep(0.05)
+
+
 def hand_over(client: FlaskClient) -> None:
     assert client.post("/webhooks/rest/webhook", json={"sender": "s", "message": "talk to a human"}).status_code == 200
 
@@ -56,6 +72,10 @@ def test_claude_writes_the_summary_after_the_handoff(sqlite_url: str, tmp_path: 
             assert any("test-key" in v for v in request.headers.values()), "the configured key is sent"
             assert request.body["model"] == app.extensions["helpdesk"].settings.llm_model
             assert "talk to a human" in request.body["messages"][0]["content"]
+            call = summary_call(app, "ok")
+            assert call["model"] == request.body["model"] and call["input_tokens"] > 0 and call["cost_usd"] > 0
+            metrics = app.test_client().get("/metrics").get_data(as_text=True)
+            assert 'helpdesk_llm_calls_total{outcome="ok",purpose="handoff_summary"} 1.0' in metrics
         finally:
             app.extensions["helpdesk"].close()
 
@@ -75,7 +95,7 @@ def test_a_failing_model_keeps_the_deterministic_summary(sqlite_url: str, tmp_pa
             while sum(1 for r in fake.requests if r.body.get("tool_choice", {}).get("name") == "write_handoff_summary") < 2:
                 assert time.monotonic() < deadline, "the summary call was not retried once"
                 time.sleep(0.05)
-            time.sleep(0.2)
+            assert summary_call(app, "api_error")["error"], "the failed call is in the event log, with why"
             assert summary_note(app, "rules").text.startswith("Reason: the customer asked for a person")
         finally:
             app.extensions["helpdesk"].close()
