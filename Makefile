@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench validate e2e clean browser
+.PHONY: install run test test-fast bench validate e2e clean browser rasa-webchat
 
 $(BIN)/helpdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,32 @@ install: $(BIN)/helpdesk
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+## rasa-webchat 1.0.1 (Botfront's Rasa web chat) for tests/browser/test_rasa_webchat.py: the npm tarball,
+## checked against its sha512, unpacked into .cache/node/ (lib/index.js is a self-contained UMD bundle:
+## no dependencies, no install scripts). Without npm the step only warns and that test skips.
+RASA_WEBCHAT := .cache/node/rasa-webchat-1.0.1
+RASA_WEBCHAT_SHA512 := 2ddd73549bd301a4ebb3a039a7cb7bd1a80d36b2984725e5bea5d94600680ef28a5176c0d238492840a2e5b74f1a5691ea3b26a96b55ca51d2f98a88aa8d31f3
+
+rasa-webchat: $(RASA_WEBCHAT)/lib/index.js
+
+$(RASA_WEBCHAT)/lib/index.js:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "npm not found: rasa-webchat not installed, tests/browser/test_rasa_webchat.py will skip"; \
+	else \
+		set -e; rm -rf $(RASA_WEBCHAT) $(RASA_WEBCHAT).tmp; mkdir -p $(RASA_WEBCHAT).tmp; \
+		(cd $(RASA_WEBCHAT).tmp && npm pack --silent --no-audit --no-fund rasa-webchat@1.0.1 >/dev/null); \
+		echo "$(RASA_WEBCHAT_SHA512)  $(RASA_WEBCHAT).tmp/rasa-webchat-1.0.1.tgz" | sha512sum --check --quiet; \
+		tar -xzf $(RASA_WEBCHAT).tmp/rasa-webchat-1.0.1.tgz -C $(RASA_WEBCHAT).tmp; \
+		mv $(RASA_WEBCHAT).tmp/package $(RASA_WEBCHAT); rm -rf $(RASA_WEBCHAT).tmp; \
+		echo "rasa-webchat 1.0.1 in $(RASA_WEBCHAT)"; \
+	fi
+
 ## Serve the helpdesk on http://127.0.0.1:5000 (SQLite under instance/, the default assistant)
 run: install
 	$(BIN)/helpdesk run
 
 ## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server)
-test: install .venv-actions/.installed browser
+test: install .venv-actions/.installed browser rasa-webchat
 	$(BIN)/python -m pytest
 
 test-fast: install
@@ -44,4 +64,4 @@ bench: install
 	$(BIN)/python bench/handoff_fanout.py
 
 clean:
-	rm -rf $(VENV) .venv-actions instance .pytest_cache
+	rm -rf $(VENV) .venv-actions instance .pytest_cache .cache

@@ -5,10 +5,12 @@ Existing Rasa chat front-ends (rasa-webchat, Rasa's own examples) work unchanged
 * ``session_request {session_id?}`` → ``session_confirm <session_id>`` (a new id when none is
   given); the socket joins the session's room, so reconnecting with the same id continues the
   conversation and every socket of a session gets its replies.
-* ``user_uttered {message, session_id, metadata?}`` → one ``bot_uttered {text}`` per paragraph
+* ``user_uttered {message, session_id, customData?}`` → one ``bot_uttered {text}`` per paragraph
   of each reply (Rasa splits on blank lines), ``quick_replies: [{content_type: "text", title,
   payload}]`` on the last one; images as ``{attachment: {type: "image", payload: {src}}}`` and
-  custom payloads as they are.
+  custom payloads as they are. ``customData`` (an object or a JSON string) is the message's metadata,
+  as in Rasa (its ``metadata_key`` defaults to ``customData``; rasa-webchat sends its ``customData``
+  prop there); a ``metadata`` field is accepted too and wins on a clash.
 
 As in Rasa, the session id is the conversation's key (channel ``socketio``): keep it secret.
 Bad input gets an ``error {code, message}`` event (Rasa front-ends ignore it) and stores nothing.
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "socketio"
 NAMESPACE = "/"
 MAX_SESSION_ID_CHARS = 255
+#: where Rasa's SocketIOInput reads a message's metadata (its ``metadata_key`` default)
+METADATA_KEY = "customData"
 
 
 def room_for(session_id: str) -> str:
@@ -113,7 +117,7 @@ class RasaSocketIONamespace(socketio.Namespace):
         if len(message) > self.services.settings.max_message_chars:
             raise _Refused(f"the message is longer than {self.services.settings.max_message_chars} characters",
                            "message_too_long")
-        metadata = _metadata(data.get("metadata"))
+        metadata = {**_metadata(data.get(METADATA_KEY)), **_metadata(data.get("metadata"))}
         if self.limiter.allow(session_id):
             raise _Refused("too many messages; wait a moment before sending more", "rate_limited")
         self._join(sid, session_id)
@@ -148,11 +152,11 @@ def _metadata(value: Any) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise _Refused("'metadata' must be a JSON object", "invalid_metadata") from exc
+            raise _Refused("'customData' (or 'metadata') must be a JSON object", "invalid_metadata") from exc
     if value is None or value == "":
         return {}
     if not isinstance(value, dict):
-        raise _Refused("'metadata' must be a JSON object", "invalid_metadata")
+        raise _Refused("'customData' (or 'metadata') must be a JSON object", "invalid_metadata")
     return value
 
 

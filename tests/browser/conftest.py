@@ -1,5 +1,6 @@
 """Fixtures of the agent dashboard browser tests: a live server with an admin, Ada, and a headless
-Chromium page that fails the test on any script error. ``test_widget_browser`` has its own."""
+Chromium page that fails the test on any script error. ``test_widget_browser`` has its own;
+``test_rasa_webchat`` overrides ``server``."""
 
 from __future__ import annotations
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests.browser.sites import OtherSite
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 
@@ -24,24 +23,18 @@ if not os.path.exists(CHROMIUM):
 TIMEOUT = 20_000
 
 
-class ShopSite:
-    """Another web site (another origin: ``localhost`` and its own port) that embeds the widget."""
+class ShopSite(OtherSite):
+    """Another web site that embeds the widget."""
 
     def __init__(self) -> None:
         self.helpdesk = ""
-        self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.origin = f"http://localhost:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__()
 
-    def wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def page(self, path: str) -> tuple[str, bytes]:
         body = (f'<!doctype html><html><body><h1>Another shop</h1>'
                 f'<script src="{self.helpdesk}/widget.js" data-title="Shop help" data-color="rebeccapurple" '
                 f'data-position="left" data-greeting="Hello from the shop"></script></body></html>').encode()
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-        return [body]
-
-    def close(self) -> None:
-        self.server.shutdown()
+        return "text/html; charset=utf-8", body
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,8 @@ import socketio
 
 from connectors.rasa_socketio import bot_uttered
 from conversations.models import Conversation, Message
-from conversations.turn import open_turn
-from conversations.types import OutgoingMessage
 from tests.e2e.conftest import LiveServer
-from tests.e2e.widget_helpers import rows, wait_idle
+from tests.e2e.widget_helpers import agent_says, rows, wait_idle
 
 
 class RasaChat:
@@ -133,11 +131,30 @@ def test_metadata_is_stored_with_the_message(live_server: LiveServer, chat: Rasa
     assert rows(live_server)[0].payload == {"metadata": {"locale": "en-GB"}}
 
 
+def test_custom_data_is_the_metadata_as_in_rasa(live_server: LiveServer, chat: RasaChat) -> None:
+    """Rasa reads a message's metadata from ``customData`` (SocketIOInput's ``metadata_key``), where
+    rasa-webchat sends its ``customData`` prop with every ``user_uttered``; found with rasa-webchat 1.0.1,
+    whose customData was dropped while only ``metadata`` was read."""
+    session_id = chat.session()
+    chat.say("hello", session_id, customData={"language": "en", "page": "/checkout"})
+    chat.wait("bot_uttered")
+    chat.say("where is my order", session_id, customData=json.dumps({"language": "de"}), metadata={"locale": "de-CH"})
+    chat.wait_text("order number")
+    wait_idle(live_server)
+    customer = [m for m in rows(live_server) if m.role == "customer"]
+    assert [m.payload for m in customer] == [
+        {"metadata": {"language": "en", "page": "/checkout"}},
+        {"metadata": {"language": "de", "locale": "de-CH"}},
+    ]
+
+
 @pytest.mark.parametrize(("data", "code"), [
     ({"message": "hello"}, "invalid_session_id"),
     ({"message": "", "session_id": "s1"}, "empty_message"),
     ({"message": "x" * 4001, "session_id": "s1"}, "message_too_long"),
     ({"message": "hi", "session_id": "s1", "metadata": "{not json"}, "invalid_metadata"),
+    ({"message": "hi", "session_id": "s1", "customData": ["en"]}, "invalid_metadata"),
+    ({"session_id": "s1", "customData": {"language": "en"}}, "empty_message"),
     ("hello", "invalid_message"),
 ])
 def test_bad_input_gets_an_error_event_and_stores_nothing(live_server: LiveServer, chat: RasaChat,
@@ -152,13 +169,7 @@ def test_agent_messages_reach_the_rasa_front_end(live_server: LiveServer, chat: 
     chat.say("hello", session_id)
     chat.wait("bot_uttered")
     wait_idle(live_server)
-    services = live_server.app.extensions["helpdesk"]
-    conversation = rows(live_server, Conversation)[0]
-    with open_turn(services.db, services.pipeline.locks, conversation.id) as turn:
-        agent = turn.append_message(OutgoingMessage("agent", "Hi, Alex here.\n\nHow can I help?", author="Alex"))
-        event = {"conversation_id": conversation.id, "channel": "socketio", "thread_key": session_id,
-                 "id": agent.id, "seq": agent.seq, "role": "agent", "text": agent.text}
-        turn.after_commit(lambda: services.bus.publish("message", event))
+    agent_says(live_server, rows(live_server, Conversation)[0].id, "Hi, Alex here.\n\nHow can I help?")
     chat.wait_text("How can I help?")
     assert {"text": "Hi, Alex here."} in [d for e, d in chat.events if e == "bot_uttered"]
 

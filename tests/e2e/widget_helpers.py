@@ -16,6 +16,9 @@ from sqlalchemy import select
 
 from app import create_app
 from conversations.models import Message
+from conversations.turn import open_turn
+from conversations.types import OutgoingMessage
+from handoff.views import message_json
 from tests.e2e.conftest import LiveServer, make_settings, serve_app
 
 NAMESPACE = "/widget"
@@ -117,3 +120,14 @@ def rows(server: LiveServer, model: type[Any] = Message) -> list[Any]:
     db = server.app.extensions["helpdesk"].db
     with db.read_session() as session:
         return list(session.scalars(select(model).order_by(model.id)))
+
+
+def agent_says(server: LiveServer, conversation_id: int, text: str, author: str = "Alex") -> dict[str, Any]:
+    """An agent's message in a conversation, published on the bus after the commit as the agent API does
+    (returns the published event)."""
+    services = server.app.extensions["helpdesk"]
+    with open_turn(services.db, services.pipeline.locks, conversation_id) as turn:
+        message = turn.append_message(OutgoingMessage("agent", text, author=author))
+        event = message_json(turn.conversation, message)
+        turn.after_commit(lambda: services.bus.publish("message", event))
+    return event
