@@ -88,6 +88,9 @@ def _clean_set(command: SetSlot, tracker: DialogueTracker, flows: FlowsList, dom
         return _clean_start(StartFlow(command.value), tracker, flows)
     if command.name not in domain.slots:
         return [CannotHandle("cannot_handle_invalid_slot")]
+    if command.extractor == EXTRACTOR_LLM \
+            and not domain.slots[command.name].understanding_may_fill(active_flows(tracker, starting)):
+        return []  # its mappings leave it to actions, set_slots and buttons (RASA-NOTES §2)
     value = normalise_value(command.value)
     asked = tracker.asked_slot()
     if command.extractor in RESTRICTED_EXTRACTORS and command.name != asked \
@@ -101,6 +104,15 @@ def _clean_set(command: SetSlot, tracker: DialogueTracker, flows: FlowsList, dom
     if command.extractor == "CommandPayloadReader" and not _collected_by_stack(command.name, tracker, flows):
         return [SetSlot(command.name, value, command.extractor)]
     return [_Correction(command.name, value)]
+
+
+def active_flows(tracker: DialogueTracker, starting: list[str]) -> list[str]:
+    """The flows a slot mapping's ``active_flow`` condition can name now: the active user flow and
+    the flows it called, plus the flows started in this message."""
+    frames = tracker.user_frames()
+    active = tracker.active_user_frame()
+    index = next((i for i, f in enumerate(frames) if active is not None and f is active), len(frames))
+    return [f["flow_id"] for f in frames[index:]] + list(starting)
 
 
 def _collected_by_stack(slot: str, tracker: DialogueTracker, flows: FlowsList) -> bool:

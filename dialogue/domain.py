@@ -1,7 +1,8 @@
-"""The domain: slots (typed, with initial values and coercion) and responses."""
+"""The domain: slots (typed, with initial values, mappings and coercion) and responses."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,11 @@ from dialogue.yaml_io import Problem, line_of, plain
 SLOT_TYPES = ("text", "bool", "float", "categorical", "any", "list")
 DOMAIN_KEYS = {"version", "intents", "entities", "slots", "responses", "actions", "forms", "session_config",
                "config", "e2e_actions"}
+#: who may fill a slot (``slots.<name>.mappings[].type``); a slot without mappings is ``from_llm``
+LLM_MAPPING = "from_llm"
+CONTROLLED_MAPPINGS = frozenset({"controlled", "custom"})
+NLU_MAPPINGS = frozenset({"from_entity", "from_text", "from_intent", "from_trigger_intent"})
+MAPPING_TYPES = frozenset({LLM_MAPPING}) | CONTROLLED_MAPPINGS | NLU_MAPPINGS
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off"}
 
@@ -23,6 +29,17 @@ class CoercionError(ValueError):
 
 
 @dataclass(frozen=True)
+class SlotMapping:
+    """One entry of a slot's ``mappings``: its ``type`` and the flows its ``conditions`` name."""
+
+    type: str
+    #: ``conditions: [{active_flow: x}, ...]``: the mapping applies only while one of them is active
+    active_flows: tuple[str, ...] = ()
+    #: the mapping as written (sent to action servers in the domain)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
 class SlotDefinition:
     """A slot as the domain declares it."""
 
@@ -32,6 +49,30 @@ class SlotDefinition:
     initial_value: Any = None
     line: int | None = None
     file: str | None = None
+    #: empty: no ``mappings`` written, which means ``from_llm``
+    mappings: tuple[SlotMapping, ...] = ()
+
+    def understanding_may_fill(self, active_flows: Iterable[str] = ()) -> bool:
+        """Whether understanding (the LLM, or offline understanding in its place) may set this slot.
+
+        Only a ``from_llm`` mapping allows it (a slot without mappings has one), and only while a
+        flow its ``active_flow`` conditions name is active. ``controlled``/``custom`` slots are set
+        by actions, ``set_slots`` and buttons; NLU mappings need an NLU pipeline, which we do not
+        have (RASA-NOTES §2: such SetSlots are removed).
+        """
+        if not self.mappings:
+            return True
+        flows = set(active_flows)
+        return any(m.type == LLM_MAPPING and (not m.active_flows or flows & set(m.active_flows))
+                   for m in self.mappings)
+
+    def understanding_may_ever_fill(self) -> bool:
+        """Whether some flow state lets understanding set this slot (a ``from_llm`` mapping)."""
+        return not self.mappings or any(m.type == LLM_MAPPING for m in self.mappings)
+
+    def mappings_json(self) -> list[dict[str, Any]]:
+        """The mappings as Rasa's domain JSON has them (``from_llm`` when none were written)."""
+        return [dict(m.raw) for m in self.mappings] or [{"type": LLM_MAPPING}]
 
     def coerce(self, value: Any) -> Any:
         """Convert ``value`` to this slot's type (None stays None); raise CoercionError if impossible."""
@@ -116,7 +157,7 @@ class Domain:
             "intents": list(self.intents),
             "entities": [],
             "slots": {
-                n: {"type": s.type, "initial_value": s.initial_value, "mappings": [{"type": "from_llm"}],
+                n: {"type": s.type, "initial_value": s.initial_value, "mappings": s.mappings_json(),
                     **({"values": list(s.values)} if s.values else {})}
                 for n, s in self.slots.items()
             },
@@ -158,8 +199,38 @@ def _parse_slots(slots: Any, file: str, domain: Domain, problems: list[Problem])
         values = tuple(_text(v) for v in spec.get("values") or [])
         if slot_type == "categorical" and not values:
             problems.append(Problem(file, line, f"categorical slot '{name}' needs 'values'"))
+        mappings = _parse_mappings(str(name), spec.get("mappings"), file, line_of(spec, "mappings") or line,
+                                   problems)
         domain.slots[str(name)] = SlotDefinition(
-            str(name), slot_type, values, plain(spec.get("initial_value")), line, file)
+            str(name), slot_type, values, plain(spec.get("initial_value")), line, file, mappings)
+
+
+def _parse_mappings(slot: str, raw: Any, file: str, line: int | None,
+                    problems: list[Problem]) -> tuple[SlotMapping, ...]:
+    """``mappings``: a list of ``{type, conditions?, ...}``; other keys (entity, intent, action,
+    run_action_every_turn...) are kept as written."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(Problem(file, line, f"slot '{slot}': 'mappings' must be a list of {{type: ...}}"))
+        return ()
+    mappings = []
+    for index, entry in enumerate(raw):
+        where = line_of(raw, index) or line
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind not in MAPPING_TYPES:
+            allowed = ", ".join(sorted(MAPPING_TYPES))
+            problems.append(Problem(file, where, f"slot '{slot}' has a mapping of unknown type {kind!r} "
+                                                 f"(one of {allowed})"))
+            continue
+        conditions = entry.get("conditions") or []
+        if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+            problems.append(Problem(file, where, f"slot '{slot}': mapping 'conditions' must be a list of "
+                                                 "{active_flow: ...} or {active_loop: ...}"))
+            conditions = []
+        flows = tuple(str(c["active_flow"]) for c in conditions if c.get("active_flow") is not None)
+        mappings.append(SlotMapping(str(kind), flows, plain(entry)))
+    return tuple(mappings)
 
 
 def _parse_responses(responses: Any, file: str, domain: Domain, problems: list[Problem]) -> None:

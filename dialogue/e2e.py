@@ -6,6 +6,8 @@ assistant folder, or the folder given to :func:`run_tests`) add fixtures. Each t
 fresh conversation with its own :class:`~dialogue.engine.Engine`; the checks after a user step
 (step style) and the ``assertions`` of a user step are matched against the events of that turn
 (see :mod:`dialogue.e2e_checks`). Malformed files and steps become failed cases with file and line.
+Commands a user step carries (``commands:`` on it, or a ``- commands:`` step right after it, as
+tests annotated by Rasa's tooling have them) replace understanding for that message.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from dialogue.actions.registry import ActionRunner, StubActions
 from dialogue.assistant import Assistant
-from dialogue.commands import Command, CommandFormatError
+from dialogue.commands import Clarify, Command, CommandFormatError, Error, SetSlot, StartFlow
 from dialogue.commands.dsl import parse_command_text
+from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.e2e_checks import (
     JUDGED,
     STEP_CHECKS,
@@ -42,6 +45,11 @@ if TYPE_CHECKING:
 TEST_FILE_RE = re.compile(r"^['\"]?test_cases['\"]?\s*:", re.M)
 CONFTEST = "conftest.yml"
 USER_KEYS = {"user", "metadata", "commands", "assertions", "assertion_order_enabled"}
+#: ``user:`` written as a mapping: ``user: {text: ..., metadata: name}``
+USER_MAPPING_KEYS = {"text", "metadata"}
+#: a step holding only ``commands`` (tests annotated with commands, as Rasa's annotation tool
+#: writes them): the commands of the user step before it
+COMMANDS_STEP = "commands"
 ERROR_STEP = "error"
 
 
@@ -415,10 +423,12 @@ def _add_step(step: Any, line: int | None, spec: CaseSpec, metadata: dict[str, A
     if problem:
         spec.problems.append(Problem(context.file, line, problem))
         return
-    kind = next(k for k in ("user", *STEP_CHECKS) if k in step)
+    kind = next(k for k in ("user", COMMANDS_STEP, *STEP_CHECKS) if k in step)
     try:
         if kind == "user":
             spec.turns.append(_user_turn(step, line, metadata, context))
+        elif kind == COMMANDS_STEP:
+            _attach_commands(spec.turns[-1], step, line)
         else:
             spec.turns[-1].checks.append(parse_step_check(kind, step[kind], line))
     except SpecError as exc:
@@ -434,6 +444,8 @@ def _step_problem(step: Any) -> str | None:
     if "user" in keys:
         unknown = sorted(keys - USER_KEYS)
         return f"unknown key(s) in a user step: {', '.join(unknown)}" if unknown else None
+    if keys == {COMMANDS_STEP}:
+        return None
     user_only = sorted(keys & (USER_KEYS - {"user"}))
     if user_only:
         return f"{', '.join(repr(k) for k in user_only)} only allowed on user steps"
@@ -447,13 +459,12 @@ def _step_problem(step: Any) -> str | None:
 def _user_turn(step: dict[str, Any], line: int | None, case_metadata: dict[str, Any],
                context: FileContext) -> PlannedTurn:
     metadata = dict(case_metadata)
-    name = step.get("metadata")
+    text, name = _user_text(step, line)
     if name is not None:
         if str(name) not in context.metadata:
             raise SpecError(f"unknown metadata '{name}'", line_of(step, "metadata") or line)
         metadata.update(context.metadata[str(name)])
-    text = "" if step["user"] is None else str(plain(step["user"]))
-    commands = _commands(step, line) if "commands" in step else None
+    commands = _commands(step["commands"], step, line) if "commands" in step else None
     turn = PlannedTurn(UserStep(text, line, metadata, commands), ordered=bool(step.get("assertion_order_enabled")))
     assertions = step.get("assertions")
     if assertions is not None:
@@ -463,17 +474,82 @@ def _user_turn(step: dict[str, Any], line: int | None, case_metadata: dict[str, 
     return turn
 
 
-def _commands(step: dict[str, Any], line: int | None) -> list[Command]:
-    raw = step["commands"]
+def _user_text(step: dict[str, Any], line: int | None) -> tuple[str, Any]:
+    """The message and the metadata name of a user step: ``user: text`` (+ ``metadata: name``) or
+    ``user: {text: ..., metadata: name}``."""
+    value = step["user"]
+    if isinstance(value, dict):
+        unknown = sorted(set(map(str, value)) - USER_MAPPING_KEYS)
+        if unknown or "text" not in value:
+            raise SpecError("a user step written as a mapping takes 'text' and an optional 'metadata'",
+                            line_of(step, "user") or line)
+        if "metadata" in value and "metadata" in step:
+            raise SpecError("'metadata' given twice in a user step", line_of(step, "metadata") or line)
+        text = value["text"]
+        name = value.get("metadata", step.get("metadata"))
+    else:
+        text, name = value, step.get("metadata")
+    if isinstance(text, (dict, list)):
+        raise SpecError("a user message must be text", line_of(step, "user") or line)
+    return ("" if text is None else str(plain(text))), name
+
+
+def _attach_commands(turn: PlannedTurn, step: dict[str, Any], line: int | None) -> None:
+    """A ``commands`` step gives the commands of the user step just before it."""
+    if turn.user is None:
+        raise SpecError("a 'commands' step must follow a user step", line)
+    if turn.user.commands is not None:
+        raise SpecError("commands given twice for the same user step", line)
+    turn.user.commands = _commands(step[COMMANDS_STEP], step, line)
+
+
+def _commands(raw: Any, step: dict[str, Any], line: int | None) -> list[Command]:
+    """Commands as text (``start flow x``, ``StartFlow(x)``) or as annotations (``- start_flow: x``,
+    ``- set_slot: [{slot: value}]``, ``- clarify: [a, b]``, ``- skip_question``, ``- error:`` with
+    ``error_type``)."""
     items = raw if isinstance(raw, list) else [raw]
-    commands = []
+    commands: list[Command] = []
     for index, item in enumerate(items):
         where = (line_of(raw, index) if isinstance(raw, list) else line_of(step, "commands")) or line
         try:
-            commands.append(parse_command_text(str(item)))
+            commands += _command_item(item)
         except CommandFormatError as exc:
             raise SpecError(f"invalid command: {exc}", where) from None
     return commands
+
+
+def _command_item(item: Any) -> list[Command]:
+    if not isinstance(item, dict):
+        text = str(plain(item))
+        try:
+            return [parse_command_text(text)]
+        except CommandFormatError:
+            if "_" not in text:
+                raise
+        try:
+            return [parse_command_text(text.replace("_", " "))]
+        except CommandFormatError:
+            raise CommandFormatError(f"cannot parse command {text!r}") from None
+    keys = [str(k) for k in item]
+    if "error" in keys:
+        detail = item.get("error") if isinstance(item.get("error"), dict) else item
+        return [Error(str(detail.get("error_type") or "rasa_internal_error_default"))]
+    if len(keys) != 1:
+        raise CommandFormatError(f"cannot parse command {plain(item)!r}: use one key per command")
+    key, value = keys[0], plain(next(iter(item.values())))
+    if key == "start_flow" and isinstance(value, str):
+        return [StartFlow(value)]
+    if key in ("set_slot", "set_slots"):
+        pairs = value if isinstance(value, list) else [value]
+        if not pairs or not all(isinstance(p, dict) for p in pairs):
+            raise CommandFormatError(f"'{key}' needs '- slot: value' entries, got {value!r}")
+        return [SetSlot(str(name), slot_value, EXTRACTOR_LLM) for pair in pairs for name, slot_value in pair.items()]
+    if key == "clarify":
+        options = value if isinstance(value, list) else [value]
+        return [Clarify(tuple(str(o) for o in options if o is not None))]
+    if value is None:
+        return _command_item(key)
+    raise CommandFormatError(f"cannot parse command {plain(item)!r}")
 
 
 # --- reporting -------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ FLOW_KEYS = {
     "run_pattern_completed", "translation", "metadata", "file_path", "on_activate", "steps",
 }
 COMMON_STEP_KEYS = {"id", "next", "description", "metadata"}
+#: an action step takes only ``id``, ``next``, ``action`` and ``metadata`` (RASA-NOTES §1)
+ACTION_STEP_EXCLUDED = {"description"}
 STEP_KEYS = {
     "action": set(),
     "collect": {"utter", "ask_before_filling", "reset_after_flow_ends", "rejections", "force_slot_filling",
@@ -50,6 +52,8 @@ class _FlowParser:
         self.file = file
         self.issues: Issues = []
         self.ordered: list[_Pending] = []
+        #: collect steps that say ``reset_after_flow_ends`` (line, step): not with persisted_slots
+        self.reset_options: list[tuple[int | None, FlowStep]] = []
 
     def parse(self) -> Flow:
         node = self.node
@@ -94,12 +98,17 @@ class _FlowParser:
             self.issues.append((f"step has {what}; use exactly one of {', '.join(STEP_KINDS)}", line, sid))
             return None
         kind = kinds[0]
+        allowed = COMMON_STEP_KEYS | {kind} | STEP_KEYS[kind]
+        if kind == "action":
+            allowed -= ACTION_STEP_EXCLUDED
         for key in item:
-            if key not in COMMON_STEP_KEYS | {kind} | STEP_KEYS[kind]:
+            if key not in allowed:
                 self.issues.append((f"unknown key '{key}' in {kind} step", line_of(item, key) or line, sid))
         step = FlowStep(id=sid or "", kind=kind, line=line, explicit_next="next" in item, branch_path=path,
                         description=_opt_str(item.get("description")), metadata=plain(item.get("metadata") or {}))
         self._fill(step, item, line)
+        if kind == "collect" and "reset_after_flow_ends" in item:
+            self.reset_options.append((line_of(item, "reset_after_flow_ends") or line, step))
         pending = _Pending(step, item.get("next"))
         self.ordered.append(pending)
         self._nested(pending, path)
@@ -207,11 +216,35 @@ class _FlowParser:
                 branches.append(Branch(target))
         return branches
 
+    def _nlu_triggers(self, node: Any) -> list[tuple[str, float]]:
+        """``nlu_trigger``: a non-empty list of ``- intent: name`` or
+        ``- intent: {name: x, confidence_threshold: 0.8}`` (threshold 0 to 1, default 0)."""
+        if "nlu_trigger" not in node:
+            return []
+        raw = node.get("nlu_trigger")
+        shape = "'nlu_trigger' must be a list of '- intent: name' or '- intent: {name, confidence_threshold}'"
+        if not isinstance(raw, list) or not raw:
+            self.issues.append((shape, line_of(node, "nlu_trigger"), None))
+            return []
+        triggers = []
+        for index, entry in enumerate(raw):
+            line = line_of(raw, index) or line_of(node, "nlu_trigger")
+            trigger = _nlu_trigger(entry)
+            if trigger is None:
+                self.issues.append((shape, line, None))
+            else:
+                triggers.append(trigger)
+        return triggers
+
     def _build(self, node: Any, description: Any) -> Flow:
         guard_source = node.get("if")
         guard = None
         if guard_source is not None:
             guard = condition_or_issue(guard_source, self.issues, line_of(node, "if"), None)
+        if "persisted_slots" in node:
+            for line, step in self.reset_options:
+                self.issues.append(("'reset_after_flow_ends' cannot be combined with the flow's 'persisted_slots': "
+                                    "list the slot under 'persisted_slots' instead", line, step.id))
         return Flow(
             id=self.flow_id, description=str(description or "").strip(), steps=[p.step for p in self.ordered],
             name=_opt_str(node.get("name")) or "", file=self.file, line=line_of(node),
@@ -219,7 +252,7 @@ class _FlowParser:
             persisted_slots=[str(s) for s in node.get("persisted_slots") or []],
             always_include_in_prompt=bool(node.get("always_include_in_prompt", False)),
             run_pattern_completed=bool(node.get("run_pattern_completed", True)),
-            nlu_triggers=_nlu_triggers(node.get("nlu_trigger")), metadata=plain(node.get("metadata") or {}),
+            nlu_triggers=self._nlu_triggers(node), metadata=plain(node.get("metadata") or {}),
         )
 
 
@@ -233,15 +266,18 @@ def _postfix(step: FlowStep) -> str:
     return step.kind
 
 
-def _nlu_triggers(raw: Any) -> list[tuple[str, float]]:
-    triggers = []
-    for entry in raw or []:
-        intent = entry.get("intent") if isinstance(entry, dict) else None
-        if isinstance(intent, dict):
-            triggers.append((str(intent.get("name")), float(intent.get("confidence_threshold", 0.0))))
-        elif intent is not None:
-            triggers.append((str(intent), 0.0))
-    return triggers
+def _nlu_trigger(entry: Any) -> tuple[str, float] | None:
+    intent = entry.get("intent") if isinstance(entry, dict) and set(map(str, entry)) == {"intent"} else None
+    if isinstance(intent, dict):
+        name, threshold = intent.get("name"), intent.get("confidence_threshold", 0.0)
+        if set(map(str, intent)) - {"name", "confidence_threshold"} or not isinstance(name, str) or not name \
+                or isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+                or not 0 <= threshold <= 1:
+            return None
+        return name, float(threshold)
+    if isinstance(intent, str) and intent:
+        return intent, 0.0
+    return None
 
 
 def _opt_str(value: Any) -> str | None:

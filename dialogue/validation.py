@@ -47,6 +47,7 @@ def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[st
         for context_rule in CONTEXT_RULES:
             problems.extend(context_rule(flow, ctx))
     problems.extend(duplicate_flow_texts(flows))
+    problems.extend(shared_nlu_triggers(list(ctx.flows.values())))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0))
 
 
@@ -207,3 +208,14 @@ def duplicate_flow_texts(flows: list[Flow]) -> Iterator[Problem]:
                 yield problem(flow, None, f"same {attribute} as flow '{other.id}' ({other.file}:{other.line}): "
                                           f"flow {attribute}s must be unique")
             first.setdefault(key, flow)
+
+
+def shared_nlu_triggers(flows: list[Flow]) -> Iterator[Problem]:
+    """An intent may trigger only one flow (``nlu_trigger``)."""
+    first: dict[str, Flow] = {}
+    for flow in flows:
+        for intent in dict.fromkeys(name for name, _ in flow.nlu_triggers):
+            other = first.setdefault(intent, flow)
+            if other is not flow:
+                yield problem(flow, None, f"intent '{intent}' in 'nlu_trigger' already triggers flow '{other.id}' "
+                                          f"({other.file}:{other.line}): an intent may trigger only one flow")

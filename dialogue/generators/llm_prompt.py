@@ -105,11 +105,15 @@ def render_slot(step: FlowStep, domain: Domain) -> str:
     return name + slot_hint(name, domain) + (f": {description}" if description else "")
 
 
-def prompt_slots(flow: Flow) -> list[FlowStep]:
-    """The collect steps a flow shows: not ask-before-filling, one per slot."""
+def prompt_slots(flow: Flow, domain: Domain | None = None) -> list[FlowStep]:
+    """The collect steps a flow shows: not ask-before-filling, one per slot, and (given the domain)
+    not slots whose mappings never let understanding fill them."""
     seen: set[str] = set()
     steps = []
     for step in flow.collect_steps():
+        slot = domain.slots.get(str(step.collect)) if domain is not None else None
+        if slot is not None and not slot.understanding_may_ever_fill():
+            continue
         if step.collect and not step.ask_before_filling and step.collect not in seen:
             seen.add(step.collect)
             steps.append(step)
@@ -117,7 +121,7 @@ def prompt_slots(flow: Flow) -> list[FlowStep]:
 
 
 def render_flow(flow: Flow, domain: Domain) -> str:
-    slots = "; ".join(render_slot(s, domain) for s in prompt_slots(flow))
+    slots = "; ".join(render_slot(s, domain) for s in prompt_slots(flow, domain))
     return f"{flow.id}: {one_line(flow.description)}" + (f" Slots: {slots}" if slots else "")
 
 
@@ -166,7 +170,7 @@ class PromptBuilder:
             "\n".join(self._lines[f.id] for f in cached) if cached else "(none without conditions)")
         system = [{"type": "text", "text": self.instructions, "cache_control": EPHEMERAL},
                   {"type": "text", "text": catalogue, "cache_control": EPHEMERAL}]
-        shown = {str(s.collect) for f in stable + extra for s in prompt_slots(f)}
+        shown = {str(s.collect) for f in stable + extra for s in prompt_slots(f, self.domain)}
         user = self._dynamic(text, tracker, live, shown)
         request = LLMRequest(system=system, messages=[{"role": "user", "content": user}],
                              max_tokens=MAX_OUTPUT_TOKENS, tools=[self.tool],
@@ -232,7 +236,7 @@ class PromptBuilder:
         steps: dict[str, FlowStep] = {}
         for frame in tracker.user_frames():
             flow = self.flows.get(frame["flow_id"])
-            for step in prompt_slots(flow) if flow else []:
+            for step in prompt_slots(flow, self.domain) if flow else []:
                 steps.setdefault(str(step.collect), step)
         return list(steps.values())
 
