@@ -110,6 +110,56 @@ def test_a_visitor_completes_a_flow_by_typing_and_clicking_and_a_reload_keeps_it
     assert all(url.startswith(server.url) for url in page.requests), "nothing is loaded from anywhere else"
 
 
+def hold_acks_until_the_reply(page: Any) -> list[str]:
+    """Deliver the server's frames to the page, but each ack only after the next message event.
+
+    The turn runs while the ack is on its way, so a reply can reach the tab before the ack of
+    what it answers; this makes that the rule. Returns the socket.io frames held back.
+    """
+    held: list[str] = []
+    kept: list[str] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            text = frame if isinstance(frame, str) else ""
+            if text.startswith("43/widget,"):
+                kept.append(text)
+                held.append(text)
+                return
+            ws.send(frame)
+            if text.startswith('42/widget,["message"'):
+                while kept:
+                    ws.send(kept.pop(0))
+
+        server.on_message(from_server)
+
+    page.route_web_socket("**/socket.io/**", route)
+    return held
+
+
+def test_a_reply_that_arrives_before_the_ack_is_shown_after_the_message(page: Any,
+                                                                        server: LiveServer) -> None:
+    held = hold_acks_until_the_reply(page)
+    page.goto(server.url + "/")
+    page.click(".hd-launcher")
+    say(page, "where is my order")
+    page.wait_for_selector(".hd-bot .hd-bubble:has-text('order number')")
+    page.wait_for_selector(".hd-pending", state="detached")
+    say(page, "A1002")
+    page.wait_for_selector(".hd-button:has-text('No, thanks')")
+    page.wait_for_selector(".hd-pending", state="detached")
+    assert len(held) == 2, "both acks came after the replies"
+    live = bubbles(page)
+    assert live[1:4] == ["where is my order", live[2], "A1002"]
+    assert "order number" in live[2]
+    page.reload()
+    page.wait_for_selector(".hd-button:has-text('No, thanks')")
+    assert bubbles(page) == live
+    assert page.errors == []
+
+
 def test_html_in_a_message_is_shown_as_text(page: Any, server: LiveServer) -> None:
     page.goto(server.url + "/")
     page.click(".hd-launcher")

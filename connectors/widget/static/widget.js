@@ -351,21 +351,20 @@ Widget.prototype.add = function (message, live) {
     pending.element.remove();
     delete this.pending[message.client_id];
   }
-  var item = this.bubble(message);
-  item.dataset.seq = String(message.seq);
-  var before = null;
-  Object.keys(this.messages).forEach(function (seq) {
-    seq = Number(seq);
-    if (seq > message.seq && (!before || seq < Number(before.dataset.seq))) before = this.messages[seq];
-  }, this);
-  if (!before) {
-    var firstPending = this.log.querySelector(".hd-pending");
-    before = firstPending || null;
-  }
-  this.log.insertBefore(item, before);
-  this.messages[message.seq] = item;
+  this.place(this.bubble(message), message.seq);
   this.lastSeq = Math.max(this.lastSeq, message.seq);
   if (live || !this.panel.hidden) this.scroll();
+};
+/* Insert a shown message before the first one with a later seq (else before what is still sending). */
+Widget.prototype.place = function (item, seq) {
+  item.dataset.seq = String(seq);
+  var before = null;
+  Object.keys(this.messages).forEach(function (other) {
+    other = Number(other);
+    if (other > seq && (!before || other < Number(before.dataset.seq))) before = this.messages[other];
+  }, this);
+  this.log.insertBefore(item, before || this.log.querySelector(".hd-pending"));
+  this.messages[seq] = item;
 };
 
 Widget.prototype.bubble = function (message) {
@@ -448,11 +447,11 @@ Widget.prototype.confirm = function (clientId, pending, ack) {
   if (this.messages[ack.seq]) {
     pending.element.remove();
   } else {
+    // A reply can arrive before the ack of what it answers: the sent message moves to its place by seq.
     pending.state.remove();
     pending.element.classList.remove("hd-pending");
-    pending.element.dataset.seq = String(ack.seq);
     pending.element._buttons = [];
-    this.messages[ack.seq] = pending.element;
+    this.place(pending.element, ack.seq);
   }
   this.refreshButtons();
 };

@@ -301,7 +301,11 @@
     if (m.conversation_id !== state.current) return;
     var list = $("messages");
     if (list.querySelector('[data-seq="' + m.seq + '"]')) return;
-    list.appendChild(messageEl(m)); list.scrollTop = list.scrollHeight;
+    // Events from different turns can cross on the way: a message goes before the first later seq.
+    var later = Array.prototype.find.call(list.children, function (el) {
+      return el.dataset.seq && m.seq && Number(el.dataset.seq) > m.seq;
+    });
+    list.insertBefore(messageEl(m), later || null); list.scrollTop = list.scrollHeight;
     if (m.role === "customer") $("typing").hidden = true;
   }
   function onTyping(t) {
