@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,3 +66,41 @@ def test_dashboard_end_to_end(server: LiveServer, page: object, tmp_path: Path) 
     detail = httpx.get(f"{base}/api/v1/conversations/{cid}", headers=headers, timeout=30).json()
     assert [m["text"] for m in detail["messages"] if m["role"] == "agent"] == ["Hello, I'm Ada. <i>not html</i>"]
     page.screenshot(path=str(tmp_path / "dashboard.png"))  # kept with the test run, to look at
+
+
+def test_messages_that_cross_on_the_way_are_shown_in_conversation_order(server: LiveServer, page: object) -> None:
+    """Events of different turns can reach the dashboard out of order: it shows them by seq."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base = server.url
+    ask_for_human(base, "visitor-3")
+    cid = conversation_id(server.app, "visitor-3")
+    held: list[str] = []
+    delayed: list[str] = []
+
+    def route(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            text = frame if isinstance(frame, str) else ""
+            if text.startswith('42/agent,["message"') and '"first"' in text:
+                held.append(text)  # delivered after the next message
+                delayed.append(text)
+                return
+            ws.send(frame)
+            if text.startswith('42/agent,["message"') and held:
+                ws.send(held.pop())
+
+        upstream.on_message(from_server)
+
+    page.route_web_socket("**/socket.io/**", route)
+    sign_in(page, base, "ada@example.com")
+    page.locator(f'[data-cid="{cid}"]').click()
+    page.click("#act-claim")
+    expect(page.locator("#conv-status")).to_have_text("assigned")
+    for text in ("first", "second"):
+        httpx.post(f"{base}/webhooks/rest/webhook", json={"sender": "visitor-3", "message": text}, timeout=30)
+    expect(page.locator(".msg.customer .body", has_text="first")).to_be_visible()
+    assert len(delayed) == 1 and held == [], "the first message reached the page after the second"
+    assert page.locator(".msg.customer .body").all_inner_texts()[-2:] == ["first", "second"]
