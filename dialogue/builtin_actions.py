@@ -14,6 +14,7 @@ from dialogue.frames import cancel_frames, reset_slots
 from dialogue.ports import Context
 from dialogue.responses import render_response
 from dialogue.sdk import Tracker
+from dialogue.slot_validation import VALIDATE_PATTERN, push_validations
 from dialogue.tracker import BotMessage
 
 LISTEN = "listen"
@@ -113,8 +114,12 @@ def internal_error(ctx: Context, error_type: str, info: str) -> None:
 
 
 def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
+    """Check the slot of the running collect or validation frame against the frame's rejections."""
     context = frame_context(ctx, frame)
-    slot = str(context.get("collect"))
+    slot = context.get("validate" if frame["flow_id"] == VALIDATE_PATTERN else "collect")
+    if not slot:
+        return None
+    slot = str(slot)
     value = ctx.tracker.slots.get(slot)
     definition = ctx.domain.slots.get(slot)
     if value is None:
@@ -144,20 +149,29 @@ def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
 
 def _correct_flow_slot(ctx: Context, frame: dict[str, Any]) -> str | None:
     context = frame["context"]
-    for name, value in (context.get("corrected_slots") or {}).items():
+    corrected = context.get("corrected_slots") or {}
+    for name, value in corrected.items():
         ctx.tracker.set_slot(name, value, filled_by="LLM")
+    _rewind(ctx, frame, corrected)
+    # domain validation of the new values runs once the correction has been confirmed
+    push_validations(ctx.tracker, ctx.domain, list(corrected), below_top=True)
+    return None
+
+
+def _rewind(ctx: Context, frame: dict[str, Any], corrected: dict[str, Any]) -> None:
+    """Send the corrected flow back to the earliest corrected collect step."""
+    context = frame["context"]
     target = ctx.tracker.frame_by_id(context.get("reset_frame_id") or "")
     step_id = context.get("reset_step_id")
     if target is None or step_id is None or target is not ctx.tracker.top_user_frame():
-        return None
+        return
     index = ctx.tracker.stack.index(target)
     ctx.tracker.stack = ctx.tracker.stack[: index + 1] + [frame]
     target["step_id"] = f"NEXT:{step_id}"
     collected = target.get("collected", [])
-    hits = [collected.index(s) for s in context["corrected_slots"] if s in collected]
+    hits = [collected.index(s) for s in corrected if s in collected]
     if hits:
         target["collected"] = collected[: min(hits)]
-    return None
 
 
 def _cancel_flow(ctx: Context, frame: dict[str, Any]) -> str | None:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue.conditions import Condition
+from dialogue.flows import condition_or_issue
 from dialogue.yaml_io import Problem, line_of, plain
 
 SLOT_TYPES = ("text", "bool", "float", "categorical", "any", "list")
@@ -16,6 +18,7 @@ LLM_MAPPING = "from_llm"
 CONTROLLED_MAPPINGS = frozenset({"controlled", "custom"})
 NLU_MAPPINGS = frozenset({"from_entity", "from_text", "from_intent", "from_trigger_intent"})
 MAPPING_TYPES = frozenset({LLM_MAPPING}) | CONTROLLED_MAPPINGS | NLU_MAPPINGS
+VALIDATION_KEYS = ("rejections", "refill_utter")
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off"}
 
@@ -40,6 +43,35 @@ class SlotMapping:
 
 
 @dataclass(frozen=True)
+class SlotRejection:
+    """One ``validation.rejections`` entry: when ``source`` holds, say ``utter`` and empty the slot."""
+
+    source: str
+    utter: str
+    line: int | None = None
+    #: the parsed condition (None when it is templated: parsed when it runs)
+    condition: Condition | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"if": self.source, "utter": self.utter}
+
+
+@dataclass(frozen=True)
+class SlotValidation:
+    """A slot's ``validation`` (Rasa's real-time slot validation): checked by ``pattern_validate_slot``
+    whenever a command sets the slot, asking again with ``refill_utter`` while it is invalid."""
+
+    rejections: tuple[SlotRejection, ...] = ()
+    #: as written; :meth:`refill_utter_for` gives the default ``utter_ask_<slot>``
+    refill_utter: str | None = None
+    line: int | None = None
+    refill_line: int | None = None
+
+    def refill_utter_for(self, slot: str) -> str:
+        return self.refill_utter or f"utter_ask_{slot}"
+
+
+@dataclass(frozen=True)
 class SlotDefinition:
     """A slot as the domain declares it."""
 
@@ -51,6 +83,8 @@ class SlotDefinition:
     file: str | None = None
     #: empty: no ``mappings`` written, which means ``from_llm``
     mappings: tuple[SlotMapping, ...] = ()
+    #: ``validation: {rejections, refill_utter}``, None when not written
+    validation: SlotValidation | None = None
 
     def understanding_may_fill(self, active_flows: Iterable[str] = ()) -> bool:
         """Whether understanding (the LLM, or offline understanding in its place) may set this slot.
@@ -73,6 +107,17 @@ class SlotDefinition:
     def mappings_json(self) -> list[dict[str, Any]]:
         """The mappings as Rasa's domain JSON has them (``from_llm`` when none were written)."""
         return [dict(m.raw) for m in self.mappings] or [{"type": LLM_MAPPING}]
+
+    def as_json(self) -> dict[str, Any]:
+        """The slot as Rasa's domain JSON has it (sent to action servers)."""
+        data: dict[str, Any] = {"type": self.type, "initial_value": self.initial_value,
+                                "mappings": self.mappings_json()}
+        if self.values:
+            data["values"] = list(self.values)
+        if self.validation is not None:
+            data["validation"] = {"rejections": [r.as_dict() for r in self.validation.rejections],
+                                  "refill_utter": self.validation.refill_utter_for(self.name)}
+        return data
 
     def coerce(self, value: Any) -> Any:
         """Convert ``value`` to this slot's type (None stays None); raise CoercionError if impossible."""
@@ -156,11 +201,7 @@ class Domain:
             "version": "3.1",
             "intents": list(self.intents),
             "entities": [],
-            "slots": {
-                n: {"type": s.type, "initial_value": s.initial_value, "mappings": s.mappings_json(),
-                    **({"values": list(s.values)} if s.values else {})}
-                for n, s in self.slots.items()
-            },
+            "slots": {n: s.as_json() for n, s in self.slots.items()},
             "responses": self.responses,
             "actions": list(self.actions),
             "forms": {},
@@ -201,8 +242,10 @@ def _parse_slots(slots: Any, file: str, domain: Domain, problems: list[Problem])
             problems.append(Problem(file, line, f"categorical slot '{name}' needs 'values'"))
         mappings = _parse_mappings(str(name), spec.get("mappings"), file, line_of(spec, "mappings") or line,
                                    problems)
+        validation = _parse_validation(str(name), spec.get("validation"), file,
+                                       line_of(spec, "validation") or line, problems)
         domain.slots[str(name)] = SlotDefinition(
-            str(name), slot_type, values, plain(spec.get("initial_value")), line, file, mappings)
+            str(name), slot_type, values, plain(spec.get("initial_value")), line, file, mappings, validation)
 
 
 def _parse_mappings(slot: str, raw: Any, file: str, line: int | None,
@@ -231,6 +274,59 @@ def _parse_mappings(slot: str, raw: Any, file: str, line: int | None,
         flows = tuple(str(c["active_flow"]) for c in conditions if c.get("active_flow") is not None)
         mappings.append(SlotMapping(str(kind), flows, plain(entry)))
     return tuple(mappings)
+
+
+def _parse_validation(slot: str, raw: Any, file: str, line: int | None,
+                      problems: list[Problem]) -> SlotValidation | None:
+    """``validation``: a mapping with a list ``rejections`` of ``{if, utter}`` and an optional
+    ``refill_utter`` (Rasa's domain schema; nothing else is allowed)."""
+    if raw is None:
+        return None
+    shape = "a mapping with 'rejections' (a list of {if, utter}) and an optional 'refill_utter'"
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, line, f"slot '{slot}': 'validation' must be {shape}"))
+        return None
+    for key in raw:
+        if key not in VALIDATION_KEYS:
+            problems.append(Problem(file, line_of(raw, key) or line,
+                                    f"slot '{slot}': unknown key '{key}' in 'validation' ({shape})"))
+    refill = raw.get("refill_utter")
+    if "refill_utter" in raw and not (isinstance(refill, str) and refill.strip()):
+        problems.append(Problem(file, line_of(raw, "refill_utter") or line,
+                                f"slot '{slot}': 'refill_utter' must be the name of a response"))
+        refill = None
+    if "rejections" not in raw:
+        problems.append(Problem(file, line, f"slot '{slot}': 'validation' needs 'rejections' ({shape})"))
+        return None
+    rejections = _parse_slot_rejections(slot, raw["rejections"], file, line_of(raw, "rejections") or line,
+                                        problems)
+    return SlotValidation(rejections, refill, line, line_of(raw, "refill_utter") or line)
+
+
+def _parse_slot_rejections(slot: str, raw: Any, file: str, line: int | None,
+                           problems: list[Problem]) -> tuple[SlotRejection, ...]:
+    if not isinstance(raw, list):
+        problems.append(Problem(file, line, f"slot '{slot}': 'rejections' must be a list of {{if, utter}}"))
+        return ()
+    rejections = []
+    for index, entry in enumerate(raw):
+        where = line_of(raw, index) or line
+        if not isinstance(entry, dict) or "if" not in entry or not isinstance(entry.get("utter"), str) \
+                or not entry["utter"].strip():
+            problems.append(Problem(file, where, f"slot '{slot}': each rejection needs both 'if' (a condition) "
+                                                 "and 'utter' (a response name)"))
+            continue
+        for key in entry:
+            if key not in ("if", "utter"):
+                message = f"slot '{slot}': unknown key '{key}' in a rejection (only 'if' and 'utter')"
+                problems.append(Problem(file, line_of(entry, key) or where, message))
+        issues: list[tuple[str, int | None, str | None]] = []
+        condition = condition_or_issue(entry["if"], issues, where, None)
+        problems += [Problem(file, at, f"slot '{slot}': {message}") for message, at, _ in issues]
+        if not issues:
+            source = condition.source if condition is not None else str(entry["if"])
+            rejections.append(SlotRejection(source, str(entry["utter"]), where, condition))
+    return tuple(rejections)
 
 
 def _parse_responses(responses: Any, file: str, domain: Domain, problems: list[Problem]) -> None:

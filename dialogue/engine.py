@@ -17,6 +17,7 @@ from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
 from dialogue.payloads import read_payload
 from dialogue.ports import Context, Ports
+from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
 
 if TYPE_CHECKING:
@@ -109,12 +110,14 @@ class Engine:
 
 
 def execute_commands(commands: list[Command], ctx: Context) -> None:
-    """Apply cleaned commands: slots first, then flows, then patterns (the first listed on top)."""
+    """Apply cleaned commands: slots first, then flows, then patterns (the first listed on top);
+    then, on top of all, a validation for each slot set that has a domain ``validation``."""
     tracker = ctx.tracker
     if any(isinstance(c, CancelFlow) for c in commands):
         tracker.scratch["cancel_targets"] = frames_to_cancel(tracker)
         tracker.scratch["cancelling"] = len(tracker.scratch["cancel_targets"]) == len(
             [f for f in tracker.user_frames()])
+    before, first_event = watched_values(ctx.domain, tracker), len(tracker.events)
     for command in commands:
         if isinstance(command, SetSlot):
             command.run(tracker, ctx.flows)
@@ -122,3 +125,5 @@ def execute_commands(commands: list[Command], ctx: Context) -> None:
         command.run(tracker, ctx.flows)
     for command in reversed([c for c in commands if not isinstance(c, (SetSlot, StartFlow))]):
         command.run(tracker, ctx.flows)
+    if before:
+        push_validations(tracker, ctx.domain, slots_set_since(tracker, first_event, before))

@@ -158,5 +158,13 @@ class DialogueTracker:
         return None
 
     def asked_slot(self) -> str | None:
-        frame = self.collecting_frame()
-        return frame["context"].get("collect") if frame else None
+        """The slot the assistant is waiting for: a collect step's, or one asked again after a
+        domain ``validation`` rejected its value."""
+        top = self.top
+        if top is None:
+            return None
+        if top["flow_id"] == "pattern_collect_information":
+            return top["context"].get("collect")
+        if top["flow_id"] == "pattern_validate_slot":
+            return top["context"].get("validate")
+        return None

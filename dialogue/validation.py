@@ -15,10 +15,13 @@ from dialogue.validation_rules import (
     FLOW_RULES,
     Context,
     Problems,
+    bare_word_issues,
     bare_words,
+    comparison_issues,
     problem,
     typed_comparisons,
     unknown_condition_slots,
+    unknown_slot_issues,
 )
 from dialogue.yaml_io import Problem
 
@@ -48,6 +51,7 @@ def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[st
             problems.extend(context_rule(flow, ctx))
     problems.extend(duplicate_flow_texts(flows))
     problems.extend(shared_nlu_triggers(list(ctx.flows.values())))
+    problems.extend(slot_validations(ctx))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0))
 
 
@@ -191,6 +195,36 @@ CONTEXT_RULES: tuple[Callable[[Flow, Context], Problems], ...] = (
     unknown_step_slots, list_slots, persisted_slots, collect_questions, action_names, rejection_responses,
     link_and_call_targets, internal_error_links, bare_words, unknown_condition_slots, typed_comparisons,
 )
+
+
+# ----------------------------------------------------------------------------- domain slot validation
+
+
+def slot_validations(ctx: Context) -> Iterator[Problem]:
+    """A slot's ``validation``: its responses exist (as ``rasa data validate`` checks) and its
+    conditions pass the same checks as the conditions in flows."""
+    for slot in ctx.domain.slots.values():
+        rules = slot.validation
+        if rules is None:
+            continue
+        file = slot.file or "domain"
+        for rejection in rules.rejections:
+            if rejection.utter not in ctx.domain.responses:
+                yield Problem(file, rejection.line, f"slot '{slot.name}': unknown response '{rejection.utter}' "
+                                                    f"in a validation rejection (if: {rejection.source})")
+            if rejection.condition is not None:
+                for message in (*bare_word_issues(rejection.condition),
+                                *unknown_slot_issues(rejection.condition, ctx.domain),
+                                *comparison_issues(rejection.condition, ctx.domain)):
+                    yield Problem(file, rejection.line, f"slot '{slot.name}': {message}")
+        refill = rules.refill_utter_for(slot.name)
+        ask_action = f"action_ask_{slot.name}"
+        if refill in ctx.domain.responses or (not rules.refill_utter and ask_action in ctx.actions):
+            continue
+        hint = "" if rules.refill_utter else f" (or write a 'refill_utter', or a custom action '{ask_action}')"
+        yield Problem(file, rules.refill_line, f"slot '{slot.name}': unknown response '{refill}' to ask "
+                                              f"again when its validation rejects a value: add it under "
+                                              f"'responses'{hint}")
 
 
 # ----------------------------------------------------------------------------- across flows

@@ -154,8 +154,13 @@ def conditions_of(flow: Flow) -> Iterator[tuple[FlowStep | None, Condition]]:
 def bare_words(flow: Flow, ctx: Context) -> Problems:
     """Unquoted words silently never match in Rasa; here they are an error."""
     for step, condition in conditions_of(flow):
-        for word in condition.bare_words():
-            yield problem(flow, step, _bare_word_message(word, condition.source))
+        for message in bare_word_issues(condition):
+            yield problem(flow, step, message)
+
+
+def bare_word_issues(condition: Condition) -> Iterator[str]:
+    for word in condition.bare_words():
+        yield _bare_word_message(word, condition.source)
 
 
 def _bare_word_message(word: str, source: str) -> str:
@@ -168,19 +173,29 @@ def _bare_word_message(word: str, source: str) -> str:
 def unknown_condition_slots(flow: Flow, ctx: Context) -> Problems:
     """``slots.<x>`` in a condition must name a domain slot."""
     for step, condition in conditions_of(flow):
-        names = {ref.split(".")[1] for ref in condition.references() if ref.startswith("slots.")}
-        for name in sorted(names - set(ctx.domain.slots)):
-            yield problem(flow, step, f"condition \"{condition.source}\" uses unknown slot '{name}'")
+        for message in unknown_slot_issues(condition, ctx.domain):
+            yield problem(flow, step, message)
+
+
+def unknown_slot_issues(condition: Condition, domain: Domain) -> Iterator[str]:
+    names = {ref.split(".")[1] for ref in condition.references() if ref.startswith("slots.")}
+    for name in sorted(names - set(domain.slots)):
+        yield f"condition \"{condition.source}\" uses unknown slot '{name}'"
 
 
 def typed_comparisons(flow: Flow, ctx: Context) -> Problems:
     """Categorical slots compare with one of their values; bool slots never with a string."""
     for step, condition in conditions_of(flow):
-        for name, value in _slot_literal_comparisons(condition):
-            slot = ctx.domain.slots.get(name)
-            reason = _comparison_issue(slot, value) if slot is not None else None
-            if reason:
-                yield problem(flow, step, f"condition \"{condition.source}\": {reason}")
+        for message in comparison_issues(condition, ctx.domain):
+            yield problem(flow, step, message)
+
+
+def comparison_issues(condition: Condition, domain: Domain) -> Iterator[str]:
+    for name, value in _slot_literal_comparisons(condition):
+        slot = domain.slots.get(name)
+        reason = _comparison_issue(slot, value) if slot is not None else None
+        if reason:
+            yield f"condition \"{condition.source}\": {reason}"
 
 
 def _slot_literal_comparisons(condition: Condition) -> Iterator[tuple[str, Any]]:
