@@ -30,6 +30,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/canned-responses/<int:canned_id>", "delete_canned", delete_canned, methods=["DELETE"])
     bp.add_url_rule("/business-hours", "hours", get_hours)
     bp.add_url_rule("/business-hours", "set_hours", set_hours, methods=["PUT"])
+    bp.add_url_rule("/business-hours", "delete_hours", delete_hours, methods=["DELETE"])
     bp.add_url_rule("/stats", "stats", get_stats)
 
 
@@ -111,12 +112,17 @@ def create_agent() -> tuple[Response, int]:
 
 @admin_required
 def update_agent(agent_id: int) -> Response:
-    """``{capacity?, role?, teams?, active?, name?}`` (admins only); more capacity offers waiting work."""
+    """``{capacity?, role?, teams?, active?, name?}`` (admins only); more capacity offers waiting work.
+
+    The last active admin can be neither deactivated nor made an agent (409 ``last_admin``).
+    """
     data, handoff = body(), service()
     unknown = set(data) - {"capacity", "role", "teams", "active", "name"}
     if unknown:
         raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}", code="invalid_field")
     with handoff.db.session() as session, session.begin():
+        # lock the active admins first (PostgreSQL), so two admins demoting each other cannot leave none
+        admins = _active_admins(session) if {"role", "active"} & set(data) else None
         agent = session.get(Agent, agent_id)
         if agent is None:
             raise NotFound(f"no agent {agent_id}", code="agent_not_found")
@@ -124,9 +130,15 @@ def update_agent(agent_id: int) -> Response:
                            data.get("role", agent.role), data.get("capacity", agent.capacity))
         if "active" in data and not isinstance(data["active"], bool):
             raise Invalid("'active' must be true or false", code="invalid_active")
-        for key in ("capacity", "role", "active", "name"):
+        if admins is not None and admins == [agent.id] and (data.get("role", "admin") != "admin"
+                                                             or data.get("active") is False):
+            raise Conflict(f"{agent.name} is the last active admin: make another agent an admin first",
+                           code="last_admin")
+        for key in ("capacity", "role", "active"):
             if key in data:
                 setattr(agent, key, data[key])
+        if "name" in data:
+            agent.name = data["name"].strip()
         if "teams" in data:
             auth.set_teams(session, agent, data["teams"])
         out = _agent_out(session, agent)
@@ -134,6 +146,12 @@ def update_agent(agent_id: int) -> Response:
         handoff.presence.requeue_all(agent_id, f"{out['name']}'s account was disabled.")
     handoff.offer()
     return jsonify(out)
+
+
+def _active_admins(session: Any) -> list[int]:
+    """The ids of the active admins, their rows locked until the transaction ends (no-op on SQLite)."""
+    return list(session.scalars(select(Agent.id).where(Agent.role == "admin", Agent.active.is_(True))
+                                .order_by(Agent.id).with_for_update()))
 
 
 # --- teams, canned responses, business hours, stats --------------------------------------------
@@ -203,13 +221,26 @@ def _team_id(session: Any, team: Any) -> int | None:
 
 @agent_required
 def get_hours() -> Response:
-    """``?team=NAME``: the schedule in force for the team (or the default) and whether it is open now."""
+    """``?team=NAME``: the schedule in force for the team (or the default) and whether it is open now.
+
+    ``source`` says where it comes from: ``team`` (the team's own), ``default`` (the stored default) or
+    ``settings`` (``HELPDESK_BUSINESS_HOURS``).
+    """
     handoff = service()
     with handoff.db.read_session() as session:
-        hours = handoff.hours_for(session, _team_id(session, request.args.get("team")))
+        team_id = _team_id(session, request.args.get("team"))
+        hours = handoff.hours_for(session, team_id)
+        source = ("team" if team_id is not None and _hours_row(session, team_id) else
+                  "default" if _hours_row(session, None) else "settings")
     now = handoff.now()
     next_open = hours.next_opening(now)
-    return jsonify({**hours.as_json(), "open_now": hours.is_open(now), "next_opening": views.iso(next_open)})
+    return jsonify({**hours.as_json(), "source": source, "open_now": hours.is_open(now),
+                    "next_opening": views.iso(next_open)})
+
+
+def _hours_row(session: Any, team_id: int | None) -> BusinessHours | None:
+    return session.scalars(select(BusinessHours).where(
+        BusinessHours.team_id.is_(None) if team_id is None else BusinessHours.team_id == team_id)).one_or_none()
 
 
 @admin_required
@@ -219,13 +250,26 @@ def set_hours() -> Response:
     hours = validate(data.get("timezone"), data.get("schedule"))
     with handoff.db.session() as session, session.begin():
         team_id = _team_id(session, data.get("team"))
-        row = session.scalars(select(BusinessHours).where(
-            BusinessHours.team_id.is_(None) if team_id is None else BusinessHours.team_id == team_id)).one_or_none()
+        row = _hours_row(session, team_id)
         if row is None:
             row = BusinessHours(team_id=team_id)
             session.add(row)
         row.timezone, row.schedule = hours.timezone, hours.schedule
     return jsonify(hours.as_json())
+
+
+@admin_required
+def delete_hours() -> tuple[str, int]:
+    """``?team=NAME``: the team goes back to the default hours; without a team, the stored default goes and
+    ``HELPDESK_BUSINESS_HOURS`` applies again (admins only). 404 when there is nothing to remove."""
+    team = request.args.get("team")
+    with service().db.session() as session, session.begin():
+        row = _hours_row(session, _team_id(session, team))
+        if row is None:
+            raise NotFound(f"team {team} has no hours of its own" if team is not None
+                           else "no default hours are stored", code="hours_not_found")
+        session.delete(row)
+    return "", 204
 
 
 @agent_required

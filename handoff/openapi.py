@@ -48,19 +48,22 @@ OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | No
     ("get", "/agents/me", "The logged-in agent", None, {"$ref": "#/components/schemas/Agent"}, (401,)),
     ("patch", "/agents/me", "Set presence (online|away|offline), name or password",
      _obj(status_=S, name_=S, password_=S), {"$ref": "#/components/schemas/Agent"}, (400, 401)),
-    ("patch", "/agents/{agent_id}", "Change capacity, role, teams, name, active (admin)",
+    ("patch", "/agents/{agent_id}", "Change capacity, role, teams, name, active (admin); 409 last_admin when "
+     "that would leave no active admin",
      _obj(capacity_=I, role_=S, active_=B, name_=S, teams_={"type": "array", "items": S}),
-     {"$ref": "#/components/schemas/Agent"}, (400, 401, 403, 404)),
+     {"$ref": "#/components/schemas/Agent"}, (400, 401, 403, 404, 409)),
     ("get", "/teams", "Teams", None, {"type": "object"}, (401,)),
     ("post", "/teams", "Create a team (admin)", _obj(name=S), {"type": "object"}, (400, 401, 403, 409)),
     ("get", "/canned-responses", "Canned responses", None, {"type": "object"}, (401,)),
     ("post", "/canned-responses", "Create a canned response (admin)", _obj(shortcut=S, text=S), {"type": "object"},
      (400, 401, 403, 409)),
     ("delete", "/canned-responses/{canned_id}", "Delete a canned response (admin)", None, None, (401, 403, 404)),
-    ("get", "/business-hours", "The schedule in force (?team=NAME) and whether it is open now", None,
-     {"type": "object"}, (400, 401)),
+    ("get", "/business-hours", "The schedule in force (?team=NAME), its source (team|default|settings) and "
+     "whether it is open now", None, {"type": "object"}, (400, 401)),
     ("put", "/business-hours", "Set a weekly schedule and time zone (admin)",
      _obj(timezone=S, schedule={"type": "object"}, team_=S), {"type": "object"}, (400, 401, 403)),
+    ("delete", "/business-hours", "Remove a team's own hours (?team=NAME), so the default applies; without "
+     "?team, the stored default (admin)", None, None, (400, 401, 403, 404)),
     ("get", "/stats", "Queue, agents, containment and handoff rates, waiting and first-response times", None,
      {"type": "object"}, (401,)),
 ]

@@ -1,6 +1,7 @@
-"""The dashboard's Settings view in headless Chromium: an admin manages teams, agents, canned
-responses and business hours (every API error shown on the page, every name inserted as text);
-agents do not get the view. What the page did is checked through the API and the database."""
+"""The dashboard's Settings view in headless Chromium: an admin manages teams, agents (add, edit, rename,
+deactivate), canned responses and business hours (a team's own or the default); every API error is shown
+on the page, every name inserted as text; agents do not get the view. What the page did is checked
+through the API and the database."""
 
 from __future__ import annotations
 
@@ -161,6 +162,7 @@ def test_admin_settings_teams_agents_canned_responses_and_hours(server: LiveServ
     expect(page.locator("#hours-state")).to_have_text(re.compile(r"^(Open now\.|Closed now; opens .+)$"))
     expect(page.locator("#hours-error")).to_have_text("")
     expect(page.locator("#hours-schedule")).to_have_value(WEEK)  # read back from the API
+    expect(page.locator("#hours-reset")).to_be_visible()  # billing has hours of its own now
     week = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": [["10:00", "14:00"]]}
     hours = get(server, "/business-hours?team=billing", admin)
     assert (hours["timezone"], hours["schedule"], hours["always_open"]) == ("Europe/Berlin", week, False)
@@ -184,11 +186,124 @@ def test_admin_settings_teams_agents_canned_responses_and_hours(server: LiveServ
     page.select_option("#hours-team", "")
     expect(page.locator("#hours-error")).to_have_text("")
     expect(page.locator("#hours-schedule")).to_have_value("")
+    expect(page.locator("#hours-reset")).to_be_hidden()  # the default is not a team's own
 
     page.click("#open-settings")  # back to the inbox
     expect(page.locator("#settings")).to_be_hidden()
     expect(page.locator(".inbox")).to_be_visible()
     page.screenshot(path=str(tmp_path / "settings.png"))
+
+
+def test_admin_renames_and_deactivates_agents(server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    add_agent(server.app, "bob@example.com", name="Bob", teams=["billing"])
+    add_agent(server.app, "carl@example.com", name="Carl")
+    bob_id = agent_row(server, "bob@example.com")[0].id  # type: ignore[index]
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" and "/agents/" in r.url else None)
+    sign_in(page, server.url, "ada@example.com")
+    open_settings(page, "agents")
+    rows = page.locator("#agents-rows tr[data-agent-id]")
+    expect(rows).to_have_count(3)
+    editing = page.locator("#agents-rows tr.editing")
+
+    # Ada's own row: no Deactivate, and the last admin cannot make herself an agent (the API's 409, inline)
+    page.locator("#agents-rows tr", has_text="ada@example.com").get_by_role("button", name="Edit").click()
+    expect(editing.get_by_role("button", name="Save")).to_be_visible()
+    expect(editing.get_by_role("button", name=re.compile("Deactivate"))).to_have_count(0)
+    editing.locator(".edit-role").select_option("agent")
+    editing.get_by_role("button", name="Save").click()
+    expect(page.locator("#agents-error")).to_have_text(
+        "Could not save Ada: Ada is the last active admin: make another agent an admin first")
+    assert agent_row(server, "ada@example.com")[0].role == "admin"  # type: ignore[index]
+    editing.get_by_role("button", name="Cancel").click()
+    expect(editing).to_have_count(0)
+    expect(page.locator("#agents-error")).to_have_text("")
+
+    # rename Bob: a blank name is refused inline and nothing is saved, then a new name (kept as text) is
+    bob = page.locator(f'#agents-rows tr[data-agent-id="{bob_id}"]')
+    bob.get_by_role("button", name="Edit").click()
+    expect(editing.locator(".edit-name")).to_have_value("Bob")
+    editing.locator(".edit-name").fill("   ")
+    editing.get_by_role("button", name="Save").click()
+    expect(page.locator("#agents-error")).to_have_text("Could not save Bob: 'name' must be a non-empty string")
+    expect(editing).to_have_count(1)  # still editing, the typed name kept
+    assert agent_row(server, "bob@example.com")[0].name == "Bob"  # type: ignore[index]
+    editing.locator(".edit-name").fill(" Robert <b>Bob</b> ")
+    editing.get_by_role("button", name="Save").click()
+    expect(editing).to_have_count(0)
+    expect(page.locator("#agents-error")).to_have_text("")
+    expect(bob.locator("td").nth(0)).to_have_text("Robert <b>Bob</b>")
+    expect(page.locator("#toast")).to_have_text("Saved Robert <b>Bob</b>")
+    assert page.locator("#agents-rows b").count() == 0
+    stored = agent_row(server, "bob@example.com")
+    assert stored is not None and (stored[0].name, stored[0].active, stored[1]) == ("Robert <b>Bob</b>", True,
+                                                                                   ["billing"])
+
+    # deactivate Bob: a dismissed confirm changes nothing, an accepted one takes him off the list
+    asked: list[str] = []
+    saved = len(patches)
+    bob.get_by_role("button", name="Edit").click()
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    editing.get_by_role("button", name="Deactivate Robert <b>Bob</b>").click()
+    assert asked and asked[0].startswith("Deactivate Robert <b>Bob</b>?")
+    expect(editing).to_have_count(1)
+    expect(rows).to_have_count(3)
+    assert len(patches) == saved, "no request after a dismissed confirm"
+    assert agent_row(server, "bob@example.com")[0].active is True  # type: ignore[index]
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    editing.get_by_role("button", name="Deactivate Robert <b>Bob</b>").click()
+    expect(bob).to_have_count(0)
+    expect(rows).to_have_count(2)
+    expect(page.locator("#toast")).to_have_text("Deactivated Robert <b>Bob</b>")
+    expect(page.locator("#agents-error")).to_have_text("")
+    assert len(asked) == 2 and len(patches) == saved + 1
+    assert agent_row(server, "bob@example.com")[0].active is False  # type: ignore[index]
+    admin = login(server.url, "ada@example.com")
+    assert [a["email"] for a in get(server, "/agents", admin)["items"]] == ["ada@example.com", "carl@example.com"]
+    page.reload()  # the list comes from the API: Bob stays gone
+    open_settings(page, "agents")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#agents-rows")).not_to_contain_text("bob@example.com")
+
+
+def test_admin_gives_a_team_back_the_default_hours(server: LiveServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    admin = login(server.url, "ada@example.com")
+    for body in ({"name": "billing"}, {"name": "support"}):
+        assert httpx.post(f"{server.url}/api/v1/teams", headers=admin, json=body, timeout=30).status_code == 201
+    for body in ({"timezone": "Europe/Berlin", "schedule": {"mon": [["09:00", "17:00"]]}},
+                 {"timezone": "Asia/Tokyo", "schedule": {"sat": [["10:00", "14:00"]]}, "team": "billing"}):
+        saved = httpx.put(f"{server.url}/api/v1/business-hours", headers=admin, json=body, timeout=30)
+        assert saved.status_code == 200, saved.text
+    sign_in(page, server.url, "ada@example.com")
+    open_settings(page, "hours")
+    reset = page.locator("#hours-reset")
+    expect(page.locator("#hours-schedule")).to_have_value("mon 09:00-17:00")
+    expect(reset).to_be_hidden()  # the default itself
+    page.select_option("#hours-team", "support")
+    expect(page.locator("#hours-state")).to_contain_text("Uses the default hours.")
+    expect(reset).to_be_hidden()  # support has none of its own
+    page.select_option("#hours-team", "billing")
+    expect(page.locator("#hours-timezone")).to_have_value("Asia/Tokyo")
+    expect(page.locator("#hours-schedule")).to_have_value("sat 10:00-14:00")
+    expect(reset).to_be_visible()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    reset.click()
+    expect(page.locator("#toast")).to_have_text("billing now uses the default hours")
+    expect(reset).to_be_hidden()
+    expect(page.locator("#hours-timezone")).to_have_value("Europe/Berlin")
+    expect(page.locator("#hours-schedule")).to_have_value("mon 09:00-17:00")
+    expect(page.locator("#hours-state")).to_contain_text("Uses the default hours.")
+    expect(page.locator("#hours-error")).to_have_text("")
+    hours = get(server, "/business-hours?team=billing", admin)
+    assert (hours["source"], hours["timezone"]) == ("default", "Europe/Berlin")
+    with handoff_of(server.app).db.read_session() as session:
+        assert [(r.team_id, r.timezone) for r in session.scalars(select(BusinessHours))] == [(None, "Europe/Berlin")]
 
 
 def test_an_agent_does_not_see_the_settings(server: LiveServer, page: Any) -> None:

@@ -1,5 +1,5 @@
 """The agent REST API: tokens (401), roles (403), team scoping, transfers, notes, canned responses,
-business hours, stats and the OpenAPI document."""
+business hours, renaming and deactivating agents (never the last admin), stats and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from handoff.models import AgentToken
+from handoff.models import Agent, AgentToken, BusinessHours
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 from tests.integration.test_handoff_support import (
+    PASSWORD,
     add_agent,
     ask_for_human,
     conversation_id,
@@ -41,7 +42,8 @@ ENDPOINTS = [("GET", "/queue"), ("GET", "/conversations"), ("GET", "/conversatio
              ("POST", "/conversations/1/claim"), ("POST", "/conversations/1/messages"),
              ("POST", "/conversations/1/transfer"), ("POST", "/conversations/1/release"),
              ("POST", "/conversations/1/resolve"), ("POST", "/agents"), ("PATCH", "/agents/me"),
-             ("GET", "/stats"), ("GET", "/agents"), ("PUT", "/business-hours")]
+             ("GET", "/stats"), ("GET", "/agents"), ("PUT", "/business-hours"), ("DELETE", "/business-hours"),
+             ("PATCH", "/agents/1")]
 
 
 def test_requests_without_a_valid_token_get_401(server: LiveServer) -> None:
@@ -78,7 +80,8 @@ def test_agents_get_403_on_admin_endpoints(server: LiveServer) -> None:
     for method, path, body in [("POST", "/agents", new), ("PATCH", "/agents/1", {"capacity": 9}),
                                ("POST", "/teams", {"name": "x"}), ("POST", "/canned-responses",
                                                                    {"shortcut": "hi", "text": "Hello!"}),
-                               ("PUT", "/business-hours", {"timezone": "UTC", "schedule": {}})]:
+                               ("PUT", "/business-hours", {"timezone": "UTC", "schedule": {}}),
+                               ("DELETE", "/business-hours?team=support", None)]:
         response = api(server, method, path, sue, json=body)
         assert response.status_code == 403, path
         assert response.json()["error"]["code"] == "admin_required"
@@ -181,3 +184,94 @@ def test_canned_responses_business_hours_stats_and_openapi(server: LiveServer) -
                  "/conversations/{cid}/resolve", "/agents", "/agents/me"):
         assert path in spec["paths"], path
     assert "409" in spec["paths"]["/conversations/{cid}/claim"]["post"]["responses"]
+
+
+def stored_agent(server: LiveServer, email: str) -> tuple[str, str, bool]:
+    with handoff_of(server.app).db.read_session() as session:
+        agent = session.scalars(select(Agent).where(Agent.email == email)).one()
+        return agent.name, agent.role, agent.active
+
+
+def test_admins_rename_and_deactivate_agents(server: LiveServer) -> None:
+    admin, sue = login(server.url, "admin@example.com"), login(server.url, "sue@example.com")
+    sue_id = api(server, "GET", "/agents/me", sue).json()["id"]
+    renamed = api(server, "PATCH", f"/agents/{sue_id}", admin, json={"name": "  Susan Q.  "})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Susan Q."
+    for body, code in [({"name": "   "}, "invalid_name"), ({"name": 7}, "invalid_name"),
+                       ({"name": "x" * 256}, "invalid_name"),
+                       ({"active": "no"}, "invalid_active"), ({"active": None}, "invalid_active"),
+                       ({"name": "Ok", "email": "new@example.com"}, "invalid_field")]:
+        bad = api(server, "PATCH", f"/agents/{sue_id}", admin, json=body)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == code, body
+    assert stored_agent(server, "sue@example.com") == ("Susan Q.", "agent", True), "bad bodies change nothing"
+    assert api(server, "PATCH", "/agents/99999", admin, json={"active": False}).status_code == 404
+
+    gone = api(server, "PATCH", f"/agents/{sue_id}", admin, json={"active": False})
+    assert gone.status_code == 200
+    assert stored_agent(server, "sue@example.com") == ("Susan Q.", "agent", False)
+    assert sue_id not in [a["id"] for a in api(server, "GET", "/agents", admin).json()["items"]]
+    assert api(server, "GET", "/agents/me", sue).status_code == 401, "the deactivated agent's token stops working"
+    assert httpx.post(f"{server.url}/api/v1/auth/login", json={"email": "sue@example.com", "password": PASSWORD},
+                      timeout=30).status_code == 401
+    back = api(server, "PATCH", f"/agents/{sue_id}", admin, json={"active": True})
+    assert back.status_code == 200 and stored_agent(server, "sue@example.com")[2] is True
+
+
+def test_the_last_active_admin_can_be_neither_deactivated_nor_demoted(server: LiveServer) -> None:
+    admin, bill = login(server.url, "admin@example.com"), login(server.url, "bill@example.com")
+    admin_id = api(server, "GET", "/agents/me", admin).json()["id"]
+    bill_id = api(server, "GET", "/agents/me", bill).json()["id"]
+    for body in ({"active": False}, {"role": "agent"}, {"role": "agent", "active": False},
+                 {"active": False, "capacity": 3, "name": "Renamed"}):
+        refused = api(server, "PATCH", f"/agents/{admin_id}", admin, json=body)
+        assert refused.status_code == 409, body
+        assert refused.json()["error"] == {
+            "code": "last_admin", "message": "Admin is the last active admin: make another agent an admin first"}
+    assert stored_agent(server, "admin@example.com") == ("Admin", "admin", True), "nothing changed"
+    assert api(server, "PATCH", f"/agents/{admin_id}", admin, json={"active": True, "role": "admin",
+                                                                    "name": "Boss"}).status_code == 200
+
+    # with a second admin, the first may step down (an inactive admin does not count as one)
+    assert api(server, "PATCH", f"/agents/{bill_id}", admin, json={"role": "admin"}).status_code == 200
+    assert api(server, "PATCH", f"/agents/{admin_id}", admin, json={"active": False}).status_code == 200
+    assert api(server, "GET", "/agents/me", admin).status_code == 401
+    bill = login(server.url, "bill@example.com")
+    last = api(server, "PATCH", f"/agents/{bill_id}", bill, json={"role": "agent"})
+    assert last.status_code == 409 and last.json()["error"]["code"] == "last_admin"
+    assert stored_agent(server, "bill@example.com") == ("Bill", "admin", True)
+    assert api(server, "PATCH", f"/agents/{admin_id}", bill, json={"active": True}).status_code == 200
+    assert api(server, "PATCH", f"/agents/{bill_id}", bill, json={"role": "agent"}).status_code == 200
+    assert stored_agent(server, "bill@example.com") == ("Bill", "agent", True)
+
+
+def test_a_team_goes_back_to_the_default_hours(server: LiveServer) -> None:
+    admin, sue = login(server.url, "admin@example.com"), login(server.url, "sue@example.com")
+    got = api(server, "GET", "/business-hours?team=support", sue).json()
+    assert (got["source"], got["always_open"]) == ("settings", True)
+    missing = api(server, "DELETE", "/business-hours?team=support", admin)
+    assert missing.status_code == 404 and missing.json()["error"] == {
+        "code": "hours_not_found", "message": "team support has no hours of its own"}
+    default = {"timezone": "Europe/Berlin", "schedule": {"mon": [["09:00", "17:00"]]}}
+    own = {"timezone": "Asia/Tokyo", "schedule": {"sat": [["10:00", "12:00"]]}, "team": "support"}
+    assert api(server, "PUT", "/business-hours", admin, json=default).status_code == 200
+    assert api(server, "PUT", "/business-hours", admin, json=own).status_code == 200
+    got = api(server, "GET", "/business-hours?team=support", sue).json()
+    assert (got["source"], got["timezone"], got["schedule"]) == ("team", "Asia/Tokyo", own["schedule"])
+    assert api(server, "GET", "/business-hours?team=billing", sue).json()["source"] == "default"
+
+    unknown = api(server, "DELETE", "/business-hours?team=nowhere", admin)
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_team"
+    removed = api(server, "DELETE", "/business-hours?team=support", admin)
+    assert removed.status_code == 204 and removed.content == b""
+    got = api(server, "GET", "/business-hours?team=support", sue).json()
+    assert (got["source"], got["timezone"], got["schedule"]) == ("default", "Europe/Berlin", default["schedule"])
+    assert api(server, "DELETE", "/business-hours?team=support", admin).status_code == 404
+    with handoff_of(server.app).db.read_session() as session:
+        assert [(r.team_id, r.timezone) for r in session.scalars(select(BusinessHours))] == [(None, "Europe/Berlin")]
+
+    # without ?team the stored default goes, and the settings' hours apply again
+    assert api(server, "DELETE", "/business-hours", admin).status_code == 204
+    got = api(server, "GET", "/business-hours", sue).json()
+    assert (got["source"], got["always_open"]) == ("settings", True)
+    again = api(server, "DELETE", "/business-hours", admin)
+    assert again.status_code == 404 and again.json()["error"]["message"] == "no default hours are stored"

@@ -464,6 +464,7 @@
       statusCell(a), h("td", { class: "row-actions" }, edit));
   }
   function agentEditRow(a) {
+    var name = h("input", { type: "text", value: a.name, class: "edit-name", "aria-label": "Name", autocomplete: "off" });
     var role = h("select", { class: "edit-role", "aria-label": "Role" },
       h("option", { value: "agent", text: "agent" }), h("option", { value: "admin", text: "admin" }));
     role.value = a.role;
@@ -472,19 +473,39 @@
       "aria-label": "Capacity" });
     var save = h("button", { type: "button", class: "primary", text: "Save" });
     var cancel = h("button", { type: "button", text: "Cancel" });
+    /* no Deactivate on your own row: it would end your session, and the API refuses it for the last admin */
+    var self = state.me && a.id === state.me.id;
+    var deactivate = self ? null : h("button", { type: "button", class: "danger", text: "Deactivate",
+      "aria-label": "Deactivate " + a.name });
     save.addEventListener("click", function () {
-      var patch = { role: role.value, teams: pickedTeams(teams), capacity: numberValue(capacity, null) };
+      var patch = { name: name.value, role: role.value, teams: pickedTeams(teams), capacity: numberValue(capacity, null) };
       submitting(save, $("agents-error"), api("PATCH", "/agents/" + a.id, patch)).then(function (updated) {
         state.editing = null;
-        state.agents = state.agents.map(function (x) { return x.id === updated.id ? updated : x; });
+        state.agents = state.agents.map(function (x) { return x.id === updated.id ? updated : x; }).sort(byName);
         renderAgents(); renderTeams(); renderTransferOptions(); toast("Saved " + updated.name);
         if (state.me && updated.id === state.me.id) selfChanged(updated);
       }).catch(function (e) { $("agents-error").textContent = "Could not save " + a.name + ": " + e.message; });
     });
+    name.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); save.click(); }
+      else if (ev.key === "Escape") cancel.click();
+    });
+    if (deactivate) deactivate.addEventListener("click", function () {
+      if (!window.confirm("Deactivate " + a.name + "? They can no longer sign in, and their open conversations go back to the queue.")) return;
+      save.disabled = true;
+      submitting(deactivate, $("agents-error"), api("PATCH", "/agents/" + a.id, { active: false })).then(function () {
+        state.editing = null;
+        state.agents = state.agents.filter(function (x) { return x.id !== a.id; });
+        renderAgents(); renderTeams(); renderTransferOptions(); toast("Deactivated " + a.name);
+      }).catch(function (e) {
+        save.disabled = false;
+        $("agents-error").textContent = "Could not deactivate " + a.name + ": " + e.message;
+      });
+    });
     cancel.addEventListener("click", function () { state.editing = null; $("agents-error").textContent = ""; renderAgents(); });
     return h("tr", { class: "editing", "data-agent-id": a.id },
-      h("td", { class: "strong", text: a.name }), h("td", { text: a.email }), h("td", {}, role), h("td", {}, teams),
-      h("td", {}, capacity), statusCell(a), h("td", { class: "row-actions" }, save, cancel));
+      h("td", {}, name), h("td", { text: a.email }), h("td", {}, role), h("td", {}, teams),
+      h("td", {}, capacity), statusCell(a), h("td", { class: "row-actions" }, save, cancel, deactivate));
   }
   function selfChanged(me) {
     state.me = Object.assign({}, state.me, me);
@@ -592,7 +613,8 @@
   }
   /* the fields are disabled while a team's hours load, so nothing typed meanwhile is overwritten */
   function hoursLoading(on) {
-    ["hours-timezone", "hours-schedule", "hours-save"].forEach(function (id) { $(id).disabled = on; });
+    ["hours-timezone", "hours-schedule", "hours-save", "hours-reset"].forEach(function (id) { $(id).disabled = on; });
+    if (on) $("hours-reset").hidden = true;
   }
   function loadHours() {
     var team = $("hours-team").value, seq = ++state.hoursSeq;
@@ -600,7 +622,9 @@
     api("GET", "/business-hours" + (team ? "?team=" + encodeURIComponent(team) : "")).then(function (hours) {
       if (seq !== state.hoursSeq) return;  // another team was chosen meanwhile
       $("hours-timezone").value = hours.timezone; $("hours-schedule").value = formatSchedule(hours.schedule);
-      $("hours-state").textContent = describeHours(hours); hoursLoading(false);
+      $("hours-state").textContent = (team && hours.source !== "team" ? "Uses the default hours. " : "") + describeHours(hours);
+      hoursLoading(false);
+      $("hours-reset").hidden = !(team && hours.source === "team");  // only a team's own hours can be removed
     }).catch(function (e) {
       if (seq !== state.hoursSeq) return;
       $("hours-timezone").value = ""; $("hours-schedule").value = ""; hoursLoading(false);
@@ -619,6 +643,15 @@
       toast("Saved the business hours" + (team ? " of " + team : ""));
       loadHours();
     }).catch(ignore);
+  });
+  $("hours-reset").addEventListener("click", function () {
+    var button = this, team = $("hours-team").value;
+    if (!team || !window.confirm("Remove the business hours of " + team + "? The team will use the default hours.")) return;
+    $("hours-state").textContent = "";
+    submitting(button, $("hours-error"), api("DELETE", "/business-hours?team=" + encodeURIComponent(team))).then(function () {
+      toast(team + " now uses the default hours");
+      if ($("hours-team").value === team) loadHours();
+    }).catch(function (e) { $("hours-error").textContent = "Could not remove the hours of " + team + ": " + e.message; });
   });
   if (window.Intl && Intl.supportedValuesOf) {
     try {
