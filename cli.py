@@ -70,8 +70,13 @@ def db_upgrade() -> None:
 
 @cli.command()
 @click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
-def validate(assistant_dir: str | None) -> None:
-    """Check an assistant's flows and domain; exit 1 naming file, line, flow and step of each problem."""
+@click.option("--translations", is_flag=True, help="List each missing translation (warnings only).")
+def validate(assistant_dir: str | None, translations: bool) -> None:
+    """Check an assistant's flows and domain; exit 1 naming file, line, flow and step of each problem.
+
+    Missing or unused translations (config.yml's additional_languages) are warnings: counted per
+    kind, or one per response or flow and language with --translations (as Rasa's
+    ``rasa data validate`` and ``rasa data validate translations``)."""
     from dialogue.assistant import load_assistant
     from dialogue.yaml_io import AssistantError
 
@@ -83,6 +88,8 @@ def validate(assistant_dir: str | None) -> None:
             click.echo(str(problem), err=True)
         click.echo(f"{len(exc.problems)} problem(s) found in {path}", err=True)
         sys.exit(1)
+    for warning in assistant.detailed_warnings if translations else assistant.warnings:
+        click.echo(f"warning: {warning}", err=True)
     flows = len(assistant.flows.user_flows())
     click.echo(f"{path}: {flows} flows, {len(assistant.domain.slots)} slots, "
                f"{len(assistant.domain.responses)} responses: valid")

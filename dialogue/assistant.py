@@ -11,6 +11,7 @@ from dialogue.actions.registry import ActionRunner, ChainedActions, PythonAction
 from dialogue.domain import Domain, parse_domain
 from dialogue.flow_parser import parse_flow
 from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
+from dialogue.languages import LANGUAGE_SLOT, read_config_languages, translation_language, translation_warnings
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"
@@ -29,6 +30,9 @@ class Assistant:
     domain: Domain
     python_actions: PythonActions | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
+    warnings: list[Problem] = field(default_factory=list)
+    detailed_warnings: list[Problem] = field(default_factory=list)
 
     @property
     def custom_action_names(self) -> set[str]:
@@ -98,10 +102,18 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     if not root.is_dir():
         raise AssistantError([Problem(str(root), None, "assistant folder not found")])
     flows, domain, problems = _read_folder(root)
+    primary, additional, more = read_config_languages(root)
+    problems += more
+    if LANGUAGE_SLOT in domain.slots:  # Rasa reserves the name for its built-in slot
+        slot = domain.slots[LANGUAGE_SLOT]
+        problems.append(Problem(slot.file or str(root), slot.line,
+                                "slot 'language' is built in (the conversation's language, one of config.yml's "
+                                "'language' and 'additional_languages'): rename your slot"))
     defaults, default_domain = load_defaults()
     for flow_id, flow in defaults.items():
         flows.setdefault(flow_id, flow)
     domain.merge(default_domain, override=False)
+    domain.set_languages(primary, additional)
     actions = None
     if load_actions and (root / "actions.py").is_file():
         try:
@@ -113,8 +125,13 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
         from dialogue.validation import validate_assistant
 
         problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
+        assistant.warnings = translation_warnings(flows.values(), domain)
+        assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True)
     if problems:
         raise AssistantError(problems)
+    for flow in flows.values():  # only the assistant's languages are ever shown
+        flow.translations = {code: name for code, name in flow.translations.items()
+                             if translation_language(code, additional)}
     return assistant
 
 
@@ -143,7 +160,8 @@ def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
 
 
 def _read_config(root: Path) -> dict[str, Any]:
-    """Our assistant settings (``assistant.yml``: tone etc.); a Rasa ``config.yml`` is ignored."""
+    """Our assistant settings (``assistant.yml``: tone etc.); of a Rasa ``config.yml`` only the
+    languages are read (:func:`dialogue.languages.read_config_languages`)."""
     path = root / "assistant.yml"
     if not path.is_file():
         return {}

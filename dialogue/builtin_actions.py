@@ -193,7 +193,9 @@ def _continue_interrupted(ctx: Context, frame: dict[str, Any]) -> str | None:
     ids = frame["context"].get("interrupted_flow_ids") or []
     chosen = ctx.tracker.slots.get("interrupted_flow_to_continue")
     names = frame["context"].get("interrupted_flow_names") or []
-    target_id = ids[names.index(chosen)] if chosen in names else (chosen if chosen in ids else ids[0] if ids else None)
+    defaults = [ctx.flows[i].name if i in ctx.flows else i for i in ids]  # the untranslated names
+    target_id = next((ids[known.index(chosen)] for known in (names, ids, defaults) if chosen in known),
+                     ids[0] if ids else None)
     target = next((f for f in ctx.tracker.user_frames() if f["flow_id"] == target_id), None)
     if target is None:
         return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from dialogue.conditions import Condition
 from dialogue.flows import condition_or_issue
+from dialogue.languages import DEFAULT_LANGUAGE, LANGUAGE_SLOT, response_translation_problems
 from dialogue.yaml_io import Problem, line_of, plain
 
 SLOT_TYPES = ("text", "bool", "float", "categorical", "any", "list")
@@ -178,9 +179,20 @@ class Domain:
     actions: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
     response_lines: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    #: config.yml's ``language`` (primary) and ``additional_languages`` (see dialogue.languages)
+    language: str = DEFAULT_LANGUAGE
+    additional_languages: tuple[str, ...] = ()
 
     def initial_slots(self) -> dict[str, Any]:
         return {name: slot.initial_value for name, slot in self.slots.items()}
+
+    def set_languages(self, primary: str, additional: tuple[str, ...]) -> None:
+        """Use these languages and add Rasa's built-in ``language`` slot: the conversation's
+        language, the primary one at first, set by actions, ``set_slots`` and buttons."""
+        self.language, self.additional_languages = primary, tuple(additional)
+        self.slots[LANGUAGE_SLOT] = SlotDefinition(
+            LANGUAGE_SLOT, "categorical", (primary, *additional), primary,
+            mappings=(SlotMapping("controlled", raw={"type": "controlled"}),))
 
     def merge(self, other: Domain, *, override: bool = True) -> None:
         """Add ``other``'s definitions; with ``override`` False existing ones win (defaults)."""
@@ -339,11 +351,13 @@ def _parse_responses(responses: Any, file: str, domain: Domain, problems: list[P
             problems.append(Problem(file, line, f"response '{name}' must be a non-empty list of variations"))
             continue
         parsed = []
-        for variation in variations:
+        for index, variation in enumerate(variations):
             if not isinstance(variation, dict) or not ({"text", "custom", "image", "buttons", "attachment"}
                                                         & set(variation)):
                 problems.append(Problem(file, line, f"response '{name}' has a variation without text"))
                 continue
+            problems += response_translation_problems(str(name), variation, file,
+                                                      line_of(variations, index) or line)
             parsed.append(plain(variation))
         domain.responses[str(name)] = parsed
         domain.response_lines[str(name)] = (file, line)

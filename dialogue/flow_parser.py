@@ -15,6 +15,7 @@ from dialogue.flows import (
     Rejection,
     condition_or_issue,
 )
+from dialogue.languages import flow_translation_issues
 from dialogue.yaml_io import line_of, plain
 
 FLOW_KEYS = {
@@ -253,7 +254,16 @@ class _FlowParser:
             always_include_in_prompt=bool(node.get("always_include_in_prompt", False)),
             run_pattern_completed=bool(node.get("run_pattern_completed", True)),
             nlu_triggers=self._nlu_triggers(node), metadata=plain(node.get("metadata") or {}),
+            translations=self._translations(node),
         )
+
+    def _translations(self, node: Any) -> dict[str, str]:
+        """``translation: {<lang>: {name: ...}}`` (Rasa's flow name translations)."""
+        if "translation" not in node:
+            return {}
+        names, issues = flow_translation_issues(node["translation"], line_of(node, "translation"))
+        self.issues += [(message, line, None) for message, line in issues]
+        return names
 
 
 def _postfix(step: FlowStep) -> str:

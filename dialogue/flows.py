@@ -90,6 +90,8 @@ class Flow:
     run_pattern_completed: bool = True
     nlu_triggers: list[tuple[str, float]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: ``translation: {<lang>: {name: ...}}``: the flow's name by language code
+    translations: dict[str, str] = field(default_factory=dict)
     #: whether the flow came from our default patterns rather than the assistant
     is_default: bool = False
     _by_id: dict[str, FlowStep] = field(default_factory=dict, repr=False)
@@ -97,6 +99,16 @@ class Flow:
     def __post_init__(self) -> None:
         self.name = self.name or re.sub(r"[_-]+", " ", self.id).strip()
         self._by_id = {s.id: s for s in self.steps}
+
+    def name_for(self, language: Any) -> str:
+        """The name to show in ``language`` (the ``language`` slot's value): its translation, or
+        the default name (loading keeps only translations into the assistant's additional languages)."""
+        if isinstance(language, str):
+            wanted = language.lower()
+            for code, name in self.translations.items():
+                if code.lower() == wanted:
+                    return name
+        return self.name
 
     @property
     def is_pattern(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialogue.languages import LANGUAGE_SLOT
 from dialogue.ports import Context
 
 
@@ -79,7 +80,7 @@ def end_frame(ctx: Context, frame: dict[str, Any]) -> None:
     flow = ctx.flows.get(frame["flow_id"])
     if is_user and not tracker.stack and (flow is None or flow.run_pattern_completed):
         tracker.push("pattern_completed", kind="pattern",
-                     context={"previous_flow_name": flow.name if flow else frame["flow_id"]})
+                     context={"previous_flow_name": _name(ctx, frame["flow_id"])})
 
 
 def _pending_pattern(ctx: Context) -> bool:
@@ -88,7 +89,7 @@ def _pending_pattern(ctx: Context) -> bool:
 
 
 def _push_continue_interrupted(ctx: Context, interrupted: list[dict[str, Any]]) -> None:
-    names = [ctx.flows[f["flow_id"]].name if f["flow_id"] in ctx.flows else f["flow_id"] for f in interrupted]
+    names = [_name(ctx, f["flow_id"]) for f in interrupted]
     ctx.tracker.push("pattern_continue_interrupted", kind="pattern", context={
         "interrupted_flow_names": names,
         "interrupted_flow_ids": [f["flow_id"] for f in interrupted],
@@ -96,6 +97,12 @@ def _push_continue_interrupted(ctx: Context, interrupted: list[dict[str, Any]]) 
         "multiple_flows_interrupted": len(interrupted) > 1,
         "previous_flow_name": names[0],
     })
+
+
+def _name(ctx: Context, flow_id: str) -> str:
+    """A flow's name as the customer sees it: translated into the conversation's language."""
+    flow = ctx.flows.get(flow_id)
+    return flow.name_for(ctx.tracker.slots.get(LANGUAGE_SLOT)) if flow else flow_id
 
 
 def _options(names: list[str]) -> str:

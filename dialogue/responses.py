@@ -12,6 +12,7 @@ from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from dialogue.domain import Domain
+from dialogue.languages import LANGUAGE_SLOT, translated_button, translated_text, translation_language
 from dialogue.tracker import BotMessage
 
 _JINJA = SandboxedEnvironment(autoescape=False)
@@ -81,19 +82,24 @@ def _show(value: Any) -> Any:
 def render_response(domain: Domain, name: str, *, slots: dict[str, Any], context: dict[str, Any],
                     channel: str | None, rng: random.Random, extra: dict[str, Any] | None = None,
                     ) -> BotMessage | None:
-    """The message for response ``name``, or None when the domain has no usable variation."""
+    """The message for response ``name``, or None when the domain has no usable variation.
+
+    The variation is chosen as always; its text and button titles/payloads are then taken from
+    its ``translation`` into the ``language`` slot's language when that is one of the additional
+    languages and the translation exists, else the default ones are used."""
     variation = choose_variation(domain.responses.get(name) or [], slots, channel, rng)
     if variation is None:
         return None
+    language = translation_language(slots.get(LANGUAGE_SLOT), domain.additional_languages)
     values = {**slots, **(extra or {})}
     jinja = (variation.get("metadata") or {}).get("template") == "jinja"
-    buttons = [
-        {"title": fill(str(b.get("title", "")), values, jinja=jinja, context=context),
-         "payload": fill(str(b.get("payload", "")), values, jinja=jinja, context=context)}
-        for b in variation.get("buttons") or []
-        if isinstance(b, dict)
-    ]
+    buttons = []
+    for button in variation.get("buttons") or []:
+        if isinstance(button, dict):
+            title, payload = translated_button(button, language)
+            buttons.append({"title": fill(str(title), values, jinja=jinja, context=context),
+                            "payload": fill(str(payload), values, jinja=jinja, context=context)})
     return BotMessage(
-        text=fill(variation.get("text"), values, jinja=jinja, context=context),
+        text=fill(translated_text(variation, language), values, jinja=jinja, context=context),
         buttons=buttons, utter_action=name, custom=variation.get("custom"), image=variation.get("image"),
     )

@@ -97,7 +97,7 @@ def deterministic(data: SummaryInput) -> str:
 
 _PATTERN_SLOTS = {"max_clarification_options", "continue_conversation", "confirm_correction",
                   "continue_interrupted_flow_confirmation", "interrupted_flow_to_continue", "csat_score",
-                  "handoff_team", "handoff_priority"}
+                  "handoff_team", "handoff_priority", "language"}
 
 
 def _clip(text: str, limit: int = 160) -> str:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from dialogue.commands.base import Command, push_pattern
 from dialogue.flows import FlowsList
+from dialogue.languages import LANGUAGE_SLOT
 from dialogue.tracker import DialogueTracker
 
 
@@ -31,4 +32,4 @@ class CancelFlow(Command):
         bottom = tracker.frame_by_id(targets[-1])
         flow = flows.get(bottom["flow_id"]) if bottom else None
         push_pattern(tracker, "pattern_cancel_flow", canceled_frames=targets,
-                     canceled_name=flow.name if flow else "")
+                     canceled_name=flow.name_for(tracker.slots.get(LANGUAGE_SLOT)) if flow else "")

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from dialogue.commands.base import Command, push_pattern
 from dialogue.flows import FlowsList
+from dialogue.languages import LANGUAGE_SLOT
 from dialogue.tracker import DialogueTracker
 
 
@@ -17,7 +18,8 @@ class Clarify(Command):
     options: tuple[str, ...] = ()
 
     def run(self, tracker: DialogueTracker, flows: FlowsList) -> None:
-        names = [flows[o].name for o in self.options if o in flows]
+        language = tracker.slots.get(LANGUAGE_SLOT)
+        names = [flows[o].name_for(language) for o in self.options if o in flows]
         push_pattern(tracker, "pattern_clarification", names=names, clarification_ids=list(self.options),
                      clarification_options="")
 

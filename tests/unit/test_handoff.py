@@ -63,7 +63,8 @@ def test_validate_checks_days_and_ranges() -> None:
 
 def test_the_deterministic_summary() -> None:
     data = SummaryInput(reason="customer_request", flow="check_order_status",
-                        slots={"order_number": "A1002", "max_clarification_options": 3, "email": None},
+                        slots={"order_number": "A1002", "max_clarification_options": 3, "email": None,
+                               "language": "en"},
                         stack_flows=["check_order_status", "pattern_collect_information"], asked_slot="email",
                         transcript=[("customer", "where is my order"), ("bot", "Which one?"),
                                     ("customer", "A1002, this is ridiculous!!")])
