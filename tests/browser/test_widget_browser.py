@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.sites import OtherSite
 from tests.e2e.conftest import LiveServer
-from tests.e2e.widget_helpers import serve
+from tests.e2e.widget_helpers import rows, serve
 
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (make test does)")
@@ -158,6 +158,23 @@ def test_a_reply_that_arrives_before_the_ack_is_shown_after_the_message(page: An
     page.wait_for_selector(".hd-button:has-text('No, thanks')")
     assert bubbles(page) == live
     assert page.errors == []
+
+
+def test_a_message_carries_the_page_and_the_browsers_language(browser: Any, server: LiveServer) -> None:
+    """For actions that pick the conversation's ``language`` (Rasa's docs read it from metadata)."""
+    context = browser.new_context(locale="de-DE")
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT)
+        tab.goto(server.url + "/?page=checkout")
+        tab.click(".hd-launcher")
+        say(tab, "where is my order")
+        tab.wait_for_selector(".hd-pending", state="detached")
+    finally:
+        context.close()
+    customer = [m for m in rows(server) if m.role == "customer"]
+    assert [m.payload["metadata"] for m in customer] == [{"page_url": server.url + "/?page=checkout",
+                                                          "locale": "de-DE"}]
 
 
 def test_html_in_a_message_is_shown_as_text(page: Any, server: LiveServer) -> None:

@@ -418,7 +418,7 @@ Widget.prototype.submit = function () {
 };
 
 Widget.prototype.send = function (fields, shownText, attachments) {
-  var data = Object.assign({ client_id: newId(), metadata: { page_url: location.href.slice(0, 500) } }, fields);
+  var data = Object.assign({ client_id: newId(), metadata: { page_url: location.href.slice(0, 500), locale: (navigator.language || "").slice(0, 35) } }, fields);
   var item = this.bubble({ role: "customer", text: shownText, attachments: attachments || [] });
   item.classList.add("hd-pending");
   var state = el("div", "hd-state", "Sending…");
