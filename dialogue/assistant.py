@@ -11,7 +11,7 @@ from dialogue.actions.registry import ActionRunner, ChainedActions, PythonAction
 from dialogue.domain import Domain, parse_domain
 from dialogue.flow_parser import parse_flow
 from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
-from dialogue.languages import LANGUAGE_SLOT, read_config_languages, translation_language, translation_warnings
+from dialogue.languages import read_config_languages, translation_language, translation_warnings
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"
@@ -104,11 +104,6 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     flows, domain, problems = _read_folder(root)
     primary, additional, more = read_config_languages(root)
     problems += more
-    if LANGUAGE_SLOT in domain.slots:  # Rasa reserves the name for its built-in slot
-        slot = domain.slots[LANGUAGE_SLOT]
-        problems.append(Problem(slot.file or str(root), slot.line,
-                                "slot 'language' is built in (the conversation's language, one of config.yml's "
-                                "'language' and 'additional_languages'): rename your slot"))
     defaults, default_domain = load_defaults()
     for flow_id, flow in defaults.items():
         flows.setdefault(flow_id, flow)

@@ -190,6 +190,8 @@ class Domain:
         """Use these languages and add Rasa's built-in ``language`` slot: the conversation's
         language, the primary one at first, set by actions, ``set_slots`` and buttons."""
         self.language, self.additional_languages = primary, tuple(additional)
+        if LANGUAGE_SLOT in self.slots and self.slots[LANGUAGE_SLOT].file is not None:
+            return  # a project's own 'language' slot is kept (and warned about): it loads as in Rasa 3.x
         self.slots[LANGUAGE_SLOT] = SlotDefinition(
             LANGUAGE_SLOT, "categorical", (primary, *additional), primary,
             mappings=(SlotMapping("controlled", raw={"type": "controlled"}),))

@@ -208,6 +208,11 @@ def translation_warnings(flows: Iterable[Any], domain: Any, *, detailed: bool = 
     per response or flow and language with ``detailed``, as ``rasa data validate translations``)."""
     additional = tuple(domain.additional_languages)
     warnings = list(_unconfigured(flows, domain, additional))
+    own = domain.slots.get(LANGUAGE_SLOT)
+    if own is not None and own.file is not None:
+        warnings.append(Problem(own.file, own.line, "slot 'language' is the name of Rasa's built-in slot: "
+                                                    "your slot is used as the conversation's language, so "
+                                                    "its values should be config.yml's language codes"))
     missing_responses = list(_missing_response_translations(domain, additional))
     missing_flows = [(flow, lang) for flow in flows if not flow.is_pattern for lang in additional
                      if lookup(flow.translations, lang) is None]

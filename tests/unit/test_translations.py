@@ -371,10 +371,17 @@ def test_bad_language_configuration_is_a_line_numbered_error(tmp_path: Path, con
     assert any(p.startswith(expected) for p in problems), problems
 
 
-def test_a_slot_named_language_is_reserved(tmp_path: Path) -> None:
-    domain = DOMAIN.replace("slots:\n", "slots:\n  language:\n    type: text\n", 1)
-    problems = load_problems(tmp_path, domain=domain)
-    assert any(p.startswith("domain.yml:2: slot 'language' is built in") for p in problems), problems
+def test_a_projects_own_language_slot_is_kept_with_a_warning(tmp_path: Path) -> None:
+    domain = DOMAIN.replace("slots:\n", "slots:\n  language:\n    type: text\n    initial_value: de\n", 1)
+    assistant = make_assistant(tmp_path / "own", domain=domain)
+    slot = assistant.domain.slots["language"]
+    assert slot.type == "text" and slot.initial_value == "de"
+    expected = ("domain.yml:2: slot 'language' is the name of Rasa's built-in slot: your slot is used as the "
+                "conversation's language, so its values should be config.yml's language codes")
+    assert any(str(w).endswith(expected) for w in assistant.warnings), assistant.warnings
+    chat = Chat(assistant)
+    chat("Ich möchte ein Hemd", "start flow buy_shirt")
+    assert chat("/SetSlots(size=small)")[0] == "Ein kleines (small) kostet 10 Euro."
 
 
 @pytest.mark.parametrize("code", ["en", "de", "en-US", "fr-CA", "de-CH", "zh-Hant-TW", "x-en-formal", "es-419"])
