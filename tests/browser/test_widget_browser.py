@@ -160,6 +160,30 @@ def test_a_reply_that_arrives_before_the_ack_is_shown_after_the_message(page: An
     assert page.errors == []
 
 
+def test_a_message_typed_before_the_connection_is_up_is_sent_once(page: Any, server: LiveServer) -> None:
+    """The socket connects only after the visitor has sent a message: it goes out once, on connect."""
+    routes: list[Any] = []
+    sent: list[str] = []
+    page.route_web_socket("**/socket.io/**", lambda ws: routes.append(ws))  # held: not connected to the server yet
+    page.goto(server.url + "/")
+    page.click(".hd-launcher")
+    say(page, "where is my order")
+    page.wait_for_selector(".hd-pending")
+    assert len(routes) == 1
+    upstream = routes[0].connect_to_server()
+
+    def from_page(frame: str | bytes) -> None:
+        if isinstance(frame, str) and frame.startswith('42/widget,') and '"message"' in frame:
+            sent.append(frame)
+        upstream.send(frame)
+
+    routes[0].on_message(from_page)
+    page.wait_for_selector(".hd-bot .hd-bubble:has-text('order number')")
+    page.wait_for_selector(".hd-pending", state="detached")
+    assert len(sent) == 1, sent
+    assert [m.text for m in rows(server) if m.role == "customer"] == ["where is my order"]
+
+
 def test_a_message_carries_the_page_and_the_browsers_language(browser: Any, server: LiveServer) -> None:
     """For actions that pick the conversation's ``language`` (Rasa's docs read it from metadata)."""
     context = browser.new_context(locale="de-DE")

@@ -429,8 +429,11 @@ Widget.prototype.send = function (fields, shownText, attachments) {
   this.scroll();
   this.emit(data);
 };
+/* Only while connected: socket.io would buffer it and send it on connect, where resend() sends
+   everything unacknowledged anyway, so it would go twice. */
 Widget.prototype.emit = function (data) {
   var self = this;
+  if (!this.socket.connected) return;
   this.socket.timeout(30000).emit("message", data, function (err, ack) {
     var pending = self.pending[data.client_id];
     if (!pending) return;
