@@ -51,6 +51,7 @@ from conversations.types import OutgoingMessage
 
 if TYPE_CHECKING:
     from conversations.db import Database
+    from conversations.outbound import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +131,12 @@ class Turn:
     """
 
     def __init__(
-        self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+        self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
+        delivery: Delivery | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self._delivery = delivery
+        self._appended: list[Message] = []
         self._eager_write = write
         self._db = db
         self._locks = locks
@@ -168,6 +172,12 @@ class Turn:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if exc_type is None and self._delivery is not None and self._appended:
+            try:
+                self._delivery.before_commit(self, self._appended)  # outbox rows join the transaction
+            except BaseException as error:
+                self.__exit__(type(error), error, error.__traceback__)
+                raise
         stack, session = self._stack, self._open_session()
         self._stack, self._session = None, None
         with stack or ExitStack():
@@ -225,9 +235,28 @@ class Turn:
 
         ``flush=False`` defers the INSERT (and the id) to the next flush or the commit."""
         session = self._writable()
-        return add_message(
+        row = add_message(
             session, self.conversation, message, in_reply_to=in_reply_to, flush=flush
         )
+        self._appended.append(row)
+        return row
+
+    def external_ids(self, message_ids: Iterable[int]) -> dict[int, str]:
+        """The channels' external ids of some messages of this conversation (those that have one)."""
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        query = select(Message.id, Message.external_id).where(
+            Message.id.in_(ids), Message.external_id.is_not(None))
+        return {row.id: row.external_id for row in self._open_session().execute(query)}
+
+    def latest_customer_external_id(self) -> str | None:
+        """The external id of the conversation's latest customer message that has one."""
+        query = (select(Message.external_id)
+                 .where(Message.conversation_id == self.conversation_id, Message.role == "customer",
+                        Message.external_id.is_not(None))
+                 .order_by(Message.seq.desc()).limit(1))
+        return self._open_session().scalars(query).first()
 
     def mark_processed(self, seq: int) -> None:
         """Record that the turn for customer messages up to ``seq`` has run."""
@@ -312,9 +341,13 @@ class Turn:
 
 
 def open_turn(
-    db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+    db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
+    delivery: Delivery | None = None,
 ) -> Turn:
     """Open the unit of work of one turn: ``with open_turn(db, locks, cid) as turn:``.
+
+    ``delivery`` decides, just before the commit, how the turn's new bot/agent/system messages
+    leave (``conversations.outbound``: outbox rows for store-and-forward channels).
 
     ``write=True`` skips the read phase and takes the write lock at once: right when the work
     between reading and writing is short (offline understanding, agent actions).
@@ -322,4 +355,4 @@ def open_turn(
     Raises:
         ConversationNotFound: on entering, when no conversation has that id.
     """
-    return Turn(db, locks, conversation_id, write=write)
+    return Turn(db, locks, conversation_id, write=write, delivery=delivery)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
+from conversations.outbound import Delivery
 from conversations.models import Conversation, Customer, Message, utcnow
 from conversations.turn import ConversationNotFound, Turn, open_turn
 from conversations.types import OutgoingMessage
@@ -46,8 +47,11 @@ class HandoffService:
     """Requests, assignment and the queue; one per app (``services.handoff``)."""
 
     def __init__(self, db: Database, locks: TurnLocks, settings: Settings, *, publish: Publisher,
-                 clock: Clock = utcnow, metrics: Metrics | None = None, llm: ClaudeClient | None = None) -> None:
+                 clock: Clock = utcnow, metrics: Metrics | None = None, llm: ClaudeClient | None = None,
+                 delivery: Delivery | None = None) -> None:
         self.db, self.locks, self.settings = db, locks, settings
+        #: how agent and system messages leave (outbox rows for store-and-forward channels)
+        self.delivery = delivery
         #: the app's Claude client (None without an API key), for the summaries
         self.llm = llm
         self.publish, self.clock, self.metrics = publish, clock, metrics
@@ -72,7 +76,8 @@ class HandoffService:
         """The conversation's turn (write phase) plus events published after its commit."""
         pending = Pending(self.publish)
         try:
-            with open_turn(self.db, self.locks, conversation_id, write=True) as turn:
+            with open_turn(self.db, self.locks, conversation_id, write=True,
+                           delivery=self.delivery) as turn:
                 turn.session  # noqa: B018 - enter the write phase: lock the row now
                 turn.after_commit(pending.publish_events)
                 yield turn, pending
