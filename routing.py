@@ -130,13 +130,9 @@ class TurnPipeline:
         snapshot = [dict(message_event(conversation, m)) for m in published]
         changed = status != before
         extra = {key: value for outcome in outcomes for key, value in outcome.status_data.items()}
-        for outcome in outcomes:  # the agents' inbox first: the customer's events don't depend on it
-            if outcome.pending is not None:
-                turn.after_commit(outcome.pending.publish_events)
+        # the handoff's events (the agents' inbox) were attached to the turn first; follow-ups
+        # (offers, summaries) run once the turn lock is released
         turn.after_commit(lambda: self._publish(where, snapshot, status, changed, extra))
-        for outcome in outcomes:
-            if outcome.pending is not None:
-                turn.after_commit(outcome.pending.run_followups)
 
     def _publish(self, where: dict[str, Any], messages: list[dict[str, Any]], status: str, changed: bool,
                  extra: dict[str, Any] | None = None) -> None:

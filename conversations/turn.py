@@ -2,8 +2,9 @@
 
 ``with open_turn(db, locks, conversation_id) as turn:`` serialises the turns of one
 conversation and commits everything a turn writes (messages, state, status, events,
-outbox rows) together; callbacks registered with :meth:`Turn.after_commit` (socket
-emits, worker wake-ups) run only after that commit succeeded.
+outbox rows) together. It is the one after-commit mechanism: callbacks registered with
+:meth:`Turn.after_commit` (bus events, worker wake-ups) run only after that commit
+succeeded, those of :meth:`Turn.after_release` once the turn lock is released too.
 
 A turn has two phases, so that slow work between reading and writing (the LLM call,
 actions) blocks neither webhooks storing new messages nor other conversations:
@@ -145,6 +146,7 @@ class Turn:
         self._writing = False
         self._processed_seq_read = 0
         self._callbacks: list[Callable[[], object]] = []
+        self._released: list[Callable[[], object]] = []
         self.conversation: Conversation
         """The conversation row; change it through the write methods."""
 
@@ -184,10 +186,12 @@ class Turn:
             if exc_type is not None:
                 session.rollback()
                 self._callbacks.clear()
+                self._released.clear()
                 return
             session.commit()
             session.close()
-            self._run_callbacks()
+            self._run(self._callbacks)
+        self._run(self._released)  # the turn lock is free now
 
     @property
     def session(self) -> Session:
@@ -325,12 +329,19 @@ class Turn:
         return row
 
     def after_commit(self, callback: Callable[[], object]) -> None:
-        """Run ``callback`` after a successful commit (socket emits, worker wake-ups)."""
+        """Run ``callback`` after a successful commit, in the order registered (bus events,
+        worker wake-ups). The turn lock is still held: keep it quick."""
         self._callbacks.append(callback)
 
-    def _run_callbacks(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+    def after_release(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` after a successful commit once the turn lock is released, after every
+        :meth:`after_commit` callback (follow-up work that may open this conversation's turn again)."""
+        self._released.append(callback)
+
+    def _run(self, callbacks: list[Callable[[], object]]) -> None:
+        due = list(callbacks)
+        callbacks.clear()
+        for callback in due:
             try:
                 callback()
             except Exception:

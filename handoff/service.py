@@ -74,16 +74,13 @@ class HandoffService:
     @contextmanager
     def conversation(self, conversation_id: int) -> Iterator[tuple[Turn, Pending]]:
         """The conversation's turn (write phase) plus events published after its commit."""
-        pending = Pending(self.publish)
         try:
             with open_turn(self.db, self.locks, conversation_id, write=True,
                            delivery=self.delivery) as turn:
                 turn.session  # noqa: B018 - enter the write phase: lock the row now
-                turn.after_commit(pending.publish_events)
-                yield turn, pending
+                yield turn, Pending(self.publish, turn)
         except ConversationNotFound as exc:
             raise NotFound(f"no conversation {conversation_id}", code="conversation_not_found") from exc
-        pending.run_followups()
 
     def say(self, turn: Turn, pending: Pending | None, text: str, *, role: str = "system",
             author: str | None = None, reply_to: int | None = None,
@@ -133,7 +130,7 @@ class HandoffService:
             announce: also say the handoff message (when the assistant did not say its own).
         """
         session = turn.session
-        pending = Pending(self.publish)
+        pending = Pending(self.publish, turn)
         outcome = Outcome(pending=pending)
         if queue.open_handoff(session, turn.conversation.id) is not None:
             return outcome
@@ -231,7 +228,7 @@ class HandoffService:
     # --- customer messages while people have the conversation -----------------------------
     def on_customer_messages(self, turn: Turn, messages: list[Message]) -> Outcome:
         """Note customer activity (stops auto-resolve) and collect the off-hours email address."""
-        outcome = Outcome(pending=Pending(self.publish))
+        outcome = Outcome(pending=Pending(self.publish, turn))
         handoff = queue.open_handoff(turn.session, turn.conversation.id)
         if handoff is None or not messages:
             return outcome
