@@ -234,6 +234,7 @@ def _human_handoff(ctx: Context, frame: dict[str, Any]) -> str | None:
               "slots": {k: v for k, v in ctx.tracker.slots.items() if v is not None}}
     ctx.tracker.effects.append(effect)
     ctx.tracker.emit("handoff_requested", reason=effect["reason"], flow=effect["flow"])
+    ctx.tracker.handed_over = True  # the bot stays silent for the rest of the turn
     return None
 
 

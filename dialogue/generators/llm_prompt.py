@@ -24,7 +24,7 @@ from typing import Any
 
 from dialogue.domain import Domain
 from dialogue.flows import Flow, FlowsList, FlowStep
-from dialogue.generators.llm_client import LLMRequest
+from llm.client import LLMRequest
 from dialogue.generators.retrieval import FlowRetriever, flow_text, select_flows
 from dialogue.tracker import DialogueTracker
 

@@ -9,8 +9,8 @@ import pytest
 from handoff import hours, texts, triggers
 from handoff.errors import Invalid
 from handoff.openapi import document
-from handoff.status import HUMAN_STATUSES, allowed
-from handoff.summary import SummaryInput, deterministic, format_claude, reason_text, sentiment
+from handoff.lifecycle import HUMAN_STATUSES, allowed
+from handoff.summarizers import SummaryInput, deterministic, format_claude, reason_text, sentiment
 from handoff.types import AgentRef, HandoffRequest, Pending
 
 

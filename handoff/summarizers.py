@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.generators.llm_client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
+from llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the ``purpose`` of summary calls in ``llm_call`` events and ``/metrics``
