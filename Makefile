@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench validate e2e clean browser rasa-webchat
+.PHONY: install run test test-fast lint bench validate e2e clean browser rasa-webchat
 
 $(BIN)/helpdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +44,15 @@ $(RASA_WEBCHAT)/lib/index.js:
 run: install
 	$(BIN)/helpdesk run
 
-## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server)
-test: install .venv-actions/.installed browser rasa-webchat
+## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server),
+## after the linters
+test: lint install .venv-actions/.installed browser rasa-webchat
 	$(BIN)/python -m pytest
+
+## ruff (lint + import order) and mypy (pydantic plugin), both configured in pyproject.toml
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: install
 	$(BIN)/python -m pytest tests/unit

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io)."""
     from app import serve
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     serve(Settings(**overrides))
 
 

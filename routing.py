@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
 from conversations.models import Message
-from conversations.outbound import Delivery, bot_payload, message_event, where as where_of
+from conversations.outbound import Delivery, bot_payload, message_event
+from conversations.outbound import where as where_of
 from conversations.turn import Turn, TurnConflict, open_turn
 from conversations.types import OutgoingMessage
 from dialogue.engine import Engine, TurnResult, UserMessage
 from dialogue.tracker import BotMessage
+from handoff.lifecycle import HUMAN_STATUSES as _HUMAN
+from handoff.lifecycle import change_status
 from handoff.service import HandoffService
-from handoff.lifecycle import HUMAN_STATUSES as _HUMAN, change_status
 from handoff.types import HandoffRequest, Outcome
 from observability import Metrics
 

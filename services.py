@@ -25,13 +25,13 @@ from dialogue.engine import Engine
 from dialogue.generators import CommandGenerator
 from dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice
 from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
-from llm.client import ClaudeClient, Prices
 from dialogue.generators.offline import OfflineCommandGenerator
 from dialogue.ports import Ports
+from handoff.reporting import StatsCollector
 from handoff.service import HandoffService
 from handoff.summarizers import ClaudeSummarizer
-from handoff.reporting import StatsCollector
 from knowledge import KnowledgeBase
+from llm.client import ClaudeClient, Prices
 from observability import Metrics
 from routing import Resumer, TurnPipeline
 from settings import Settings

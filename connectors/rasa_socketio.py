@@ -74,9 +74,8 @@ class RasaSocketIONamespace(socketio.Namespace):
         return True
 
     def on_session_request(self, sid: str, data: Any = None) -> None:
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not _valid_session_id(session_id):
-            session_id = uuid.uuid4().hex
+        given = data.get("session_id") if isinstance(data, dict) else None
+        session_id = given if isinstance(given, str) and _valid_session_id(given) else uuid.uuid4().hex
         self._join(sid, session_id)
         self.emit("session_confirm", session_id, to=sid)
 
@@ -136,7 +135,7 @@ class _Refused(ValueError):
 
 
 def _valid_session_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_SESSION_ID_CHARS
+    return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= MAX_SESSION_ID_CHARS
 
 
 def _metadata(value: Any) -> dict[str, Any]:

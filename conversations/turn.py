@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from conversations.db import READ_ONLY_OPTION
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-_EVENTS_INSERT = insert(DialogueEvent.__table__)
+_EVENTS_INSERT = insert(cast(Table, DialogueEvent.__table__))
 
 #: First key of PostgreSQL advisory locks taken by turns (the second is the conversation id).
 TURN_LOCK_NAMESPACE = 0x4844  # "HD"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dialogue.actions.registry import ActionError
 from dialogue.commands.cancel_flow import frames_to_cancel
@@ -53,7 +54,7 @@ def utter(ctx: Context, name: str, frame: dict[str, Any] | None, extra: dict[str
         message.buttons = message.buttons + buttons
     if name == "utter_clarification_options_rasa" and not message.buttons:
         message.buttons = [{"title": n, "payload": f"/{i}"} for n, i in
-                           zip(context.get("names", []), context.get("clarification_ids", []))]
+                           zip(context.get("names", []), context.get("clarification_ids", []), strict=False)]
     ctx.tracker.say(message)
 
 

@@ -114,7 +114,8 @@ class Engine:
                 log.exception("dialogue.understanding.failed")
                 return [Error("rasa_internal_error_default", {"message": str(exc)})]
         if any(isinstance(c, Error) for c in proposed):
-            return [c for c in proposed if isinstance(c, Error)][:1]
+            errors: list[Command] = [c for c in proposed if isinstance(c, Error)]
+            return errors[:1]
         cleaned = apply_force_slot_filling(clean_commands(proposed, tracker, flows, domain), tracker)
         return cleaned or [CannotHandle()]
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from conversations.models import Conversation
 from conversations.turn import Turn
 from dialogue.view import DialogueView
-
 from handoff import queue, serializers, texts, timers
 from handoff.assignment import Assigner
 from handoff.context import HandoffContext, NoteEntry, Say

@@ -15,7 +15,6 @@ from sqlalchemy import Select, func, or_, select
 
 from conversations.models import Conversation, Message
 from dialogue.view import DialogueView
-
 from handoff import auth, queue, serializers
 from handoff.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.models import Agent, Handoff, Note
@@ -143,7 +142,7 @@ def list_conversations() -> Response:
     return jsonify({"items": items})
 
 
-def _listing(status: str, me: AgentRef) -> Select[tuple[Conversation, Handoff]]:
+def _listing(status: str, me: AgentRef) -> Select[Conversation, Handoff]:
     latest = (select(Handoff.conversation_id, func.max(Handoff.id).label("hid"))
               .group_by(Handoff.conversation_id).subquery())
     query = (select(Conversation, Handoff).outerjoin(latest, latest.c.conversation_id == Conversation.id)

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from conversations.models import Conversation, Message
 from conversations.turn import Turn
-
 from handoff import queue, texts, timers
 from handoff.context import HandoffContext, NoteEntry, Say
 from handoff.errors import Conflict, NotFound

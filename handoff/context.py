@@ -24,7 +24,6 @@ from conversations.models import Message, utcnow
 from conversations.outbound import Delivery
 from conversations.turn import ConversationNotFound, Turn, open_turn
 from conversations.types import OutgoingMessage
-
 from handoff import hours as hours_mod
 from handoff import serializers
 from handoff.errors import NotFound

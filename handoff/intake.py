@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from conversations.models import Customer, Message
 from conversations.turn import Turn
-
 from handoff import hours as hours_mod
 from handoff import queue, serializers, texts, timers, triggers
 from handoff.assignment import Assigner, AssignOptions

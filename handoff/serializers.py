@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from conversations.models import Conversation, Customer, Message
 from conversations.outbound import message_event
-
 from handoff import queue
 from handoff.models import PRIORITIES, Agent, Handoff, Note, Team
 

@@ -28,7 +28,6 @@ from conversations.locks import TurnLocks
 from conversations.models import Message, utcnow
 from conversations.outbound import Delivery
 from conversations.turn import Turn
-
 from handoff import hours as hours_mod
 from handoff.actions import AgentActions
 from handoff.assignment import Assigner

@@ -135,7 +135,7 @@ class ClaudeSummarizer:
     def summarize(self, data: SummaryInput) -> tuple[str | None, LLMCall]:
         """The summary text (``None`` when the call failed or the answer was malformed) and the call's
         figures for the event log."""
-        prompt = {"reason": reason_text(data.reason), "flows": data.stack_flows or [data.flow],
+        prompt = {"reason": reason_text(data.reason), "flows": data.stack_flows or [data.flow or ""],
                   "slots": data.slots, "transcript": [{"role": r, "text": t} for r, t in data.transcript[-30:]]}
         request = LLMRequest(system=[{"type": "text", "text": SYSTEM}], max_tokens=500, tools=[TOOL],
                              tool_choice={"type": "tool", "name": TOOL["name"]},

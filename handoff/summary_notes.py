@@ -4,21 +4,18 @@ then (with an API key) Claude's in the background, replacing it once it arrives.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversations.models import Conversation, DialogueEvent, Message
 from conversations.turn import Turn
-
 from dialogue.view import DialogueView
 from handoff import serializers
-from handoff.models import Handoff, Note
 from handoff.context import HandoffContext, NoteEntry
+from handoff.models import Handoff, Note
 from handoff.summarizers import ClaudeSummarizer, SummaryInput, deterministic
 from handoff.types import HandoffRequest, Pending
-
 
 TRANSCRIPT_MESSAGES = 30
 

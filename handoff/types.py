@@ -10,7 +10,6 @@ from typing import Any
 
 from conversations.models import Message
 from conversations.turn import Turn
-
 from handoff.models import PRIORITIES
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,19 @@ from typing import Any
 
 import socketio
 
+from connectors.base import ConnectorContext, Limiter
 from connectors.widget import protocol
 from connectors.widget.live import BotTyping, RecentMessages
 from connectors.widget.protocol import ProtocolError, room_for
-from connectors.base import ConnectorContext, Limiter
 from connectors.widget.ratelimit import RateLimiter
-from connectors.widget.tokens import Identity, IdentityRejected, Visitor, VisitorTokens, resolve_visitor, \
-    verify_identity
+from connectors.widget.tokens import (
+    Identity,
+    IdentityRejected,
+    Visitor,
+    VisitorTokens,
+    resolve_visitor,
+    verify_identity,
+)
 from conversations.attachments import AttachmentRejected, owned_attachments
 from conversations.inbound import Receipt
 from conversations.models import Conversation, Message

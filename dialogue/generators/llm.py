@@ -24,9 +24,9 @@ from dialogue.commands import CannotHandle, Command, CommandFormatError, Error, 
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.domain import Domain
 from dialogue.flows import FlowsList
-from llm.client import ClaudeClient, LLMError, MalformedOutput
 from dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder
 from dialogue.tracker import DialogueTracker
+from llm.client import ClaudeClient, LLMError, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the fields a command may carry; anything else the model adds (an ``extractor``...) is dropped
