@@ -101,6 +101,9 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     root = Path(path)
     if not root.is_dir():
         raise AssistantError([Problem(str(root), None, "assistant folder not found")])
+    mantle = _mantle_problem(root)
+    if mantle is not None:
+        raise AssistantError([mantle])
     flows, domain, problems = _read_folder(root)
     primary, additional, more = read_config_languages(root)
     problems += more
@@ -128,6 +131,20 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
         flow.translations = {code: name for code, name in flow.translations.items()
                              if translation_language(code, additional)}
     return assistant
+
+
+MANTLE_FILE = "agent.yml"
+
+
+def _mantle_problem(root: Path) -> Problem | None:
+    """Rasa's experimental Mantle projects (``agent.yml`` + ``skills/``, no flows) are refused in
+    one line: their skills, orchestrator and memory are not CALM flows (RASA-NOTES §12.13)."""
+    if not (root / MANTLE_FILE).is_file() or not (root / "skills").is_dir():
+        return None
+    if any(path.is_dir() for path in (root / "data", root / "flows")):
+        return None
+    return Problem(str(root / MANTLE_FILE), None, "Rasa Mantle projects (agent.yml with skills/) are "
+                                                  "not supported: only CALM flows (data/*.yml) are")
 
 
 def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:

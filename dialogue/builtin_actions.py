@@ -259,6 +259,12 @@ def _noop(ctx: Context, frame: dict[str, Any]) -> str | None:
     return None
 
 
+def _hangup(ctx: Context, frame: dict[str, Any]) -> str | None:
+    """Rasa's ``action_hangup`` ends the session (``SessionEnded``; voice channels hang up)."""
+    ctx.tracker.emit("session_ended", reason="hangup")
+    return None
+
+
 def _session_start(ctx: Context, frame: dict[str, Any]) -> str | None:
     ctx.tracker.emit("session_started")
     return None
@@ -281,7 +287,7 @@ BUILTINS: dict[str, Builtin] = {
     "action_handoff_metric": _noop,
     "action_reset_routing": _noop,
     "action_extract_slots": _noop,
-    "action_hangup": _noop,
+    "action_hangup": _hangup,
     "action_default_fallback": _noop,
     "action_send_text": _noop,
 }

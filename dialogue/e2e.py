@@ -35,6 +35,7 @@ from dialogue.e2e_checks import (
     parse_assertion,
     parse_step_check,
 )
+from dialogue.e2e_overlay import Overlay, apply_overlay
 from dialogue.engine import Engine, UserMessage
 from dialogue.ports import Ports
 from dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
@@ -176,15 +177,21 @@ def _is_test_file(path: Path) -> bool:
 
 def run_tests(paths: list[Path], assistant: Assistant,
               generator_factory: Callable[[Assistant], CommandGenerator], *,
-              remote: ActionRunner | None = None) -> SuiteResult:
-    """Run every test case found under ``paths``; never raises for a bad test file."""
+              remote: ActionRunner | None = None, overlay: Overlay | None = None) -> SuiteResult:
+    """Run every test case found under ``paths``; never raises for a bad test file.
+
+    With an ``overlay`` (:mod:`dialogue.e2e_overlay`) user steps get their scripted commands."""
     cases: list[CaseResult] = []
     for file, root in _discover(paths):
         specs, problems = load_test_file(file, root, assistant.path)
+        if overlay is not None:
+            apply_overlay(specs, file, overlay)
         if problems:
             cases.append(_error_case(file.name, str(file), problems))
         for spec in specs:
             cases.append(_run_case(spec, str(file), assistant, generator_factory, remote))
+    if overlay is not None and overlay.unused():
+        cases.append(_error_case(Path(overlay.path).name, overlay.path, overlay.unused()))
     passed = sum(1 for c in cases if c.passed)
     return SuiteResult(cases=cases, passed=passed, failed=len(cases) - passed)
 
