@@ -23,7 +23,7 @@ from dialogue.commands import (
 )
 from dialogue.commands.set_slot import EXTRACTOR_LLM, EXTRACTOR_NLU, normalise_value
 from dialogue.domain import Domain
-from dialogue.flows import FlowsList
+from dialogue.flows import Flow, FlowsList, FlowStep
 from dialogue.tracker import DialogueTracker
 
 RESTRICTED_EXTRACTORS = (EXTRACTOR_LLM, EXTRACTOR_NLU)
@@ -129,10 +129,27 @@ def collectable_slots(tracker: DialogueTracker, flows: FlowsList, starting: list
         flow = flows.get(flow_id)
         if flow is None or (flow.is_pattern and flow_id not in [f["flow_id"] for f in tracker.stack]):
             continue
-        for step in flow.collect_steps():
+        for step in collect_steps_with_calls(flow, flows):
             if step.collect and (not step.ask_before_filling or flow.is_pattern):
                 slots.add(step.collect)
     return slots
+
+
+def collect_steps_with_calls(flow: Flow, flows: FlowsList) -> list[FlowStep]:
+    """The collect steps of ``flow`` and of the flows it calls, recursively — Rasa's
+    ``Flow.get_collect_steps`` walks ``steps_with_calls_resolved``, so a message that starts
+    ``transfer_money`` may fill the slots of the flow it calls (finance template)."""
+    steps: list[FlowStep] = []
+    seen: set[str] = set()
+    pending = [flow]
+    while pending:
+        current = pending.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        steps += current.collect_steps()
+        pending += [flows[str(s.target)] for s in current.steps if s.kind == "call" and str(s.target) in flows]
+    return steps
 
 
 def _clean_clarify(command: Clarify, tracker: DialogueTracker, flows: FlowsList) -> list[Any]:

@@ -129,7 +129,7 @@ class ActionServers:
             "OPENAI_API_KEY": "not-a-key",
             "OPENAI_BASE_URL": f"http://127.0.0.1:{_free_port()}/v1",
         }
-        command = [str(ACTIONS_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+        command = [str(ACTIONS_PYTHON), str(Path(__file__).parent / "action_server_main.py"), "actions", str(port)]
         with log.open("wb") as log_file:
             process = subprocess.Popen(  # noqa: S603 - fixed command line
                 command, cwd=project, env=env, stdout=log_file, stderr=subprocess.STDOUT,
