@@ -259,6 +259,14 @@ def _noop(ctx: Context, frame: dict[str, Any]) -> str | None:
     return None
 
 
+def _reset_routing(ctx: Context, frame: dict[str, Any]) -> str | None:
+    """Rasa's ``action_reset_routing``: the coexistence slot goes back to None (next message is
+    routed afresh); nothing to do in projects without it."""
+    if "route_session_to_calm" in ctx.domain.slots and ctx.tracker.slots.get("route_session_to_calm") is not None:
+        ctx.tracker.set_slot("route_session_to_calm", None)
+    return None
+
+
 def _hangup(ctx: Context, frame: dict[str, Any]) -> str | None:
     """Rasa's ``action_hangup`` ends the session (``SessionEnded``; voice channels hang up)."""
     ctx.tracker.emit("session_ended", reason="hangup")
@@ -285,7 +293,7 @@ BUILTINS: dict[str, Builtin] = {
     "action_trigger_chitchat": _answer_with("chitchat", "utter_chitchat"),
     "action_clean_stack": _clean_stack,
     "action_handoff_metric": _noop,
-    "action_reset_routing": _noop,
+    "action_reset_routing": _reset_routing,
     "action_extract_slots": _noop,
     "action_hangup": _hangup,
     "action_default_fallback": _noop,

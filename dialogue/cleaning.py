@@ -27,6 +27,7 @@ from dialogue.flows import Flow, FlowsList, FlowStep
 from dialogue.tracker import DialogueTracker
 
 RESTRICTED_EXTRACTORS = (EXTRACTOR_LLM, EXTRACTOR_NLU)
+ROUTE_TO_CALM_SLOT = "route_session_to_calm"
 #: slots of the default patterns, which understanding may always fill when asked
 SINGLETONS = (CannotHandle, RepeatBotMessages, ChitChat)
 
@@ -88,6 +89,8 @@ def _clean_set(command: SetSlot, tracker: DialogueTracker, flows: FlowsList, dom
         return _clean_start(StartFlow(command.value), tracker, flows)
     if command.name not in domain.slots:
         return [CannotHandle("cannot_handle_invalid_slot")]
+    if command.name == ROUTE_TO_CALM_SLOT:  # Rasa exempts the coexistence slot from these rules
+        return [] if tracker.slots.get(command.name) == command.value else [command]
     if command.extractor == EXTRACTOR_LLM \
             and not domain.slots[command.name].understanding_may_fill(active_flows(tracker, starting)):
         return []  # its mappings leave it to actions, set_slots and buttons (RASA-NOTES §2)
@@ -174,7 +177,8 @@ def _combine(commands: list[Command]) -> list[Command]:
                 continue
             seen.add(type(command))
         result.append(command)
-    if len(result) > 1:
+    # as in Rasa's clean_up_commands, the coexistence slot does not count as "another command"
+    if len([c for c in result if not (isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT)]) > 1:
         result = [c for c in result if not isinstance(c, CannotHandle)] or result[:1]
     return result
 

@@ -14,6 +14,7 @@ from dialogue.assistant import Assistant
 from dialogue.cleaning import apply_force_slot_filling, clean_commands
 from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
 from dialogue.commands.cancel_flow import frames_to_cancel
+from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
 from dialogue.payloads import read_payload
 from dialogue.ports import Context, Ports
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_CHARS = 4000
+#: Rasa's coexistence slot (CALM vs. NLU-based dialogue); when a domain has it, understanding sets it
+ROUTE_TO_CALM_SLOT = "route_session_to_calm"
 
 
 @dataclass
@@ -96,8 +99,15 @@ class Engine:
                 return [Error("rasa_internal_error_default", {"message": str(exc)})]
         if any(isinstance(c, Error) for c in proposed):
             return [c for c in proposed if isinstance(c, Error)][:1]
+        if ROUTE_TO_CALM_SLOT in domain.slots and not any(
+                isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT for c in proposed):
+            # coexistence projects: Rasa's LLM command generator adds this to its commands, so the
+            # session stays with CALM (single_step_based_llm_command_generator.py); we are all CALM
+            proposed.append(SetSlot(ROUTE_TO_CALM_SLOT, True, EXTRACTOR_LLM))
         cleaned = apply_force_slot_filling(clean_commands(proposed, tracker, flows, domain), tracker)
-        return cleaned or [CannotHandle()]
+        if not [c for c in cleaned if not (isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT)]:
+            cleaned.append(CannotHandle())
+        return cleaned
 
     def _finish(self, tracker: DialogueTracker, message: UserMessage, commands: list[Command]) -> TurnResult:
         texts = [m.text for m in tracker.messages if m.text]
