@@ -10,6 +10,8 @@ lists, per test case, the commands each user step should produce — the same co
       - "what can you help me with?": [start flow help]
     tests/e2e/cards.yml::block a card:     # 'file::case' when a name is used in several files
       - I lost my card: [start flow block_card, set slot reason lost]
+    tests/e2e/cards.yml::block a card#2:   # the second case with that name in that file
+      - block my card: [start flow block_card]
 
 Entries are matched in order to the case's user steps, and their text must be the step's text.
 Button payloads (``/SetSlots(...)``, ``/intent``) are read without understanding, as in Rasa, so
@@ -47,14 +49,19 @@ class Overlay:
     lines: dict[str, int | None] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
 
-    def steps_for(self, file: Path, case: str) -> tuple[str, list[OverlayStep]] | None:
-        """The entry for ``case`` of ``file``: ``<path suffix>::case`` wins over the bare name."""
+    def steps_for(self, file: Path, case: str, occurrence: int = 1) -> tuple[str, list[OverlayStep]] | None:
+        """The entry for the ``occurrence``-th case named ``case`` in ``file``: ``<path suffix>::case``
+        wins over the bare name, and ``case#2`` names the second case of that name in a file."""
         posix = file.as_posix()
-        for key, steps in self.cases.items():
-            where, sep, name = key.rpartition("::")
-            if sep and name == case and (posix == where or posix.endswith("/" + where)):
-                return key, steps
-        return (case, self.cases[case]) if case in self.cases else None
+        names = [f"{case}#{occurrence}", case] if occurrence > 1 else [case, f"{case}#1"]
+        for wanted in names:
+            for key, steps in self.cases.items():
+                where, sep, name = key.rpartition("::")
+                if sep and name == wanted and (posix == where or posix.endswith("/" + where)):
+                    return key, steps
+            if wanted in self.cases:
+                return wanted, self.cases[wanted]
+        return None
 
     def unused(self) -> list[Problem]:
         """Entries no test case used (a renamed or deleted test)."""
@@ -96,8 +103,10 @@ def apply_overlay(specs: list[CaseSpec], file: Path, overlay: Overlay) -> None:
     """Give each user step of ``specs`` its scripted commands; problems go on the case."""
     from dialogue.e2e import SpecError, _commands
 
+    seen: dict[str, int] = {}
     for spec in specs:
-        found = overlay.steps_for(file, spec.name)
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+        found = overlay.steps_for(file, spec.name, seen[spec.name])
         if found is None:
             if any(t.user and t.user.commands is None and not _is_payload(t.user.text) for t in spec.turns):
                 spec.problems.append(Problem(str(file), spec.line,
