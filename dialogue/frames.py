@@ -55,6 +55,20 @@ def cancel_frames(ctx: Context, frame_ids: list[str], *, keep: str | None = None
             ctx.tracker.emit("flow_cancelled", flow_id=frame["flow_id"], step_id=frame["step_id"])
             frame["frame_type"] = "regular"
             reset_slots(ctx, flow_slots_to_reset(ctx, frame))
+    _complete_after(ctx, keep, [f for f in removed if f["type"] == "flow"])
+
+
+def _complete_after(ctx: Context, keep: str | None, cancelled: list[dict[str, Any]]) -> None:
+    """Rasa does not remove cancelled frames: ``action_cancel_flow`` moves them to ``NEXT:END`` and
+    they end once the pattern that cancelled them has finished; a user flow ending on an empty stack
+    pushes ``pattern_completed`` (flow_executor.py ``trigger_pattern_completed``). We remove them
+    at once, so the pattern frame remembers to push ``pattern_completed`` when it ends."""
+    if keep is None or not cancelled or ctx.tracker.user_frames():
+        return
+    pattern = next((f for f in ctx.tracker.stack if f["frame_id"] == keep), None)
+    flow = ctx.flows.get(cancelled[0]["flow_id"])
+    if pattern is not None and (flow is None or flow.run_pattern_completed):
+        pattern["context"]["complete_after"] = _name(ctx, cancelled[0]["flow_id"])
 
 
 def unfinished_interrupted(ctx: Context) -> list[dict[str, Any]]:
@@ -81,6 +95,10 @@ def end_frame(ctx: Context, frame: dict[str, Any]) -> None:
     if is_user and not tracker.stack and (flow is None or flow.run_pattern_completed):
         tracker.push("pattern_completed", kind="pattern",
                      context={"previous_flow_name": _name(ctx, frame["flow_id"])})
+    elif not is_user and not tracker.user_frames() and frame["context"].get("complete_after") \
+            and not any(f["flow_id"] == "pattern_completed" for f in tracker.stack):
+        tracker.push("pattern_completed", kind="pattern",
+                     context={"previous_flow_name": frame["context"]["complete_after"]})
 
 
 def _pending_pattern(ctx: Context) -> bool:
