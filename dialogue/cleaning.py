@@ -96,13 +96,15 @@ def _clean_set(command: SetSlot, tracker: DialogueTracker, flows: FlowsList, dom
         return []  # its mappings leave it to actions, set_slots and buttons (RASA-NOTES §2)
     value = normalise_value(command.value)
     asked = tracker.asked_slot()
-    if command.extractor in RESTRICTED_EXTRACTORS and command.name != asked \
+    current = tracker.slots.get(command.name)
+    # Rasa's clean_up_slot_command: a slot that already has a value is corrected whatever flow
+    # collects it (ask_before_filling ones too); only new values must belong to the active flows
+    if current is None and command.extractor in RESTRICTED_EXTRACTORS and command.name != asked \
             and command.name not in collectable_slots(tracker, flows, starting):
         return []
-    current = tracker.slots.get(command.name)
     if command.name == asked or current is None:
         return [SetSlot(command.name, value, command.extractor)]
-    if current == value:
+    if current == value or str(current) == str(value):
         return []
     if command.extractor == "CommandPayloadReader" and not _collected_by_stack(command.name, tracker, flows):
         return [SetSlot(command.name, value, command.extractor)]

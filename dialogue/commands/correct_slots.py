@@ -20,12 +20,20 @@ class CorrectSlots(Command):
         reset_frame, reset_step = _rewind_target(tracker, flows, corrected)
         push_pattern(
             tracker, "pattern_correction", corrected_slots=corrected,
-            reset_frame_id=reset_frame, reset_step_id=reset_step, is_reset_only=False,
+            reset_frame_id=reset_frame, reset_step_id=reset_step,
+            is_reset_only=_reset_only(flows, corrected),
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {"command": self.command,
                 "corrected_slots": [{"name": n, "value": v} for n, v in self.corrected_slots]}
+
+
+def _reset_only(flows: FlowsList, corrected: dict[str, Any]) -> bool:
+    """Rasa's ``are_all_slots_reset_only``: every collect step of a corrected slot (in any flow)
+    asks before filling, so the flow goes back to that question instead of taking the value."""
+    return all(not step.collect or step.collect not in corrected or step.ask_before_filling
+               for flow in flows for step in flow.collect_steps())
 
 
 def _rewind_target(tracker: DialogueTracker, flows: FlowsList,
