@@ -237,14 +237,20 @@ def _human_handoff(ctx: Context, frame: dict[str, Any]) -> str | None:
     return None
 
 
-def _answer_with(port_name: str, fallback: str) -> Builtin:
+def _answer_with(port_name: str, fallback: str | None) -> Builtin:
+    """Answer from a port; ``fallback`` None: no answer means Rasa's "no relevant answer"."""
     def run(ctx: Context, frame: dict[str, Any]) -> str | None:
         responder = getattr(ctx.ports, port_name)
         messages = responder(ctx.tracker) if responder else []
         for message in messages:
             ctx.tracker.say(message)
-        if not messages:
+        if not messages and fallback is not None:
             utter(ctx, fallback, frame)
+        elif not messages:
+            # EnterpriseSearchPolicy without a relevant answer: CannotHandle with this reason, so
+            # pattern_cannot_handle answers (utter_no_relevant_answer_found, or the project's branch)
+            ctx.tracker.push("pattern_cannot_handle", kind="pattern",
+                             context={"reason": "cannot_handle_no_relevant_answer"})
         return None
 
     return run
@@ -289,7 +295,7 @@ BUILTINS: dict[str, Builtin] = {
     "action_restart": _restart,
     "action_session_start": _session_start,
     "action_human_handoff": _human_handoff,
-    "action_trigger_search": _answer_with("search", "utter_no_knowledge_base"),
+    "action_trigger_search": _answer_with("search", None),
     "action_trigger_chitchat": _answer_with("chitchat", "utter_chitchat"),
     "action_clean_stack": _clean_stack,
     "action_handoff_metric": _noop,

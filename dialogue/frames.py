@@ -9,23 +9,37 @@ from dialogue.ports import Context
 
 
 def flow_slots_to_reset(ctx: Context, frame: dict[str, Any]) -> list[str]:
-    """Slots a finished flow resets: what it collected or set, less persisted ones."""
+    """Slots a finished flow resets: what it and the flows it calls collect or set, less persisted
+    ones (Rasa's ``reset_scoped_slots`` walks ``steps_with_calls_resolved``)."""
     flow = ctx.flows.get(frame["flow_id"])
     if flow is None:
         return []
-    keep = set(flow.persisted_slots) | {
-        s.collect for s in flow.collect_steps() if not s.reset_after_flow_ends and s.collect
+    flows = _with_calls(ctx, flow)
+    keep = {name for f in flows for name in f.persisted_slots} | {
+        s.collect for f in flows for s in f.collect_steps() if not s.reset_after_flow_ends and s.collect
     }
-    names = flow.collected_slots() + flow.set_slot_names() + frame.get("called_slots", [])
+    names = [n for f in flows for n in f.collected_slots() + f.set_slot_names()] + frame.get("called_slots", [])
     names += frame["context"].get("deferred_reset", [])
     return [n for n in dict.fromkeys(names) if n not in keep and n in ctx.domain.slots]
 
 
+def _with_calls(ctx: Context, flow: Any) -> list[Any]:
+    found, pending = [], [flow]
+    while pending:
+        current = pending.pop(0)
+        if current in found:
+            continue
+        found.append(current)
+        pending += [ctx.flows[str(s.target)] for s in current.steps if s.kind == "call" and str(s.target) in ctx.flows]
+    return found
+
+
 def reset_slots(ctx: Context, names: list[str]) -> None:
+    """Reset ``names`` to their initial values; as Rasa does, every slot gets its reset event
+    (``SlotSet`` with ``reset``), set or not."""
     initial = ctx.domain.initial_slots()
     for name in names:
-        if ctx.tracker.slots.get(name) != initial.get(name):
-            ctx.tracker.set_slot(name, initial.get(name), reset=True)
+        ctx.tracker.set_slot(name, initial.get(name), reset=True)
 
 
 def finish_slots(ctx: Context, frame: dict[str, Any]) -> None:
