@@ -14,6 +14,7 @@ from dialogue.assistant import Assistant
 from dialogue.cleaning import apply_force_slot_filling, clean_commands
 from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
 from dialogue.commands.cancel_flow import frames_to_cancel
+from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
 from dialogue.payloads import read_payload
@@ -127,6 +128,8 @@ def execute_commands(commands: list[Command], ctx: Context) -> None:
         tracker.scratch["cancel_targets"] = frames_to_cancel(tracker)
         tracker.scratch["cancelling"] = len(tracker.scratch["cancel_targets"]) == len(
             [f for f in tracker.user_frames()])
+    active = tracker.active_user_frame()
+    tracker.scratch[ACTIVE_AT_START] = active["frame_id"] if active else None
     before, first_event = watched_values(ctx.domain, tracker), len(tracker.events)
     for command in commands:
         if isinstance(command, SetSlot):

@@ -53,10 +53,23 @@ def _walk(ctx: Context, step_limit: int) -> None:
         if steps > step_limit:
             raise StepLimitReached()
         if frame["step_id"] == START:
-            ctx.tracker.emit("flow_started", flow_id=flow.id)
+            _emit_started(ctx, frame, flow)
         frame["step_id"] = step.id
         if _run_step(ctx, frame, flow, step) == LISTEN:
             return
+
+
+#: frame context a ``flow_started`` event carries, as Rasa's FlowStarted metadata does (e2e
+#: ``pattern_clarification_contains`` reads the offered names and ids from it)
+STARTED_METADATA = ("names", "clarification_ids")
+
+
+def _emit_started(ctx: Context, frame: dict[str, Any], flow: Flow) -> None:
+    metadata = {k: frame["context"][k] for k in STARTED_METADATA if k in frame.get("context", {})}
+    if metadata:
+        ctx.tracker.emit("flow_started", flow_id=flow.id, metadata=metadata)
+    else:
+        ctx.tracker.emit("flow_started", flow_id=flow.id)
 
 
 def _next_step(ctx: Context, frame: dict[str, Any], flow: Flow) -> FlowStep | None:
