@@ -30,6 +30,9 @@ class Assistant:
     domain: Domain
     python_actions: PythonActions | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: Rasa's command generator input limit (config.yml ``user_input.max_characters``, default 420)
+    #: when the project has a Rasa pipeline with an LLM command generator
+    max_message_chars: int | None = None
     #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
     warnings: list[Problem] = field(default_factory=list)
     detailed_warnings: list[Problem] = field(default_factory=list)
@@ -118,7 +121,8 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
             actions = PythonActions.from_file(root / "actions.py")
         except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
             problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
-    assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root))
+    assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
+                          max_message_chars=_rasa_input_limit(root))
     if validate:
         from dialogue.validation import validate_assistant
 
@@ -169,6 +173,29 @@ def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
             problems += more
             domain.merge(part)
     return flows, domain, problems
+
+
+RASA_CONFIGS = ("config.yml", "config/config.yml")
+RASA_INPUT_LIMIT = 420
+
+
+def _rasa_input_limit(root: Path) -> int | None:
+    """``user_input.max_characters`` of the LLM command generator in a Rasa ``config.yml`` (Rasa's
+    default 420: longer messages get ``utter_user_input_too_long_error_rasa``); None without one."""
+    for name in RASA_CONFIGS:
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            node = read_yaml(path)
+        except AssistantError:
+            return None
+        pipeline = node.get("pipeline") if isinstance(node, dict) else None
+        for component in pipeline if isinstance(pipeline, list) else []:
+            if isinstance(component, dict) and str(component.get("name", "")).endswith("CommandGenerator"):
+                limit = (component.get("user_input") or {}).get("max_characters", RASA_INPUT_LIMIT)
+                return int(limit) if isinstance(limit, int) and limit > 0 else RASA_INPUT_LIMIT
+    return None
 
 
 def _read_config(root: Path) -> dict[str, Any]:

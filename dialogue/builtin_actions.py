@@ -127,9 +127,9 @@ def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
     if definition is not None:
         try:
             coerced = definition.coerce(value)
-        except CoercionError as exc:
-            utter(ctx, exc.rejection, frame)
+        except CoercionError as exc:  # as in Rasa: the slot is emptied, then the rejection said
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, exc.rejection, frame)
             return None
         if coerced != value or type(coerced) is not type(value):
             ctx.tracker.set_slot(slot, coerced)
@@ -137,12 +137,12 @@ def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
         try:
             violated = evaluate(rejection["if"], None, ctx, context, strict=True)
         except (ConditionError, ValueError):
-            utter(ctx, "utter_internal_error_rasa", frame)
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, "utter_internal_error_rasa", frame)
             return None
         if violated:
-            utter(ctx, str(rejection["utter"]), frame)
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, str(rejection["utter"]), frame)
             return None
     return None
 

@@ -63,7 +63,8 @@ class Engine:
         self.generator = generator
         self.ports = ports or Ports(actions=assistant.action_runner())
         self.step_limit = step_limit
-        self.max_chars = max_chars
+        limit = assistant.max_message_chars
+        self.max_chars = min(max_chars, limit) if limit else max_chars
         self._domain_json = assistant.domain.as_dict()
 
     def handle(self, state: dict[str, Any] | None, message: UserMessage) -> TurnResult:
