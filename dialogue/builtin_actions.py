@@ -163,7 +163,7 @@ def _rewind(ctx: Context, frame: dict[str, Any], corrected: dict[str, Any]) -> N
     context = frame["context"]
     target = ctx.tracker.frame_by_id(context.get("reset_frame_id") or "")
     step_id = context.get("reset_step_id")
-    if target is None or step_id is None or target is not ctx.tracker.top_user_frame():
+    if target is None or step_id is None or not _only_calls_above(ctx, target):
         return
     index = ctx.tracker.stack.index(target)
     ctx.tracker.stack = ctx.tracker.stack[: index + 1] + [frame]
@@ -172,6 +172,13 @@ def _rewind(ctx: Context, frame: dict[str, Any], corrected: dict[str, Any]) -> N
     hits = [collected.index(s) for s in corrected if s in collected]
     if hits:
         target["collected"] = collected[: min(hits)]
+
+
+def _only_calls_above(ctx: Context, target: dict[str, Any]) -> bool:
+    """The corrected flow is the active one: above it are only the flows it called."""
+    frames = ctx.tracker.user_frames()
+    above = frames[frames.index(target) + 1:] if target in frames else [None]
+    return all(f is not None and f["frame_type"] == "call" for f in above)
 
 
 def _cancel_flow(ctx: Context, frame: dict[str, Any]) -> str | None:
