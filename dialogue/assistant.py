@@ -11,6 +11,7 @@ from dialogue.actions.registry import ActionRunner, ChainedActions, PythonAction
 from dialogue.domain import Domain, parse_domain
 from dialogue.flow_parser import parse_flow
 from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
+from dialogue.rules import Rule, parse_rules
 from dialogue.languages import read_config_languages, translation_language, translation_warnings
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
@@ -33,6 +34,8 @@ class Assistant:
     #: Rasa's command generator input limit (config.yml ``user_input.max_characters``, default 420)
     #: when the project has a Rasa pipeline with an LLM command generator
     max_message_chars: int | None = None
+    #: Rasa NLU-based rules of one intent and actions, by intent (:mod:`dialogue.rules`)
+    rules: dict[str, Rule] = field(default_factory=dict)
     #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
     warnings: list[Problem] = field(default_factory=list)
     detailed_warnings: list[Problem] = field(default_factory=list)
@@ -107,7 +110,8 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     mantle = _mantle_problem(root)
     if mantle is not None:
         raise AssistantError([mantle])
-    flows, domain, problems = _read_folder(root)
+    nlu = _NluParts()
+    flows, domain, problems = _read_folder(root, nlu)
     primary, additional, more = read_config_languages(root)
     problems += more
     defaults, default_domain = load_defaults()
@@ -122,13 +126,13 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
         except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
             problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
     assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
-                          max_message_chars=_rasa_input_limit(root))
+                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules)
     if validate:
         from dialogue.validation import validate_assistant
 
         problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
-        assistant.warnings = translation_warnings(flows.values(), domain)
-        assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True)
+        assistant.warnings = translation_warnings(flows.values(), domain) + nlu.ignored
+        assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True) + nlu.ignored
     if problems:
         raise AssistantError(problems)
     for flow in flows.values():  # only the assistant's languages are ever shown
@@ -151,10 +155,30 @@ def _mantle_problem(root: Path) -> Problem | None:
                                                   "not supported: only CALM flows (data/*.yml) are")
 
 
-def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
+@dataclass
+class _NluParts:
+    """Rasa's NLU-based dialogue found in the project: simple rules, and what is ignored."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+    ignored: list[Problem] = field(default_factory=list)
+
+
+def _read_nlu_parts(node: dict[str, Any], file: str, parts: _NluParts) -> None:
+    if "rules" in node:
+        rules, ignored = parse_rules(node, file)
+        for rule in rules:
+            parts.rules.setdefault(rule.intent, rule)
+        parts.ignored += ignored
+    if node.get("stories"):
+        parts.ignored.append(Problem(file, line_of(node, "stories"), "stories ignored: NLU-based stories "
+                                                                     "are not run (rules of one intent are)"))
+
+
+def _read_folder(root: Path, parts: _NluParts | None = None) -> tuple[dict[str, Flow], Domain, list[Problem]]:
     flows: dict[str, Flow] = {}
     domain = Domain()
     problems: list[Problem] = []
+    parts = parts if parts is not None else _NluParts()
     for path in yaml_files(root):
         try:
             node = read_yaml(path)
@@ -164,6 +188,7 @@ def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
         if not isinstance(node, dict):
             continue
         keys = set(map(str, node))
+        _read_nlu_parts(node, str(path), parts)
         if "flows" in keys:
             _load_flows(node, str(path), flows, problems)
         if keys & DOMAIN_MARKERS and (path.name.startswith("domain") or "domain" in path.parts

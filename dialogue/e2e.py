@@ -107,6 +107,8 @@ class UserStep:
     line: int | None
     metadata: dict[str, Any]
     commands: list[Command] | None
+    #: the NLU intent a scripted-commands overlay gives the message (``intent x``)
+    intent: str | None = None
 
 
 @dataclass
@@ -234,7 +236,7 @@ def _play(engine: Engine, state: dict[str, Any] | None, turn: PlannedTurn,
     if turn.user is None:
         return TurnOutput([], []), state, None
     user = turn.user
-    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands)
+    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent)
     try:
         result = engine.handle(state, message)
     except Exception as exc:  # noqa: BLE001 - an engine crash fails the case, not the run

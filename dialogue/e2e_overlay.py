@@ -16,11 +16,14 @@ lists, per test case, the commands each user step should produce — the same co
 Entries are matched in order to the case's user steps, and their text must be the step's text.
 Button payloads (``/SetSlots(...)``, ``/intent``) are read without understanding, as in Rasa, so
 they may be left out. A user step without commands and without a payload is an error, as is an
-entry left over — so a test edit never silently falls back to offline understanding.
+entry left over — so a test edit never silently falls back to offline understanding. An entry
+``intent <name>`` gives the intent Rasa's NLU pipeline would classify (NLU-based rules,
+:mod:`dialogue.rules`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from dialogue.e2e import CaseSpec
 
 PAYLOAD_PREFIX = "/"
+#: ``intent greet``: what Rasa's NLU pipeline classifies the message as (for NLU-based rules)
+INTENT_RE = re.compile(r"^intent\s+([\w-]+)$")
 
 
 @dataclass
@@ -121,9 +126,12 @@ def apply_overlay(specs: list[CaseSpec], file: Path, overlay: Overlay) -> None:
                 continue
             if pending and pending[0].text == user.text:
                 step = pending.pop(0)
+                raw = list(step.commands) if isinstance(step.commands, list) else [step.commands]
+                intents = [INTENT_RE.match(str(c)) for c in raw if c is not None]
+                user.intent = next((m.group(1) for m in intents if m), None)
+                raw = [c for c in raw if c is not None and not INTENT_RE.match(str(c))]
                 try:
-                    user.commands = _commands(step.commands if step.commands is not None else [],
-                                              {"commands": step.commands}, step.line)
+                    user.commands = _commands(raw, {"commands": raw}, step.line)
                 except SpecError as exc:
                     spec.problems.append(Problem(overlay.path, exc.line, exc.message))
             elif not _is_payload(user.text):

@@ -17,7 +17,9 @@ from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
+from dialogue.builtin_actions import LISTEN, run_action
 from dialogue.payloads import read_payload
+from dialogue.rules import Rule, intent_of_payload
 from dialogue.ports import Context, Ports
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
@@ -41,6 +43,8 @@ class UserMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: commands given instead of understanding (e2e tests with ``commands:``)
     commands: list[Command] | None = None
+    #: the NLU intent, when known (an e2e test's scripted ``intent x``); runs a simple Rasa rule
+    intent: str | None = None
 
 
 @dataclass
@@ -72,6 +76,9 @@ class Engine:
         tracker = DialogueTracker.from_state(message.sender_id, state, self.assistant.domain)
         tracker.channel = message.channel
         tracker.latest_message = {"text": message.text, "metadata": message.metadata}
+        rule = self._rule_for(message, tracker)
+        if rule is not None:
+            return self._run_rule(rule, tracker, message)
         commands = self._understand(message, tracker)
         tracker.latest_message["commands"] = [c.as_dict() for c in commands]
         tracker.emit("user", text=message.text, parse_data={"commands": tracker.latest_message["commands"]},
@@ -80,6 +87,30 @@ class Engine:
         execute_commands(commands, ctx)
         advance(ctx, step_limit=self.step_limit)
         return self._finish(tracker, message, commands)
+
+    def _rule_for(self, message: UserMessage, tracker: DialogueTracker) -> Rule | None:
+        """A simple NLU-based rule for the message's intent (:mod:`dialogue.rules`), unless the
+        conversation is routed to CALM (coexistence slot true) or a flow is triggered by it."""
+        rules = self.assistant.rules
+        if not rules or tracker.slots.get(ROUTE_TO_CALM_SLOT) is True:
+            return None
+        intent = message.intent
+        if intent is None and read_payload(message.text, self.assistant.flows) is None:
+            intent = intent_of_payload(message.text)
+        return rules.get(intent) if intent else None
+
+    def _run_rule(self, rule: Rule, tracker: DialogueTracker, message: UserMessage) -> TurnResult:
+        """Run the rule's actions in order, as Rasa's RulePolicy predicts them."""
+        tracker.latest_message["intent"] = {"name": rule.intent}
+        tracker.emit("user", text=message.text, parse_data={"intent": {"name": rule.intent}, "commands": []},
+                     metadata=message.metadata)
+        ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
+        frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
+                 "type": "rule", "context": {}}
+        for name in rule.actions:
+            if run_action(ctx, name, frame) == LISTEN:
+                break
+        return self._finish(tracker, message, [])
 
     def _understand(self, message: UserMessage, tracker: DialogueTracker) -> list[Command]:
         flows, domain = self.assistant.flows, self.assistant.domain
