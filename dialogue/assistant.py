@@ -11,8 +11,8 @@ from dialogue.actions.registry import ActionRunner, ChainedActions, PythonAction
 from dialogue.domain import Domain, parse_domain
 from dialogue.flow_parser import parse_flow
 from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
-from dialogue.rules import Rule, parse_rules
 from dialogue.languages import read_config_languages, translation_language, translation_warnings
+from dialogue.rules import Rule, parse_rules
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"

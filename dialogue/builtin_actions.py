@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dialogue.actions.registry import ActionError
+from dialogue.cleaning import ROUTE_TO_CALM_SLOT
 from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.commands.start_flow import resume_frame
 from dialogue.conditions_parser import ConditionError
@@ -275,8 +276,8 @@ def _noop(ctx: Context, frame: dict[str, Any]) -> str | None:
 def _reset_routing(ctx: Context, frame: dict[str, Any]) -> str | None:
     """Rasa's ``action_reset_routing``: the coexistence slot goes back to None (next message is
     routed afresh); nothing to do in projects without it."""
-    if "route_session_to_calm" in ctx.domain.slots and ctx.tracker.slots.get("route_session_to_calm") is not None:
-        ctx.tracker.set_slot("route_session_to_calm", None)
+    if ROUTE_TO_CALM_SLOT in ctx.domain.slots and ctx.tracker.slots.get(ROUTE_TO_CALM_SLOT) is not None:
+        ctx.tracker.set_slot(ROUTE_TO_CALM_SLOT, None)
     return None
 
 

@@ -27,6 +27,7 @@ from dialogue.flows import Flow, FlowsList, FlowStep
 from dialogue.tracker import DialogueTracker
 
 RESTRICTED_EXTRACTORS = (EXTRACTOR_LLM, EXTRACTOR_NLU)
+#: Rasa's coexistence slot (CALM vs. NLU-based dialogue); when a domain has it, understanding sets it
 ROUTE_TO_CALM_SLOT = "route_session_to_calm"
 #: slots of the default patterns, which understanding may always fill when asked
 SINGLETONS = (CannotHandle, RepeatBotMessages, ChitChat)

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dialogue.assistant import Assistant
-from dialogue.cleaning import apply_force_slot_filling, clean_commands
+from dialogue.builtin_actions import LISTEN, run_action
+from dialogue.cleaning import ROUTE_TO_CALM_SLOT, apply_force_slot_filling, clean_commands
 from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
 from dialogue.commands.cancel_flow import frames_to_cancel
-from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.commands.set_slot import EXTRACTOR_LLM
+from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
-from dialogue.builtin_actions import LISTEN, run_action
 from dialogue.payloads import read_payload
-from dialogue.rules import Rule, intent_of_payload
 from dialogue.ports import Context, Ports
+from dialogue.rules import Rule, intent_of_payload
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_CHARS = 4000
-#: Rasa's coexistence slot (CALM vs. NLU-based dialogue); when a domain has it, understanding sets it
-ROUTE_TO_CALM_SLOT = "route_session_to_calm"
 
 
 @dataclass
