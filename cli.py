@@ -81,21 +81,27 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
 
 @cli.command()
 @click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+@click.option("--commands", "overlay_file", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Scripted commands per user step (an overlay file, see dialogue/e2e_overlay.py).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def test(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
-    """Run Rasa e2e test files against the assistant with offline understanding."""
+def test(assistant_dir: str | None, overlay_file: Path | None, paths: tuple[Path, ...]) -> None:
+    """Run Rasa e2e test files against the assistant with offline understanding, or with the
+    scripted commands of --commands."""
     from dialogue.assistant import load_assistant
     from dialogue.e2e import format_report, run_tests
+    from dialogue.e2e_overlay import read_overlay
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
     path = assistant_dir or Settings().assistant
     try:
         assistant = load_assistant(path)
+        overlay = read_overlay(overlay_file) if overlay_file else None
     except AssistantError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    result = run_tests(list(paths), assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain))
+    result = run_tests(list(paths), assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain),
+                       overlay=overlay)
     click.echo(format_report(result))
     sys.exit(0 if result.failed == 0 and result.passed > 0 else 1)
 

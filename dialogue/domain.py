@@ -130,8 +130,8 @@ class SlotDefinition:
             return _to_float(self.name, value)
         if self.type == "categorical":
             return self._categorical(value)
-        if self.type == "text":
-            return value if isinstance(value, str) else _text(value)
+        # text and any slots keep the value as it is, as Rasa's base Slot.coerce_value does
+        # (``rasa/shared/core/slots.py``): a flow may compare a text slot with ``true``
         return value
 
     def _categorical(self, value: Any) -> str:
