@@ -5,18 +5,22 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
 import socketio
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from connectors import rest
 from connectors.errors import BadRequest, error_response
+from connectors.limits import channel_limits
 from connectors.rasa_socketio import init_rasa_socketio
 from connectors.widget import init_widget
 from handoff import init_handoff
+from maintenance import add_maintenance_jobs
 from observability import CONTENT_TYPE_LATEST
 from services import Services, build_services, secret_key
 from settings import Settings
@@ -34,28 +38,60 @@ class Helpdesk:
 
     def init_app(self, app: Flask, settings: Settings | None = None) -> None:
         settings = settings or Settings()
+        key = secret_key(settings)  # refuses an empty secret before anything starts
         services = build_services(settings)
         self.services = services
         app.extensions["helpdesk"] = services
-        app.config.setdefault("SECRET_KEY", secret_key(settings))
+        # the helpdesk signs with its own secret (services.secret_key); a host app keeps its SECRET_KEY
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = key
         app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 16 * 1024 * 1024
+        # ids in URLs beyond 64 bits are 404s, not database errors
+        app.url_map.converters["int"] = Int64Converter
+        limits = channel_limits(settings)
+        app.extensions["helpdesk.limits"] = limits
+        services.closers.extend(limits.closers)
         app.register_blueprint(rest.blueprint())
-        widget = init_widget(app, services)
-        init_rasa_socketio(services, widget.runner, widget.limiter)
+        widget = init_widget(app, services, limits)
+        init_rasa_socketio(services, widget.runner, limits)
         init_handoff(app, services)
+        scheduler = app.extensions.get("helpdesk.scheduler")
+        if scheduler is not None:  # this process runs the background work (else `helpdesk worker` does)
+            add_maintenance_jobs(scheduler, services)
         app.add_url_rule("/healthz", "healthz", _healthz)
         app.add_url_rule("/metrics", "metrics", _metrics)
         app.register_error_handler(BadRequest, _bad_request)
         app.register_error_handler(HTTPException, _http_error)
         app.wsgi_app = socketio.WSGIApp(services.sio, app.wsgi_app)  # type: ignore[method-assign]
+        if settings.trusted_proxies:
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            # REMOTE_ADDR (what the rate limits key on) becomes the client X-Forwarded-For names
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+
+
+class Int64Converter(IntegerConverter):
+    """``<int:…>`` in URLs, limited to what a 64-bit id column holds."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
-def _metrics() -> Response:
+def _metrics() -> Any:
     services: Services = current_app.extensions["helpdesk"]
+    token = services.settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            response, status = error_response("unauthorized", "GET /metrics needs Authorization: Bearer "
+                                              "<HELPDESK_METRICS_TOKEN>", 401)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response, status
     return Response(services.metrics.render(), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -22,17 +22,28 @@ def serve(settings: Settings) -> None:
     simple-websocket (why threading: README, "Website widget")."""
     from werkzeug.serving import WSGIRequestHandler, run_simple
 
-    from app import create_app
-
     class RequestHandler(WSGIRequestHandler):
         # socket.io sends many small frames; with Nagle's algorithm each one after the first
         # waits for the client's delayed ACK (~40 ms)
         disable_nagle_algorithm = True
 
-    app = create_app(settings)
+    app = _app_or_exit(settings)
     click.echo(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})")
     run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False,
                request_handler=RequestHandler)
+
+
+def _app_or_exit(settings: Settings) -> Flask:
+    """The app, or exit 1 with one line when the database schema is not current or the secret is empty."""
+    from app import create_app
+    from conversations.db import SchemaNotCurrent
+    from services import EmptySecret
+
+    try:
+        return create_app(settings)
+    except (SchemaNotCurrent, EmptySecret) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group()
@@ -147,15 +158,16 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from app import create_app
     from conversations.outbox import OutboxWorker
     from conversations.types import Channel
     from handoff.scheduler import TimerScheduler
+    from maintenance import add_maintenance_jobs
 
     settings = Settings()
-    services = create_app(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
+    services = _app_or_exit(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
+    add_maintenance_jobs(timers, services)
     # the channels that deliver outbox rows (none yet); without any, polling could only count a
     # missing channel as a failed attempt until the row is marked failed, so rows stay pending
     channels: dict[str, Channel] = {}

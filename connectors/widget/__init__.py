@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from connectors.limits import ChannelLimits, RateLimiter
 from connectors.widget.namespace import CHANNEL, NAMESPACE, WidgetNamespace, WidgetParts
 from connectors.widget.origins import OriginPolicy
-from connectors.widget.ratelimit import RateLimiter
 from connectors.widget.runner import TurnRunner
 from connectors.widget.tokens import Identity, Visitor, VisitorTokens, identity_hash
 from connectors.widget.views import AgentCheck, WidgetHttp, blueprint, deny_agents
@@ -24,22 +24,24 @@ if TYPE_CHECKING:
 TYPING_BURST, TYPING_PER_MINUTE = 5, 30
 
 
-def init_widget(app: Flask, services: Services) -> WidgetHttp:
+def init_widget(app: Flask, services: Services, limits: ChannelLimits) -> WidgetHttp:
     """Register the widget's namespace, bus subscription and HTTP views on ``app``.
 
-    The returned object's ``runner`` (the turn worker pool, closed with the services) and
-    ``limiter`` serve the Rasa socket.io channel too.
+    Visitor tokens are signed with the helpdesk's secret (``services.secret_key``), never with
+    the Flask app's ``SECRET_KEY``. The returned object's ``runner`` (the turn worker pool, closed
+    with the services) serves the Rasa socket.io channel too.
     """
+    from services import secret_key
+
     settings = services.settings
     runner = TurnRunner(settings.widget_turn_workers)
-    tokens = VisitorTokens(str(app.config["SECRET_KEY"]), settings.widget_token_max_age)
-    limiter = RateLimiter(settings.widget_rate_burst, settings.widget_rate_per_minute)
-    parts = WidgetParts(tokens, limiter, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE), runner)
+    tokens = VisitorTokens(secret_key(settings), settings.widget_token_max_age)
+    parts = WidgetParts(tokens, limits, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE), runner)
     namespace = WidgetNamespace(services, parts)
     services.closers += [namespace.typing.close, runner.close]  # closed in reverse: turns first
     services.sio.register_namespace(namespace)
     services.bus.subscribe(namespace.on_bus_event)
-    http = WidgetHttp(tokens, limiter, runner, OriginPolicy(settings.allowed_origins))
+    http = WidgetHttp(tokens, limits, runner, OriginPolicy(settings.allowed_origins))
     app.extensions["helpdesk.widget"] = http
     app.register_blueprint(blueprint())
     return http
