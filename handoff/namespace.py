@@ -97,9 +97,13 @@ class AgentNamespace(socketio.Namespace):
     # --- client events ----------------------------------------------------------------------
     def on_heartbeat(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not self._still_signed_in(sid):  # signed out by another process (password change, deactivation)
-            self.disconnect(sid)
+            self.server.start_background_task(self._disconnect_soon, sid)  # after this ack went out
             return {"error": {"code": "unauthorized", "message": "signed out"}}
         return self._call(sid, lambda agent: self.handoff.presence.heartbeat(agent.id))
+
+    def _disconnect_soon(self, sid: str) -> None:
+        self.server.sleep(0.2)
+        self.disconnect(sid)
 
     def _still_signed_in(self, sid: str) -> bool:
         try:

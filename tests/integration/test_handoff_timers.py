@@ -45,7 +45,10 @@ def say(client: FlaskClient, text: str, sender: str = "cust") -> list[str]:
 
 def agent_headers(client: FlaskClient, email: str) -> dict[str, str]:
     token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json["token"]
-    return {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}"}
+    if client.get("/api/v1/agents/me", headers=headers).json["status"] == "offline":  # offline agents cannot claim
+        assert client.patch("/api/v1/agents/me", json={"status": "away"}, headers=headers).status_code == 200
+    return headers
 
 
 def handoff_row(app: Flask) -> Handoff:
