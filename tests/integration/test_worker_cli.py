@@ -196,8 +196,8 @@ def event_notes(app: Flask, handoff_id: int) -> list[str]:
 
 
 def claimed_by(app: Flask, client: FlaskClient, email: str, name: str) -> tuple[int, dict[str, str]]:
-    """A customer asks for a person and the (offline, so not auto-assigned) agent claims them."""
-    add_agent(app, email, name=name)
+    """A customer asks for a person and the (away, so not auto-assigned) agent claims them."""
+    add_agent(app, email, name=name, presence="away")
     say(client, "talk to a human")
     handoff = handoff_row(app)
     assert handoff.status == "queued"
