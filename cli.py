@@ -36,10 +36,17 @@ def serve(settings: Settings) -> None:
 def _app_or_exit(settings: Settings) -> Flask:
     """The app, or exit 1 with one line when the database schema is not current or the secret is empty."""
     from app import create_app
-    from conversations.db import SchemaNotCurrent
-    from services import EmptySecret
+    from conversations.db import Database, SchemaNotCurrent
+    from services import EmptySecret, secret_key
 
     try:
+        secret_key(settings)
+        database = Database(settings.database_url)
+        try:  # before logging is set up: the one line below is all the user sees
+            if settings.auto_migrate is False or (settings.auto_migrate is None and database.dialect_name != "sqlite"):
+                database.check_schema()
+        finally:
+            database.dispose()
         return create_app(settings)
     except (SchemaNotCurrent, EmptySecret) as exc:
         click.echo(f"error: {exc}", err=True)

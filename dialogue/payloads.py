@@ -66,8 +66,10 @@ def customer_may_set(commands: list[Command], tracker: DialogueTracker, domain: 
 
 def _settable(command: SetSlot, domain: Domain, offered: set[tuple[str, str]], active_flows: list[str]) -> bool:
     slot = domain.slots.get(command.name)
-    if command.name in INTERNAL_SLOTS or slot is None or slot.internal:
-        return slot is None  # unknown slots are dropped by cleaning, with "cannot handle"
+    if command.name in INTERNAL_SLOTS or (slot is not None and slot.internal):
+        return False
+    if slot is None:
+        return True  # cleaning turns an unknown slot into "cannot handle"
     if (command.name, str(command.value)) in offered or command.name in CUSTOMER_SLOTS:
         return True
     return slot.understanding_may_fill(active_flows)
