@@ -9,10 +9,14 @@ import threading
 import time
 from pathlib import Path
 
-import click
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from settings import Settings
+import click
+
+if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor pydantic
+    from flask import Flask
+
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ def cli() -> None:
 def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    serve(Settings(**overrides))
+    serve(_settings(**overrides))
 
 
 @cli.group()
@@ -77,7 +81,7 @@ def db_upgrade() -> None:
     """Migrate the database to the latest schema."""
     from conversations.db import Database
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         database.upgrade()
@@ -98,7 +102,7 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
     from dialogue.assistant import load_assistant
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
     except AssistantError as exc:
@@ -123,7 +127,7 @@ def test(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
     except AssistantError as exc:
@@ -141,7 +145,7 @@ def chat(sender: str) -> None:
     from conversations.types import Inbound
     from services import build_services
 
-    services = build_services(Settings())
+    services = build_services(_settings())
     click.echo("Type a message (Ctrl-D to quit). Buttons show their payload in [brackets].")
     try:
         while True:
@@ -170,7 +174,7 @@ def worker(interval: float) -> None:
     from handoff.scheduler import TimerScheduler
     from maintenance import add_maintenance_jobs
 
-    settings = Settings()
+    settings = _settings()
     services = _app_or_exit(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
@@ -196,6 +200,12 @@ def worker(interval: float) -> None:
         timers.shutdown()
         services.close()
     click.echo("worker stopped")
+
+
+def _settings(**overrides: object) -> Settings:
+    from settings import Settings
+
+    return Settings(**overrides)
 
 
 class _StopSignals:
@@ -240,7 +250,7 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
     from handoff import auth
     from handoff.errors import HandoffError
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         if settings.auto_migrate or (settings.auto_migrate is None and database.dialect_name == "sqlite"):
@@ -254,6 +264,12 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
         sys.exit(1)
     finally:
         database.dispose()
+
+
+def main() -> None:
+    """Entry point of the ``helpdesk`` console script: imports only what the command needs, so
+    ``helpdesk --help`` answers at once (the app, the LLM SDK and the scheduler load on use)."""
+    cli()
 
 
 def register(app: Flask) -> None:
