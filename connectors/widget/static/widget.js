@@ -554,8 +554,9 @@ Widget.prototype.setStatus = function (status, live) {
   } else if (status.status === "resolved") {
     text = "This conversation is resolved. Write to us again any time.";
   }
+  // the header says it; the conversation itself gets the server's system message ("Bob joined the
+  // conversation.", "This conversation has been closed…"), so no second notice here
   this.subtitle.textContent = text;
-  if (live && status.status !== this.status && status.status !== "bot") this.notice(text);
   this.status = status.status;
 };
 Widget.prototype.onTyping = function (event) {
