@@ -6,6 +6,7 @@ import contextlib
 import functools
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ def settings_for(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings like the e2e suite's, but every field may be overridden (``secret_key`` too)."""
     values: dict[str, Any] = dict(database_url=db_url, instance_path=str(tmp_path / "instance"),
                                   assistant=str(REPO / "flows"), secret_key="test-secret", auto_migrate=True,
-                                  log_level="WARNING", timers_in_web=False)
+                                  log_level="WARNING", timers_in_web=False,
+                                  redis_prefix=f"test-{uuid.uuid4().hex[:12]}")
     values.update(overrides)
     return Settings(**values)
 
