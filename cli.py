@@ -8,13 +8,27 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from settings import Settings
+if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor pydantic
+    from flask import Flask
+
+    from settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _app_or_exit(settings: Settings) -> Flask:
+    """The app, or exit 1 with one line when the database schema is not current or the secret is empty."""
+    from app import StartupRefused, create_checked_app
+
+    try:
+        return create_checked_app(settings)
+    except StartupRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group()
@@ -29,8 +43,9 @@ def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io)."""
     from app import serve
 
-    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    serve(Settings(**overrides))
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = _settings(**overrides)
+    serve(settings, _app_or_exit(settings))
 
 
 @cli.group()
@@ -43,7 +58,7 @@ def db_upgrade() -> None:
     """Migrate the database to the latest schema."""
     from conversations.db import Database
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         database.upgrade()
@@ -64,7 +79,7 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
     from dialogue.assistant import load_assistant
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
     except AssistantError as exc:
@@ -93,7 +108,7 @@ def test(assistant_dir: str | None, overlay_file: Path | None, paths: tuple[Path
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
         overlay = read_overlay(overlay_file) if overlay_file else None
@@ -113,7 +128,7 @@ def chat(sender: str) -> None:
     from conversations.types import Inbound
     from services import build_services
 
-    services = build_services(Settings())
+    services = build_services(_settings())
     click.echo("Type a message (Ctrl-D to quit). Buttons show their payload in [brackets].")
     try:
         while True:
@@ -137,14 +152,16 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from app import create_app, outbox_worker
+    from app import outbox_worker
     from handoff.scheduler import TimerScheduler
+    from maintenance import add_maintenance_jobs
 
-    settings = Settings()
-    app = create_app(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
+    settings = _settings()
+    app = _app_or_exit(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
     services = app.extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
+    add_maintenance_jobs(timers, services)
     # the store-and-forward channels of the enabled connectors (connectors/registry.py); rows of
     # channels without one stay pending for a process that has it
     outbox = outbox_worker(services) if services.channels else None
@@ -165,6 +182,12 @@ def worker(interval: float) -> None:
         timers.shutdown()
         services.close()
     click.echo("worker stopped")
+
+
+def _settings(**overrides: Any) -> Settings:
+    from settings import Settings
+
+    return Settings(**overrides)
 
 
 class _StopSignals:
@@ -209,7 +232,7 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
     from handoff import auth
     from handoff.errors import HandoffError
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         if settings.auto_migrate or (settings.auto_migrate is None and database.dialect_name == "sqlite"):
@@ -226,5 +249,6 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
 
 
 def main() -> None:
-    """Entry point of the ``helpdesk`` console script."""
+    """Entry point of the ``helpdesk`` console script: imports only what the command needs, so
+    ``helpdesk --help`` answers at once (the app, the LLM SDK and the scheduler load on use)."""
     cli()

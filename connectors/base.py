@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import socketio
     from flask import Flask, Request
 
+    from connectors.limits import ChannelLimits
     from connectors.origins import OriginPolicy
     from connectors.turns import TurnRunner
     from conversations.attachments import Attachment
@@ -47,12 +48,6 @@ if TYPE_CHECKING:
 
 #: True when the request comes from an agent allowed to see the attachment's conversation
 AgentCheck = Callable[["Request", "Attachment"], bool]
-
-
-class Limiter(Protocol):
-    """A per-key rate limit: ``allow(key)`` returns 0 when allowed, else the seconds to wait."""
-
-    def allow(self, key: str) -> float: ...
 
 
 class Metrics(Protocol):
@@ -75,8 +70,9 @@ class ConnectorContext:
     """The app's socket.io server (register namespaces on it)."""
     secret_key: str
     """Signs tokens (the app's SECRET_KEY)."""
-    limiter: Limiter
-    """The customer message rate limit, shared by every channel (keyed by thread)."""
+    limits: ChannelLimits
+    """The rate limits every channel shares (per visitor/sender, per address, new sessions;
+    in Redis across processes when configured): ``connectors.limits``."""
     origins: OriginPolicy
     """HELPDESK_ALLOWED_ORIGINS."""
     turns: TurnRunner

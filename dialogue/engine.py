@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.assistant import Assistant
 from dialogue.builtin_actions import LISTEN, run_action
-from dialogue.cleaning import ROUTE_TO_CALM_SLOT, apply_force_slot_filling, clean_commands
+from dialogue.cleaning import ROUTE_TO_CALM_SLOT, active_flows, apply_force_slot_filling, clean_commands
 from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
 from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
-from dialogue.payloads import read_payload
+from dialogue.payloads import customer_may_set, read_payload
 from dialogue.ports import Context, Ports
 from dialogue.rules import Rule, intent_of_payload
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
@@ -138,6 +138,7 @@ class Engine:
             return [Error("rasa_internal_error_user_input_too_long")]
         payload = read_payload(text, flows)
         if payload is not None:
+            payload = customer_may_set(payload, tracker, domain, active_flows(tracker, []))
             return clean_commands(payload, tracker, flows, domain) or [CannotHandle()]
         if message.commands is not None:
             proposed = list(message.commands)

@@ -3,7 +3,7 @@ the publisher, metrics and delivery — plus the few steps all of them take insi
 conversation's turn (add a message, add a note, queue the inbox row for agents).
 
 The collaborators (:mod:`handoff.intake`, :mod:`handoff.assignment`, :mod:`handoff.actions`,
-:mod:`handoff.presence`, :mod:`handoff.sweep`, :mod:`handoff.summaries`) each take this context
+:mod:`handoff.presence`, :mod:`handoff.sweep`, :mod:`handoff.summary_notes`) each take this context
 and the other collaborators they call, explicitly; none of them knows the others' owner.
 """
 

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 OURS = {"app", "cli", "connectors", "conversations", "dialogue", "flows", "handoff", "knowledge", "llm",
-        "observability", "routing", "services", "settings"}
+        "maintenance", "observability", "routing", "services", "settings"}
 #: everyone may read the settings object
 ANYONE = {"settings"}
 
@@ -38,6 +38,7 @@ TABLE: dict[str, tuple[set[str], set[str] | None]] = {
     "connectors": ({"conversations"}, None),
     "routing": ({"conversations", "dialogue", "handoff", "observability"}, None),
     "knowledge": ({"conversations"}, None),
+    "maintenance": ({"conversations"}, None),  # background upkeep jobs
     "observability": ({"llm"}, None),
 }
 NEVER_IN_DIALOGUE = {"flask", "socketio", "flask_socketio", "sqlalchemy", "werkzeug"}
