@@ -123,7 +123,7 @@ def _collected_by_stack(slot: str, tracker: DialogueTracker, flows: FlowsList) -
 def collectable_slots(tracker: DialogueTracker, flows: FlowsList, starting: list[str]) -> set[str]:
     """Slots understanding may fill now: collects (not ask-before-filling) of the active flow, its
     called children and flows started in this message, plus the slots of patterns on the stack."""
-    flow_ids = [f["flow_id"] for f in tracker.stack] + starting
+    flow_ids = [f["flow_id"] for f in tracker.stack] + _with_called(starting, flows)
     slots: set[str] = set()
     for flow_id in flow_ids:
         flow = flows.get(flow_id)
@@ -133,6 +133,20 @@ def collectable_slots(tracker: DialogueTracker, flows: FlowsList, starting: list
             if step.collect and (not step.ask_before_filling or flow.is_pattern):
                 slots.add(step.collect)
     return slots
+
+
+def _with_called(starting: list[str], flows: FlowsList) -> list[str]:
+    """Flows started in this message and the flows they call (their slots may be filled now:
+    "my parcel A1001 is late" fills the order number a called lookup flow asks for)."""
+    found: list[str] = []
+    pending = list(starting)
+    while pending:
+        flow = flows.get(pending.pop(0))
+        if flow is None or flow.id in found:
+            continue
+        found.append(flow.id)
+        pending += [s.target for s in flow.steps if s.kind == "call" and s.target]
+    return found
 
 
 def _clean_clarify(command: Clarify, tracker: DialogueTracker, flows: FlowsList) -> list[Any]:

@@ -1,0 +1,173 @@
+"""Training data for offline understanding, read from an assistant at load time.
+
+Sources, per startable flow: its ``name``, ``description`` (sentence by sentence) and
+``metadata.examples``; the first customer message of each e2e test case in the assistant's
+``tests/`` folder (labelled by the responses that follow it, or a ``flow_started`` assertion);
+and Rasa NLU data files (any YAML file of the assistant folder with a top-level ``nlu:`` key,
+which flow loading ignores, as Rasa does for CALM assistants):
+
+.. code-block:: yaml
+
+    nlu:
+      - intent: out_of_scope        # messages no flow handles (or an intent named like a flow)
+        examples: |
+          - do you sell bikes?
+      - synonym: wrong size         # phrases that mean the same: a categorical slot value, or
+        examples: |                 # a word the classifier should read as the canonical one
+          - too big
+          - doesn't fit
+
+Nothing here is specific to one assistant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialogue.flows import Flow, FlowsList
+from dialogue.generators.classifier import OUT_OF_SCOPE
+from dialogue.yaml_io import AssistantError, read_yaml
+
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+TEST_DIRS = ("tests", "e2e_tests")
+#: words of descriptions that say nothing about what the customer wants
+_DESCRIPTION_PREFIX = re.compile(r"^(?:the customer|customers?|the user|user)\s+", re.IGNORECASE)
+
+
+@dataclass
+class TrainingData:
+    """Labelled texts and synonym phrases of one assistant."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    #: phrase (lower case) -> canonical text
+    synonyms: dict[str, str] = field(default_factory=dict)
+
+    def add(self, text: str, label: str) -> None:
+        text = " ".join(str(text).split())
+        if text:
+            self.texts.append(text)
+            self.labels.append(label)
+
+    def phrases_for(self, value: str) -> list[str]:
+        """The synonym phrases of a canonical value (e.g. a categorical slot value)."""
+        wanted = value.lower()
+        return [p for p, canonical in self.synonyms.items() if canonical == wanted]
+
+
+def collect_training_data(flows: FlowsList, root: Path | None) -> TrainingData:
+    """Everything the classifier learns from: flows, NLU files and e2e tests under ``root``."""
+    data = TrainingData()
+    startable = [f for f in flows.user_flows() if not f.link_only]
+    for flow in startable:
+        for text in _flow_texts(flow):
+            data.add(text, flow.id)
+    if root is not None and root.is_dir():
+        ids = {f.id for f in startable}
+        intents = {name: f.id for f in startable for name, _ in f.nlu_triggers}
+        for node in _yaml_nodes(root, "nlu", tests=False):
+            _read_nlu(node["nlu"], data, ids, intents)
+        for node in _yaml_nodes(root, "test_cases", tests=True):
+            _read_tests(node["test_cases"], data, startable, flows)
+    return data
+
+
+def _flow_texts(flow: Flow) -> list[str]:
+    texts = [flow.name or flow.id.replace("_", " "), flow.id.replace("_", " ")]
+    for sentence in SENTENCE_RE.split(flow.description or ""):
+        texts.append(_DESCRIPTION_PREFIX.sub("", sentence.strip()))
+    return texts + flow.examples
+
+
+def _yaml_nodes(root: Path, key: str, *, tests: bool) -> list[dict[str, Any]]:
+    nodes = []
+    for path in sorted(root.rglob("*.y*ml")):
+        rel = path.relative_to(root).parts
+        if any(part.startswith(".") for part in rel) or (rel[0] in TEST_DIRS) != tests:
+            continue
+        try:
+            node = read_yaml(path)
+        except AssistantError:
+            continue  # flow loading and the e2e runner report broken files
+        if isinstance(node, dict) and isinstance(node.get(key), list):
+            nodes.append(node)
+    return nodes
+
+
+def _read_nlu(items: list[Any], data: TrainingData, ids: set[str], intents: dict[str, str]) -> None:
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        examples = _examples(item.get("examples"))
+        if "synonym" in item:
+            canonical = str(item["synonym"]).lower()
+            for phrase in examples:
+                data.synonyms[phrase.lower()] = canonical
+        elif "intent" in item:
+            intent = str(item["intent"])
+            label = intent if intent in ids else intents.get(intent, OUT_OF_SCOPE)
+            for text in examples:
+                data.add(text, label)
+
+
+def _examples(raw: Any) -> list[str]:
+    """Rasa's ``examples: |`` block ("- text" lines, entity markup removed) or a YAML list."""
+    lines = raw if isinstance(raw, list) else str(raw or "").splitlines()
+    found = []
+    for line in lines:
+        text = str(line).strip()
+        text = text[1:].strip() if text.startswith("-") else text
+        text = re.sub(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})", r"\1", text)
+        if text:
+            found.append(text)
+    return found
+
+
+def _read_tests(cases: list[Any], data: TrainingData, startable: list[Flow], flows: FlowsList) -> None:
+    utters = {f.id: _flow_utters(f, flows) for f in startable}
+    for case in cases:
+        steps = case.get("steps") if isinstance(case, dict) else None
+        if not isinstance(steps, list):
+            continue
+        first = next((i for i, s in enumerate(steps) if isinstance(s, dict) and "user" in s), None)
+        if first is None:
+            continue
+        label = _label_of(steps[first + 1:], utters)
+        text = str(steps[first]["user"])
+        if label and not text.startswith("/"):
+            data.add(text, label)
+
+
+def _label_of(steps: list[Any], utters: dict[str, set[str]]) -> str | None:
+    """The one flow consistent with the responses and flow assertions after a message."""
+    candidates = set(utters)
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        for assertion in step.get("assertions") or []:
+            if isinstance(assertion, dict) and assertion.get("flow_started") in utters:
+                return str(assertion["flow_started"])
+        name = step.get("utter")
+        using = {f for f, names in utters.items() if name in names} if isinstance(name, str) else set()
+        if using and candidates & using:
+            candidates &= using
+        if len(candidates) == 1:
+            return next(iter(candidates))
+    return None
+
+
+def _flow_utters(flow: Flow, flows: FlowsList, seen: frozenset[str] = frozenset()) -> set[str]:
+    """Responses a flow (and the flows it calls) can send."""
+    names: set[str] = set()
+    for step in flow.steps:
+        if step.collect:
+            names.add(step.utter or f"utter_ask_{step.collect}")
+            names.update(r.utter for r in step.rejections)
+        elif step.action:
+            names.add(step.action)
+        elif step.kind == "call" and step.target in flows and step.target not in seen:
+            names |= _flow_utters(flows[step.target], flows, seen | {flow.id})
+    return names
