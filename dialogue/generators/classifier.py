@@ -27,7 +27,10 @@ OUT_OF_SCOPE = "out_of_scope"
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
 #: inverse regularisation strength of the logistic regression (measured on the tuning set)
-REGULARISATION_C = 20.0
+REGULARISATION_C = 50.0
+#: trained models kept per process, by their training data
+CACHE_SIZE = 8
+_TRAINED: dict[tuple[object, ...], FlowClassifier] = {}
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,24 @@ class FlowClassifier:
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
-              normalise: Callable[[str], str] = str.lower, c: float = REGULARISATION_C) -> FlowClassifier:
-        """Fit on ``texts`` (at least two distinct labels); ``normalise`` runs before the n-grams."""
+              synonyms: dict[str, str] | None = None, c: float = REGULARISATION_C) -> FlowClassifier:
+        """Fit on ``texts`` (at least two distinct labels); ``synonyms`` (phrase -> canonical
+        text) are replaced before the n-grams. The same data gives the same model, trained once
+        per process (several engines of one assistant share it)."""
+        key = (tuple(texts), tuple(labels), tuple(sorted((synonyms or {}).items())), c, CHAR_NGRAMS)
+        if key not in _TRAINED:
+            if len(_TRAINED) >= CACHE_SIZE:
+                _TRAINED.pop(next(iter(_TRAINED)))
+            _TRAINED[key] = cls._fit(texts, labels, phrase_normaliser(synonyms or {}), c)
+        return _TRAINED[key]
+
+    @classmethod
+    def _fit(cls, texts: Sequence[str], labels: Sequence[str], normalise: Callable[[str], str],
+             c: float) -> FlowClassifier:
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         if len(set(labels)) < 2:
             raise ValueError("a flow classifier needs examples of at least two labels")
@@ -98,7 +114,8 @@ class FlowClassifier:
         char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=1)
         matrix = hstack([word.fit_transform(prepared), char.fit_transform(prepared)]).tocsr()
         model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        model.fit(matrix, list(labels))
+        with threadpool_limits(1):  # BLAS threads only add overhead on a problem this small
+            model.fit(matrix, list(labels))
         vectorisers = [_Vectoriser(word, 0)]
         vectorisers.append(_Vectoriser(char, vectorisers[0].size))
         coef = np.ascontiguousarray(model.coef_.T, dtype=np.float64)

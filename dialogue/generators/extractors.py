@@ -169,14 +169,14 @@ def match_categorical(text: str, values: tuple[str, ...] | list[str], *, strict:
 
 
 def _synonym_values(text: str, values: list[str], synonyms: Synonyms) -> list[str]:
-    """The values whose longest synonym phrase found in the message is the longest of all."""
+    """The values whose synonym phrases cover the most of the message (total characters)."""
     message = f" {clean_text(text)} "
     found: dict[str, int] = {}
     for value in values:
         for phrase in synonyms.get(value.lower(), ()):
             cleaned = clean_text(phrase)
             if cleaned and f" {cleaned} " in message:
-                found[value] = max(found.get(value, 0), len(cleaned))
+                found[value] = found.get(value, 0) + len(cleaned)
     longest = max(found.values(), default=0)
     return [v for v, size in found.items() if size == longest]
 

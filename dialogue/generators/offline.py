@@ -39,7 +39,7 @@ from dialogue.commands import (
 )
 from dialogue.domain import Domain
 from dialogue.flows import Flow, FlowsList
-from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier, phrase_normaliser
+from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
 from dialogue.generators.extractors import (
     extract_answer,
     extract_bool,
@@ -78,8 +78,8 @@ class Thresholds:
     #: while a question is open, an answer that is not clearly typed loses to a flow this probable
     strong: float = 0.55
     #: two flows both at least this probable and within ``clarify_margin``: ask which one
-    clarify: float = 0.25
-    clarify_margin: float = 0.12
+    clarify: float = 0.3
+    clarify_margin: float = 0.08
     #: at most this many flows are offered when clarifying
     max_options: int = 3
 
@@ -132,11 +132,9 @@ class OfflineCommandGenerator:
         startable = [f for f in flows.user_flows() if not f.link_only]
         data = collect_training_data(flows, self._path or _flows_folder(startable))
         self.training = data
-        self._value_phrases = {}
-        for phrase, canonical in data.synonyms.items():
-            self._value_phrases.setdefault(canonical, []).append(phrase)
-        self._classifier = FlowClassifier.train(data.texts, data.labels, normalise=phrase_normaliser(
-            data.synonyms)) if len(set(data.labels)) > 1 else None
+        self._value_phrases = data.synonyms
+        self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms()) \
+            if len(set(data.labels)) > 1 else None
         self._handoff_flows = {f.id for f in startable if _is_handoff_flow(f)}
 
     def predict(self, text: str, tracker: DialogueTracker, flows: FlowsList, domain: Domain) -> list[Command]:
@@ -180,13 +178,13 @@ class OfflineCommandGenerator:
     def _conversation(self, turn: _Turn) -> list[Command]:
         if is_repeat(turn.clean):
             return [RepeatBotMessages()]
+        if is_handoff(turn.clean):
+            return [self._handoff(turn)]
         if turn.asked and turn.active and is_skip(turn.clean):
             return [SkipQuestion()]
         clear = self._clear_answer(turn)
         if clear is not None:
             return [SetSlot(str(turn.asked), clear, EXTRACTOR)]
-        if is_handoff(turn.clean):
-            return [self._handoff(turn)]
         if is_cancel(turn.clean) and (turn.active or is_dismissal(turn.clean)):
             # "I changed my mind, please cancel order A1005" asks for a flow: not a dismissal
             if self._asks_for_flow(turn):

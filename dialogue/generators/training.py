@@ -29,7 +29,8 @@ from typing import Any
 
 from dialogue.flows import Flow, FlowsList
 from dialogue.generators.classifier import OUT_OF_SCOPE
-from dialogue.yaml_io import AssistantError, read_yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 TEST_DIRS = ("tests", "e2e_tests")
@@ -43,8 +44,8 @@ class TrainingData:
 
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
-    #: phrase (lower case) -> canonical text
-    synonyms: dict[str, str] = field(default_factory=dict)
+    #: canonical text (lower case) -> phrases that mean it (lower case)
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, text: str, label: str) -> None:
         text = " ".join(str(text).split())
@@ -52,10 +53,13 @@ class TrainingData:
             self.texts.append(text)
             self.labels.append(label)
 
-    def phrases_for(self, value: str) -> list[str]:
-        """The synonym phrases of a canonical value (e.g. a categorical slot value)."""
-        wanted = value.lower()
-        return [p for p, canonical in self.synonyms.items() if canonical == wanted]
+    def classifier_synonyms(self) -> dict[str, str]:
+        """phrase -> canonical text, for the phrases that belong to one canonical text only."""
+        owners: dict[str, set[str]] = {}
+        for canonical, phrases in self.synonyms.items():
+            for phrase in phrases:
+                owners.setdefault(phrase, set()).add(canonical)
+        return {p: next(iter(c)) for p, c in owners.items() if len(c) == 1}
 
 
 def collect_training_data(flows: FlowsList, root: Path | None) -> TrainingData:
@@ -89,9 +93,12 @@ def _yaml_nodes(root: Path, key: str, *, tests: bool) -> list[dict[str, Any]]:
         if any(part.startswith(".") for part in rel) or (rel[0] in TEST_DIRS) != tests:
             continue
         try:
-            node = read_yaml(path)
-        except AssistantError:
-            continue  # flow loading and the e2e runner report broken files
+            text = path.read_text(encoding="utf-8")
+            if not re.search(rf"^{key}\s*:", text, re.MULTILINE):
+                continue  # flows, domain: no need to parse them again
+            node = YAML(typ="safe").load(text)  # YAML 1.2 rules, as everywhere
+        except (YAMLError, OSError, UnicodeDecodeError):
+            continue  # the e2e runner reports broken files
         if isinstance(node, dict) and isinstance(node.get(key), list):
             nodes.append(node)
     return nodes
@@ -104,8 +111,8 @@ def _read_nlu(items: list[Any], data: TrainingData, ids: set[str], intents: dict
         examples = _examples(item.get("examples"))
         if "synonym" in item:
             canonical = str(item["synonym"]).lower()
-            for phrase in examples:
-                data.synonyms[phrase.lower()] = canonical
+            phrases = data.synonyms.setdefault(canonical, [])
+            phrases += [p.lower() for p in examples if p.lower() not in phrases]
         elif "intent" in item:
             intent = str(item["intent"])
             label = intent if intent in ids else intents.get(intent, OUT_OF_SCOPE)
