@@ -183,7 +183,7 @@ def _synonym_values(text: str, values: list[str], synonyms: Synonyms) -> list[st
 
 def looks_like_answer(text: str) -> bool:
     """A short statement (not a question) that may be a mistyped value ("A10O4", "jane at x")."""
-    return len(words(text)) <= MAX_ATTEMPT_WORDS and not text.rstrip().endswith("?")
+    return len(text.split()) <= MAX_ATTEMPT_WORDS and not text.rstrip().endswith("?")
 
 
 def old_new_values(text: str, kind: str) -> tuple[str | None, str | None]:

@@ -57,6 +57,7 @@ from dialogue.generators.phrases import (
     is_question,
     is_repeat,
     is_skip,
+    without_dismissal,
 )
 from dialogue.generators.text_match import clean_text, terms
 from dialogue.generators.training import collect_training_data
@@ -193,9 +194,14 @@ class OfflineCommandGenerator:
         return [ChitChat()] if is_chitchat(turn.clean) else []
 
     def _asks_for_flow(self, turn: _Turn) -> bool:
-        scores = self._scores(turn)
+        """What is left after the dismissal asks for another flow (and is no cancel phrase)."""
+        rest = without_dismissal(turn.clean)
+        if not rest or is_cancel(rest) or is_chitchat(rest) or self._classifier is None:
+            return False
+        ranked = self._classifier.predict(rest, turn.allowed).ranked
+        best, probability = ranked[0]
         active = turn.active.id if turn.active else None
-        return bool(scores) and scores[0].flow_id != active and scores[0].score >= self.thresholds.strong
+        return best not in (OUT_OF_SCOPE, active) and probability >= self.thresholds.strong
 
     def _clear_answer(self, turn: _Turn) -> Any:
         """A yes/no or a named option answering the open question, checked before cancel phrases
