@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dialogue.generators.text_match import without_values
+
 #: the label of messages no flow handles
 OUT_OF_SCOPE = "out_of_scope"
 WORD_NGRAMS = (1, 2)
@@ -151,13 +153,13 @@ class FlowClassifier:
 
 
 def phrase_normaliser(synonyms: dict[str, str]) -> Callable[[str], str]:
-    """Lower-cases and replaces each synonym phrase (whole words) by its canonical text."""
-    if not synonyms:
-        return str.lower
+    """Drops values (order numbers: they say nothing about the request; an e-mail address
+    becomes the word "email"), lower-cases, and replaces each synonym phrase (whole words) by its canonical text."""
     phrases = sorted(synonyms, key=len, reverse=True)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b")
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b") if phrases else None
 
     def normalise(text: str) -> str:
-        return pattern.sub(lambda m: synonyms[m.group(0)], text.lower())
+        text = without_values(" ".join("email" if "@" in t else t for t in text.split())).lower()
+        return pattern.sub(lambda m: synonyms[m.group(0)], text) if pattern else text
 
     return normalise

@@ -78,9 +78,10 @@ class Thresholds:
     start: float = 0.4
     #: while a question is open, an answer that is not clearly typed loses to a flow this probable
     strong: float = 0.55
-    #: two flows both at least this probable and within ``clarify_margin``: ask which one
-    clarify: float = 0.3
-    clarify_margin: float = 0.08
+    #: below ``strong``, flows at least this probable and at least ``clarify_ratio`` times as
+    #: probable as the best one are offered together (clarify)
+    clarify: float = 0.15
+    clarify_ratio: float = 0.35
     #: at most this many flows are offered when clarifying
     max_options: int = 3
 
@@ -281,20 +282,22 @@ class OfflineCommandGenerator:
 
     # --- stage 4: flow classification -----------------------------------------------------
     def _start(self, turn: _Turn) -> list[Command]:
-        return self._decide(turn, self.thresholds.start, clarify=True)
+        """A new request; while a question is open only :meth:`_answer` may switch flows."""
+        return [] if turn.asked else self._decide(turn, self.thresholds.start, clarify=True)
 
     def _decide(self, turn: _Turn, threshold: float, *, clarify: bool) -> list[Command]:
-        """StartFlow for a probable flow, Clarify for two close ones; nothing when the best is
-        the active flow (the message is about what is going on already)."""
+        """StartFlow for a probable flow; Clarify when no flow is clearly probable but a few share
+        the probability; nothing when the best is the active flow (the message is about what is
+        going on already)."""
         scores = self._scores(turn)
         if not scores:
             return []
-        best, close = scores[0], [s for s in scores[1:self.thresholds.max_options]
-                                  if s.score >= self.thresholds.clarify
-                                  and scores[0].score - s.score <= self.thresholds.clarify_margin]
+        best, limits = scores[0], self.thresholds
+        close = [s for s in scores[1:limits.max_options]
+                 if s.score >= limits.clarify and s.score >= best.score * limits.clarify_ratio]
         if turn.active is not None and best.flow_id == turn.active.id:
             return []
-        if clarify and close and best.score + close[0].score >= threshold:
+        if clarify and close and best.score < limits.strong <= best.score + close[0].score:
             return [Clarify(tuple(s.flow_id for s in [best, *close]))]
         if best.score < threshold:
             return []

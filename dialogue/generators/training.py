@@ -33,9 +33,23 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+#: clauses of a description sentence are examples too ("..., for example a flat tyre")
+CLAUSE_RE = re.compile(r"[,:;()]|\bfor example\b|\be\.g\.")
 TEST_DIRS = ("tests", "e2e_tests")
 #: words of descriptions that say nothing about what the customer wants
 _DESCRIPTION_PREFIX = re.compile(r"^(?:the customer|customers?|the user|user)\s+", re.IGNORECASE)
+
+
+#: messages no customer-service flow handles, used when an assistant has no out-of-scope
+#: examples of its own (``intent: out_of_scope`` in an NLU file): they teach the classifier that
+#: small talk, trivia and general product questions are not flow requests
+GENERIC_OUT_OF_SCOPE = (
+    "what's the weather like", "know any good jokes", "who are you", "what is your name", "how old are you",
+    "what is the meaning of life", "who won the game", "play some music",
+    "what is it made of", "what colours does it come in", "is it in stock", "how much does it cost",
+    "do you have it in another size", "any recommendations", "do you sell this", "I like cats", "banana",
+    "asdf qwerty", "hello", "thanks", "ok", "bye", "good morning", "you are great", "lol",
+)
 
 
 @dataclass
@@ -76,6 +90,9 @@ def collect_training_data(flows: FlowsList, root: Path | None) -> TrainingData:
             _read_nlu(node["nlu"], data, ids, intents)
         for node in _yaml_nodes(root, "test_cases", tests=True):
             _read_tests(node["test_cases"], data, startable, flows)
+    if OUT_OF_SCOPE not in data.labels:
+        for text in GENERIC_OUT_OF_SCOPE:
+            data.add(text, OUT_OF_SCOPE)
     return data
 
 
@@ -83,6 +100,8 @@ def _flow_texts(flow: Flow) -> list[str]:
     texts = [flow.name or flow.id.replace("_", " "), flow.id.replace("_", " ")]
     for sentence in SENTENCE_RE.split(flow.description or ""):
         texts.append(_DESCRIPTION_PREFIX.sub("", sentence.strip()))
+        clauses = [c.strip() for c in CLAUSE_RE.split(sentence) if len(c.split()) >= 2]
+        texts += clauses if len(clauses) > 1 else []
     return texts + flow.examples
 
 
