@@ -161,7 +161,7 @@ def _read_tests(cases: list[Any], data: TrainingData, startable: list[Flow], flo
         first = next((i for i, s in enumerate(steps) if isinstance(s, dict) and "user" in s), None)
         if first is None:
             continue
-        label = _label_of(steps[first + 1:], utters)
+        label = _label_of(steps[first:], utters)  # its own assertions, then what follows
         text = str(steps[first]["user"])
         if label and not text.startswith("/"):
             data.add(text, label)
