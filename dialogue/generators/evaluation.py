@@ -22,7 +22,7 @@ a flow id (that flow is started), ``out_of_scope`` (no flow is started, no clari
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from dialogue.tracker import DialogueTracker
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 OUT_OF_SCOPE, CANCEL, ANSWER, CLARIFY = "out_of_scope", "cancel", "answer", "clarify"
-SPECIAL_LABELS = (OUT_OF_SCOPE, CANCEL, ANSWER)
 
 
 @dataclass(frozen=True)
@@ -220,6 +219,3 @@ def _short(commands: list[dict[str, Any]]) -> str:
         args = {k: v for k, v in c.items() if k != "command" and v not in (None, "", (), [])}
         parts.append(c.get("command", "?") + (f" {args}" if args else ""))
     return "; ".join(parts) or "-"
-
-
-GeneratorFactory = Callable[[Assistant], CommandGenerator]
