@@ -29,6 +29,7 @@ from typing import Any
 
 from dialogue.flows import Flow, FlowsList
 from dialogue.generators.classifier import OUT_OF_SCOPE
+from dialogue.generators.text_match import terms
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -91,9 +92,17 @@ def collect_training_data(flows: FlowsList, root: Path | None) -> TrainingData:
         for node in _yaml_nodes(root, "test_cases", tests=True):
             _read_tests(node["test_cases"], data, startable, flows)
     if OUT_OF_SCOPE not in data.labels:
-        for text in GENERIC_OUT_OF_SCOPE:
-            data.add(text, OUT_OF_SCOPE)
+        _add_generic_out_of_scope(data)
     return data
+
+
+def _add_generic_out_of_scope(data: TrainingData) -> None:
+    """The generic out-of-scope examples that share no content word with the flows' texts (an
+    assistant with a weather flow keeps "what's the weather like" for it)."""
+    used = {term for text in data.texts for term in terms(text)}
+    for text in GENERIC_OUT_OF_SCOPE:
+        if not used.intersection(terms(text)):
+            data.add(text, OUT_OF_SCOPE)
 
 
 def _flow_texts(flow: Flow) -> list[str]:
