@@ -33,6 +33,8 @@ REGULARISATION_C = 50.0
 #: trained models kept per process, by their training data
 CACHE_SIZE = 8
 _TRAINED: dict[tuple[object, ...], FlowClassifier] = {}
+#: words whose known character n-grams each vectoriser remembers (cleared when full)
+WORD_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,53 @@ class Prediction:
 
 
 class _Vectoriser:
-    """One fitted TfidfVectorizer (sublinear tf, l2 norm) as plain lookups."""
+    """One fitted TfidfVectorizer (sublinear tf, l2 norm) as plain lookups. Character n-grams
+    within words (``char_wb``) depend on the word alone, so each word's known n-grams are
+    looked up once and remembered."""
 
     def __init__(self, fitted: object, offset: int) -> None:
         self.analyse: Callable[[str], list[str]] = fitted.build_analyzer()  # type: ignore[attr-defined]
         vocabulary: dict[str, int] = fitted.vocabulary_  # type: ignore[attr-defined]
-        idf = fitted.idf_  # type: ignore[attr-defined]
-        self.index = {term: (offset + i, float(idf[i])) for term, i in vocabulary.items()}
+        self.index = {term: offset + i for term, i in vocabulary.items()}
+        self.idf = np.zeros(offset + len(vocabulary))
+        self.idf[offset:] = fitted.idf_  # type: ignore[attr-defined]
         self.size = len(vocabulary)
+        self._range = fitted.ngram_range if getattr(fitted, "analyzer", None) == "char_wb" else None  # type: ignore[attr-defined]
+        self._words: dict[str, tuple[int, ...]] = {}
 
-    def features(self, text: str) -> tuple[list[int], list[float]]:
-        counts = Counter(t for t in self.analyse(text) if t in self.index)
-        columns, values = [], []
-        for term, count in counts.items():
-            column, idf = self.index[term]
-            columns.append(column)
-            values.append((1.0 + math.log(count)) * idf)
-        norm = math.sqrt(sum(v * v for v in values)) or 1.0
-        return columns, [v / norm for v in values]
+    def _known(self, text: str) -> list[int]:
+        if self._range is None:
+            return [column for term in self.analyse(text) if (column := self.index.get(term)) is not None]
+        found: list[int] = []
+        for word in text.lower().split():
+            grams = self._words.get(word)
+            if grams is None:
+                if len(self._words) >= WORD_CACHE_SIZE:
+                    self._words.clear()
+                grams = self._words[word] = tuple(
+                    column for g in _word_grams(word, *self._range) if (column := self.index.get(g)) is not None)
+            found += grams
+        return found
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and l2-normalised sublinear TF-IDF values of the text's known terms."""
+        counts = Counter(self._known(text))
+        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[columns]
+        norm = float(np.sqrt(values @ values))
+        return columns, values / norm if norm else values
+
+
+def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    """scikit-learn's ``_char_wb_ngrams`` for one word: n-grams of " word " (a word shorter than
+    n counts once)."""
+    padded = f" {word} "
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        grams += [padded[i:i + n] for i in range(max(1, len(padded) - n + 1))]
+        if len(padded) <= n:
+            break
+    return tuple(grams)
 
 
 class FlowClassifier:
@@ -141,15 +172,12 @@ class FlowClassifier:
 
     def logits(self, prepared: str) -> np.ndarray:
         """The linear scores of an already normalised text."""
-        columns: list[int] = []
-        values: list[float] = []
+        scores = self._intercept.copy()
         for vectoriser in self._vectorisers:
-            cols, vals = vectoriser.features(prepared)
-            columns += cols
-            values += vals
-        if not columns:
-            return self._intercept.copy()
-        return np.asarray(values) @ self._coef[columns] + self._intercept
+            columns, values = vectoriser.features(prepared)
+            if len(columns):
+                scores += values @ self._coef[columns]
+        return scores
 
 
 def phrase_normaliser(synonyms: dict[str, str]) -> Callable[[str], str]:

@@ -174,11 +174,16 @@ def _synonym_values(text: str, values: list[str], synonyms: Synonyms) -> list[st
     found: dict[str, int] = {}
     for value in values:
         for phrase in synonyms.get(value.lower(), ()):
-            cleaned = clean_text(phrase)
+            cleaned = _clean_phrase(phrase)
             if cleaned and f" {cleaned} " in message:
                 found[value] = found.get(value, 0) + len(cleaned)
     longest = max(found.values(), default=0)
     return [v for v, size in found.items() if size == longest]
+
+
+@lru_cache(maxsize=4096)
+def _clean_phrase(phrase: str) -> str:
+    return clean_text(phrase)
 
 
 def looks_like_answer(text: str) -> bool:

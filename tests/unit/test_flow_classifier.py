@@ -50,6 +50,16 @@ def test_lean_prediction_equals_scikit_learn() -> None:
         assert np.allclose([got[label] for label in model.labels], expected[row], atol=1e-9)
 
 
+@pytest.mark.parametrize("text", ["hi", "a", "where is my order", "I'm  Ok!!", "abcd abcde abcdef"])
+def test_cached_character_n_grams_equal_scikit_learns(text: str) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from dialogue.generators.classifier import CHAR_NGRAMS, _word_grams
+
+    analyse = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS).build_analyzer()
+    assert [g for w in text.lower().split() for g in _word_grams(w, *CHAR_NGRAMS)] == analyse(text)
+
+
 def test_allowed_labels_renormalise_and_keep_out_of_scope() -> None:
     model = FlowClassifier.train(["where is my order", "cancel my order", "tell me a joke"],
                                  ["status", "cancel", OUT_OF_SCOPE])
