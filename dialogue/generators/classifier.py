@@ -47,9 +47,6 @@ class Prediction:
     def best(self) -> tuple[str, float]:
         return self.ranked[0] if self.ranked else (OUT_OF_SCOPE, 1.0)
 
-    def probability(self, label: str) -> float:
-        return next((p for lab, p in self.ranked if lab == label), 0.0)
-
 
 class _Vectoriser:
     """One fitted TfidfVectorizer (sublinear tf, l2 norm) as plain lookups. Character n-grams
