@@ -64,6 +64,9 @@ from dialogue.generators.training import collect_training_data
 from dialogue.tracker import DialogueTracker
 
 EXTRACTOR = "LLM"
+#: files that mark an assistant's folder, and how far above the flow files it is looked for
+ASSISTANT_MARKERS = ("domain.yml", "domain", "config.yml", "assistant.yml")
+ASSISTANT_LEVELS = 3
 #: words of slot names too common to show which slot a message talks about
 GENERIC_NAME_WORDS = frozenset({"new", "current", "old", "number", "id", "confirm", "customer", "value"})
 _GENERIC_TERMS = frozenset(t for w in GENERIC_NAME_WORDS for t in terms(w))
@@ -372,11 +375,17 @@ def _order_old_new(names: list[str]) -> tuple[str, str]:
 
 
 def _flows_folder(flows: list[Flow]) -> Path | None:
-    """The folder holding the flows' files (their common folder), None for in-memory flows."""
+    """The assistant folder of flows read from files: the nearest folder above their files with a
+    domain or config (a Rasa project's ``data/flows/`` -> the project), else their common
+    folder; None for in-memory flows."""
     files = [f.file for f in flows if f.file and not f.file.startswith("<") and Path(f.file).is_file()]
     if not files:
         return None
-    return Path(os.path.commonpath([str(Path(f).resolve().parent) for f in files]))
+    common = Path(os.path.commonpath([str(Path(f).resolve().parent) for f in files]))
+    for folder in (common, *list(common.parents)[:ASSISTANT_LEVELS]):
+        if any((folder / name).exists() for name in ASSISTANT_MARKERS):
+            return folder
+    return common
 
 
 def _name_hits(name: str, message_terms: list[str]) -> int:

@@ -37,6 +37,8 @@ SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 #: clauses of a description sentence are examples too ("..., for example a flat tyre")
 CLAUSE_RE = re.compile(r"[,:;()]|\bfor example\b|\be\.g\.")
 TEST_DIRS = ("tests", "e2e_tests")
+#: folders never searched for NLU data or tests
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "results", "models", "venv", "knowledge"})
 #: words of descriptions that say nothing about what the customer wants
 _DESCRIPTION_PREFIX = re.compile(r"^(?:the customer|customers?|the user|user)\s+", re.IGNORECASE)
 
@@ -118,7 +120,7 @@ def _yaml_nodes(root: Path, key: str, *, tests: bool) -> list[dict[str, Any]]:
     nodes = []
     for path in sorted(root.rglob("*.y*ml")):
         rel = path.relative_to(root).parts
-        if any(part.startswith(".") for part in rel) or (rel[0] in TEST_DIRS) != tests:
+        if any(part.startswith(".") or part in SKIP_DIRS for part in rel) or (rel[0] in TEST_DIRS) != tests:
             continue
         try:
             text = path.read_text(encoding="utf-8")

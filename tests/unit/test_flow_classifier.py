@@ -249,3 +249,20 @@ def test_changed_my_mind_with_a_request_is_that_request() -> None:
     commands = GENERATOR.predict("I changed my mind, please cancel order A1005", idle, ASSISTANT.flows,
                                  ASSISTANT.domain)
     assert commands == [StartFlow("cancel_order"), SetSlot("order_number", "A1005", "LLM")]
+
+
+def test_a_rasa_project_layout_is_found_from_its_flow_files(tmp_path: Path) -> None:
+    """Without an explicit folder the generator looks above data/flows/ for the project."""
+    (tmp_path / "domain.yml").write_text("slots:\n  size: {type: categorical, values: [small, large]}\n")
+    (tmp_path / "data" / "flows").mkdir(parents=True)
+    (tmp_path / "data" / "flows" / "coffee.yml").write_text("""
+flows:
+  order_coffee:
+    description: Order a coffee.
+    steps:
+      - collect: size
+""")
+    (tmp_path / "data" / "nlu.yml").write_text("nlu:\n  - synonym: large\n    examples: |\n      - venti\n")
+    project = load_assistant(tmp_path, validate=False, load_actions=False)
+    generator = OfflineCommandGenerator(project.flows, project.domain)
+    assert generator.training.synonyms == {"large": ["venti"]}
