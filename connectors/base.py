@@ -23,7 +23,7 @@ dedupe on ``message.message_id`` where the channel allows) by the outbox worker:
 thread of the web process (HELPDESK_OUTBOX_IN_WEB, the default) or ``helpdesk worker``.
 
 A connector imports only ``conversations``, this module, the shared ``connectors/*.py`` modules
-(turn runner, origin policy, errors) and its own package — never another connector.
+(turn runner, origin policy, limits, errors) and its own package — never another connector.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class ConnectorContext:
     sio: socketio.Server
     """The app's socket.io server (register namespaces on it)."""
     secret_key: str
-    """Signs tokens (the app's SECRET_KEY)."""
+    """Signs tokens: the helpdesk's one secret (``services.secret_key``), never a host app's SECRET_KEY."""
     limits: ChannelLimits
-    """The rate limits every channel shares (per visitor/sender, per address, new sessions;
-    in Redis across processes when configured): ``connectors.limits``."""
+    """The rate limits every channel applies (per visitor/sender, per client address, new sessions;
+    in Redis when HELPDESK_REDIS_URL is set)."""
     origins: OriginPolicy
     """HELPDESK_ALLOWED_ORIGINS."""
     turns: TurnRunner

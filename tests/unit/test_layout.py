@@ -31,7 +31,9 @@ TABLE: dict[str, tuple[set[str], set[str] | None]] = {
     "llm": (set(), {"anthropic", "httpx"}),  # the LLM client: nothing of ours
     "conversations": (set(), {"sqlalchemy", "alembic"}),
     # the CALM engine: never flask, socket.io or sqlalchemy; the LLM through llm/
-    "dialogue": ({"llm"}, {"pydantic", "ruamel", "anthropic", "httpx", "jinja2", "rapidfuzz"}),
+    # (numpy, scikit-learn: the learned offline understanding)
+    "dialogue": ({"llm"}, {"pydantic", "ruamel", "anthropic", "httpx", "jinja2", "rapidfuzz",
+                           "numpy", "scipy", "sklearn", "threadpoolctl"}),
     # people's side: the conversation store, a read-only view of the dialogue state, an LLM only
     # through the summarizer it is given (handoff.summarizers wraps llm/), never dialogue.generators
     "handoff": ({"conversations", "dialogue.view", "llm", "observability"}, None),
