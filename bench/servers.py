@@ -85,9 +85,16 @@ def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) ->
 
 def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> None:
     if mode == "gevent":
+        import socket
+
         from gevent import pywsgi
 
-        pywsgi.WSGIServer(("127.0.0.1", port), load(), log=None).serve_forever()
+        class Server(pywsgi.WSGIServer):  # as cli.serve and gunicorn: no Nagle delay on small frames
+            def handle(self, sock: Any, address: Any) -> None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().handle(sock, address)
+
+        Server(("127.0.0.1", port), load(), log=None, **_gevent_websocket_handler()).serve_forever()
     elif mode == "threading":
         from werkzeug.serving import WSGIRequestHandler, run_simple
 
@@ -99,13 +106,23 @@ def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> No
         _gunicorn(load, mode, port, connections)
 
 
+def _gevent_websocket_handler() -> dict[str, Any]:
+    """With gevent-websocket installed, engineio's gevent mode uses it (and its server handler must
+    serve); without it, simple-websocket on greenlets."""
+    try:
+        from geventwebsocket.handler import WebSocketHandler
+    except ImportError:
+        return {}
+    return {"handler_class": WebSocketHandler}
+
+
 def _gunicorn(load: Callable[[], Any], mode: str, port: int, connections: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Application(BaseApplication):  # gunicorn's documented "custom application"
         def load_config(self) -> None:
             options = {"bind": f"127.0.0.1:{port}", "workers": 1, "timeout": 120, "loglevel": "warning",
-                       "worker_class": "gthread" if mode == "gunicorn-gthread" else "gevent",
+                       "worker_class": "gthread" if mode == "gunicorn-gthread" else _gevent_worker(),
                        # a WebSocket holds its thread (gthread) or counts as a connection (gevent)
                        "threads": connections, "worker_connections": connections}
             for key, value in options.items():
@@ -115,6 +132,12 @@ def _gunicorn(load: Callable[[], Any], mode: str, port: int, connections: int) -
             return load()
 
     Application().run()
+
+
+def _gevent_worker() -> str:
+    if _gevent_websocket_handler():
+        return "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+    return "gevent"
 
 
 def start(kind: str, mode: str, folder: str, *, database_url: str | None = None, connections: int = 1100,
