@@ -12,7 +12,8 @@ Modes (the same for both servers, so a ratio compares the application, not the s
 * ``gunicorn-gevent``: gunicorn, one gevent worker.
 
 The echo server is a bare python-socketio server on ``/widget`` that acknowledges every message
-and emits one reply: what any socket.io server costs with no application work.
+and emits one reply: what any socket.io server costs with no application work; ``llm-echo`` emits
+the reply after one call to the Messages API (the LLM benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -54,6 +55,38 @@ def echo_app(mode: str) -> Any:
     def message(sid: str, data: dict[str, Any]) -> dict[str, Any]:
         seq, reply = next(counter), next(counter)  # like the helpdesk: the message, then its reply
         sio.emit("message", {"seq": reply, "role": "bot", "text": data.get("text")}, to=sid, namespace=NAMESPACE)
+        return {"id": seq, "seq": seq}
+
+    return socketio.WSGIApp(sio)
+
+
+def llm_echo_app(mode: str) -> Any:
+    """The echo server, but every message is answered after one call to the Messages API
+    (``ANTHROPIC_BASE_URL``) through the anthropic SDK, in a background task of its own: what a
+    socket.io server that only relays to the LLM costs and how fast it can be."""
+    import anthropic
+    import socketio
+
+    claude = anthropic.Anthropic(api_key="bench", base_url=os.environ["ANTHROPIC_BASE_URL"], max_retries=0,
+                                 timeout=30)
+    sio = socketio.Server(async_mode=socketio_mode(mode), async_handlers=False, cors_allowed_origins="*")
+    counter = iter(range(1, 1 << 62))
+    tool = {"name": "commands", "description": "commands", "input_schema": {"type": "object"}}
+
+    def answer(sid: str, text: str, seq: int) -> None:
+        reply = claude.messages.create(model="claude-bench", max_tokens=256, tools=[tool],  # type: ignore[list-item]
+                                       tool_choice={"type": "tool", "name": "commands"},
+                                       messages=[{"role": "user", "content": text}])
+        sio.emit("message", {"seq": seq, "role": "bot", "text": str(reply.content[0])}, to=sid, namespace=NAMESPACE)
+
+    @sio.on("connect", namespace=NAMESPACE)
+    def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        sio.emit("session", {"messages": []}, to=sid, namespace=NAMESPACE)
+
+    @sio.on("message", namespace=NAMESPACE)
+    def message(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        seq, reply = next(counter), next(counter)
+        sio.start_background_task(answer, sid, str(data.get("text")), reply)
         return {"id": seq, "seq": seq}
 
     return socketio.WSGIApp(sio)
@@ -142,7 +175,7 @@ def _gevent_worker() -> str:
 
 def start(kind: str, mode: str, folder: str, *, database_url: str | None = None, connections: int = 1100,
           env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``kind`` (echo or helpdesk) in ``mode`` in a new process; (process, base URL) once it answers."""
+    """Start ``kind`` (echo, llm-echo or helpdesk) in ``mode`` in a new process; (process, base URL) once it answers."""
     import httpx
 
     from benchutil import free_port
@@ -177,7 +210,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("kind", choices=["echo", "helpdesk"])
+    parser.add_argument("kind", choices=["echo", "llm-echo", "helpdesk"])
     parser.add_argument("--mode", choices=MODES, default="threading")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--folder", required=True)
@@ -186,6 +219,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.kind == "echo":
         serve(lambda: echo_app(args.mode), args.mode, args.port, args.connections)
+    elif args.kind == "llm-echo":
+        serve(lambda: llm_echo_app(args.mode), args.mode, args.port, args.connections)
     else:
         serve(lambda: helpdesk_app(args.mode, args.folder, args.database_url, args.port), args.mode, args.port,
               args.connections)

@@ -69,6 +69,8 @@ class Result:
     cpu: CpuWindow | None = None
     rss_idle: float = 0.0
     rss_loaded: float = 0.0
+    #: what each visitor says, over and over
+    script: list[dict[str, str]] = field(default_factory=lambda: SCRIPT)
 
     @property
     def in_window(self) -> list[tuple[float, float]]:
@@ -125,7 +127,7 @@ async def visitor(url: str, result: Result, start_event: asyncio.Event, stop_at:
     step = 0
     try:
         while time.perf_counter() < stop_at[0]:
-            await _one_message(client, replies, arrived, SCRIPT[step % len(SCRIPT)], result)
+            await _one_message(client, replies, arrived, result.script[step % len(result.script)], result)
             step += 1
             if think:
                 await asyncio.sleep(think * rng.uniform(0.5, 1.5))
@@ -155,6 +157,7 @@ async def _one_message(client: Any, replies: list[tuple[int, float]], arrived: a
 
 
 async def load(url: str, result: Result, pid: int, duration: float, think: float) -> None:
+    """Connect ``result.clients`` visitors, let them chat for ``duration`` seconds, record into ``result``."""
     start_event = asyncio.Event()
     stop_at = [float("inf")]
     rng = random.Random(7)
