@@ -51,14 +51,12 @@ class TurnPipeline:
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
-                 fast_understanding: bool = False, handoff: HandoffService | None = None) -> None:
+                 handoff: HandoffService | None = None) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
         self.publish = publish
         self.metrics = metrics
-        #: understanding without slow calls (no LLM): a turn may hold the write lock throughout
-        self.fast_understanding = fast_understanding
         #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)
         self.handoff = handoff
 
@@ -78,7 +76,9 @@ class TurnPipeline:
         for _attempt in range(3):
             answered: dict[int, list[Message]] = {}
             try:
-                with open_turn(self.db, self.locks, conversation_id, write=self.fast_understanding) as turn:
+                # understanding and actions run between the turn's read and write transactions,
+                # holding only this conversation's in-process lock
+                with open_turn(self.db, self.locks, conversation_id) as turn:
                     self._run(turn, answered)
                 return answered
             except TurnConflict:

@@ -141,8 +141,7 @@ def build_services(settings: Settings) -> Services:
     locks = TurnLocks()
     handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, llm=llm)
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
-    pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics,
-                            fast_understanding=not settings.anthropic_api_key, handoff=handoff)
+    pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff)
     handoff.resumer = pipeline.resume
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, handoff=handoff,
                         knowledge=knowledge)

@@ -76,7 +76,7 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
         db.upgrade()
         assistant = load_assistant(settings.assistant)
         engine = build_engine(settings, assistant)
-        pipeline = TurnPipeline(db, engine, fast_understanding=True)
+        pipeline = TurnPipeline(db, engine)
         for c in range(conversations):
             for turn in range(1, turns + 1):
                 text = SCRIPT[(turn - 1) % len(SCRIPT)]
