@@ -31,7 +31,7 @@ def init_widget(app: Flask, services: Services) -> WidgetHttp:
     ``limiter`` serve the Rasa socket.io channel too.
     """
     settings = services.settings
-    runner = TurnRunner(settings.widget_turn_workers)
+    runner = TurnRunner(settings.turn_workers)
     tokens = VisitorTokens(str(app.config["SECRET_KEY"]), settings.widget_token_max_age)
     limiter = RateLimiter(settings.widget_rate_burst, settings.widget_rate_per_minute)
     parts = WidgetParts(tokens, limiter, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE), runner)
