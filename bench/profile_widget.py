@@ -8,6 +8,10 @@ collapsed stacks stay in a temporary folder (``--keep FILE`` copies them out, e.
 graph: never commit it).
 
     python bench/profile_widget.py [--clients 50] [--duration 20] [--mode threading] [--top 40] [--keep FILE]
+                                   [--llm 1.5]
+
+``--llm SECONDS`` profiles the LLM path instead: ``ANTHROPIC_API_KEY`` set, the loopback Claude fake
+answering each call after SECONDS, the text-only script of ``bench/llm_turns.py``.
 
 Needs py-spy (``pip install -e '.[bench]'``) and permission to ptrace the server (root, or
 ``kernel.yama.ptrace_scope=0``).
@@ -74,10 +78,25 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--match", default="", help="only list frames containing this text")
     parser.add_argument("--keep", help="copy the raw collapsed stacks to this file")
+    parser.add_argument("--llm", help="profile the LLM path, the fake answering after this many seconds")
     args = parser.parse_args()
+    env, fake, script = {}, None, None
+    if args.llm:
+        import llm_turns
+
+        fake, url = llm_turns.start_fake(args.llm)
+        env, script = {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "bench-key"}, llm_turns.SCRIPT
+    try:
+        profile(args, env, script)
+    finally:
+        if fake is not None:
+            fake.communicate("", timeout=10)
+
+
+def profile(args: argparse.Namespace, env: dict[str, str], script: list[dict[str, str]] | None) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with tempfile.TemporaryDirectory() as folder:
-        process, url = start("helpdesk", args.mode, folder, connections=args.clients + 100)
+        process, url = start("helpdesk", args.mode, folder, connections=args.clients + 100, env=env)
         raw = Path(folder) / "profile.txt"
         try:
             time.sleep(1.0)
@@ -85,6 +104,8 @@ def main() -> None:
                                          str(raw), "--pid", str(process.pid), "--duration",
                                          str(int(args.duration + 2))], stdout=subprocess.DEVNULL)
             result = Result("helpdesk", args.mode, "saturation", args.clients)
+            if script:
+                result.script = script
             asyncio.run(load(url, result, process.pid, args.duration, 0.0))
             recorder.wait(timeout=60)
         finally:

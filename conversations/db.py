@@ -100,8 +100,13 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         options["poolclass"] = StaticPool
-    elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        # writers hold a connection while they queue for the write lock (_WriterQueue): enough
+        # connections that readers (a turn's read phase, a reconnecting visitor) never wait
+        # behind them; an idle SQLite connection costs a file handle and a little memory
+        options.update(pool_size=16, max_overflow=112)
+        if not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, **options)
     writers = _writer_queue(database if not in_memory else f"memory:{id(engine)}")
     event.listen(engine, "connect", _sqlite_on_connect(wal=not in_memory))
