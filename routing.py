@@ -141,7 +141,8 @@ class TurnPipeline:
                     answered[message.id].append(reply)
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
-        turn.save_state(state)
+        if any(result is not None for _, result in results):  # the bot ran: a new state document
+            turn.save_state(state)
         outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
         status = turn.conversation.status
         where = {"conversation_id": conversation.id, "channel": conversation.channel,
