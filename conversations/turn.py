@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conversations.db import READ_ONLY_OPTION
 from conversations.locks import TurnLocks
@@ -75,6 +76,16 @@ _PENDING = (
     .where(Message.conversation_id == bindparam("conversation_id"), Message.role == "customer",
            Message.seq > bindparam("processed_seq"))
     .order_by(Message.seq)
+)
+
+
+_conversations = Conversation.__table__
+#: what may have changed since the read phase (state is the turn's own: it is replaced, not merged)
+_RELOCK = (
+    select(_conversations.c.status, _conversations.c.customer_id, _conversations.c.last_seq,
+           _conversations.c.processed_seq, _conversations.c.updated_at)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .with_for_update()
 )
 
 
@@ -206,11 +217,20 @@ class Turn:
         # end the read transaction, if still open; the next statement begins the write one
         # (on SQLite with BEGIN IMMEDIATE)
         session.commit()
-        load_conversation(session, self.conversation_id, for_update=True)
+        self._reload_counters(session)
         if self.conversation.processed_seq != self._processed_seq_read:
             raise TurnConflict(f"conversation {self.conversation_id} had a turn meanwhile")
         self._writing = True
         return session
+
+    def _reload_counters(self, session: Session) -> None:
+        """Lock the row (PostgreSQL) and refresh the columns others may have changed since the
+        read phase (a Core query: no second decoding of the state document)."""
+        row = session.execute(_RELOCK, {"conversation_id": self.conversation_id}).one_or_none()
+        if row is None:
+            raise ConversationNotFound(self.conversation_id)
+        for key, value in row._mapping.items():
+            set_committed_value(self.conversation, key, value)
 
     def pending_customer_messages(self) -> list[Message]:
         """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq.
