@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     #: run the handoff timers (APScheduler) in the web process; off when `helpdesk worker` runs them
     timers_in_web: bool = Field(True, validation_alias=_env("HELPDESK_TIMERS_IN_WEB"))
     timer_interval: float = Field(5.0, gt=0, validation_alias=_env("HELPDESK_TIMER_INTERVAL"))
+    #: deliver the outbox (Slack, email replies) from a background thread of the web process;
+    #: false when `helpdesk worker` processes deliver it
+    outbox_in_web: bool = Field(True, validation_alias=_env("HELPDESK_OUTBOX_IN_WEB"))
+    #: seconds between outbox polls (a commit that queues rows wakes the worker at once)
+    outbox_interval: float = Field(1.0, gt=0, validation_alias=_env("HELPDESK_OUTBOX_INTERVAL"))
+    #: seconds a claimed outbox row stays invisible to other workers (a worker that died mid-delivery
+    #: leaves its rows to be retried after it); channels must time out well within it
+    outbox_lease: float = Field(300.0, gt=0, validation_alias=_env("HELPDESK_OUTBOX_LEASE"))
+    #: connectors from outside connectors/registry.py: comma-separated "module:Class"
+    extra_connectors: str = Field("", validation_alias=_env("HELPDESK_EXTRA_CONNECTORS"))
     #: website widget: secret the host site signs user ids with (HMAC-SHA256); unset → no identities
     widget_site_secret: str | None = Field(None, validation_alias=_env("HELPDESK_WIDGET_SITE_SECRET"))
     widget_token_max_age: int = Field(30 * 24 * 3600, validation_alias=_env("HELPDESK_WIDGET_TOKEN_MAX_AGE"))
@@ -93,7 +103,7 @@ class Settings(BaseSettings):
     #: sustained messages (and uploads) per visitor per minute; 0 turns the limit off
     widget_rate_per_minute: float = Field(30, validation_alias=_env("HELPDESK_WIDGET_RATE_PER_MINUTE"))
     widget_history_limit: int = Field(200, validation_alias=_env("HELPDESK_WIDGET_HISTORY_LIMIT"))
-    #: threads running socket turns (widget, Rasa socket.io); unset: see :attr:`turn_workers`
+    #: threads of the shared turn runner; unset: see :attr:`turn_workers`
     widget_turn_workers: int | None = Field(None, ge=1, validation_alias=_env("HELPDESK_WIDGET_TURN_WORKERS"))
     #: seconds a bot turn runs before the widget shows the bot typing (0: always)
     widget_typing_delay: float = Field(0.3, validation_alias=_env("HELPDESK_WIDGET_TYPING_DELAY"))

@@ -131,7 +131,7 @@ def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> No
     elif mode == "threading":
         from werkzeug.serving import WSGIRequestHandler, run_simple
 
-        class RequestHandler(WSGIRequestHandler):  # as cli.serve: no Nagle delay on small frames
+        class RequestHandler(WSGIRequestHandler):  # as app.serve: no Nagle delay on small frames
             disable_nagle_algorithm = True
 
         run_simple("127.0.0.1", port, load(), threaded=True, request_handler=RequestHandler)
