@@ -15,6 +15,7 @@ understanding, no storage, no pool limit): the most a process can do with that l
 Turns/s counts replies within the active window only.
 
     python bench/llm_turns.py [--conversations 200] [--latency 1.5] [--duration 20] [--modes threading]
+                              [--database-url URL]
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def start_fake(latency: str) -> tuple[subprocess.Popen[str], str]:
 
 def measure(kind: str, mode: str, fake_url: str, args: argparse.Namespace, folder: str) -> Result:
     env = {"ANTHROPIC_BASE_URL": fake_url, "ANTHROPIC_API_KEY": "bench-key"}
-    process, url = start(kind, mode, folder, connections=args.conversations + 100, env=env)
+    process, url = start(kind, mode, folder, connections=args.conversations + 100, env=env,
+                         database_url=args.database_url if kind == "helpdesk" else None)
     try:
         time.sleep(1.0)
         result = Result("bare socket.io + 1 SDK call" if kind == "llm-echo" else "**helpdesk**", mode,
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument("--latency", default="1.5", help="seconds per Messages API call, or a range LOW-HIGH")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the active window")
     parser.add_argument("--modes", default="threading")
+    parser.add_argument("--database-url", help="an empty database for the helpdesk (default: a SQLite file)")
     parser.add_argument("--serve-fake", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
@@ -123,8 +126,9 @@ def main() -> None:
 def report(args: argparse.Namespace, results: list[Result]) -> None:
     low, _, high = args.latency.partition("-")
     target = float(high or low) + 0.1
+    database = "SQLite" if not args.database_url else args.database_url.split(":")[0]
     print(f"LLM path: {args.conversations} conversations sending nonstop, fake Claude at {args.latency} s per "
-          f"call (loopback, real anthropic SDK), SQLite, active window {args.duration:g} s, {os.cpu_count()} cores")
+          f"call (loopback, real anthropic SDK), {database}, active window {args.duration:g} s, {os.cpu_count()} cores")
     print("| stack | server | replies | turns/s | p50 ms | p99 ms | server CPU ms/turn | RSS MB idle / loaded | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
