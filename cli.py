@@ -123,6 +123,52 @@ def test(assistant_dir: str | None, overlay_file: Path | None, paths: tuple[Path
 
 
 @cli.command()
+@click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
+    """Score understanding on labelled messages (like ``rasa test nlu``): per-flow precision,
+    recall and F1, a confusion table and the misses; offline understanding, and Claude as well
+    when ANTHROPIC_API_KEY is set. Case format: dialogue/generators/evaluation.py."""
+    from dialogue.assistant import load_assistant
+    from dialogue.generators.evaluation import evaluate as run_evaluation
+    from dialogue.generators.evaluation import format_report, load_cases
+    from dialogue.generators.offline import OfflineCommandGenerator
+    from dialogue.yaml_io import AssistantError
+
+    settings = Settings()
+    path = assistant_dir or settings.assistant
+    try:
+        assistant = load_assistant(path)
+        cases = load_cases(paths)
+    except AssistantError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    offline = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path)
+    click.echo(format_report(run_evaluation(assistant, offline, cases), "offline understanding"))
+    generator = _llm_generator(settings, assistant)
+    if generator is None:
+        click.echo("\nClaude: skipped (ANTHROPIC_API_KEY is not set)")
+        return
+    click.echo("")
+    click.echo(format_report(run_evaluation(assistant, generator, cases), f"Claude ({settings.llm_model})"))
+
+
+def _llm_generator(settings: Settings, assistant: object) -> object | None:
+    """The LLM command generator as ``helpdesk run`` builds it, None without a key."""
+    from dialogue.generators.answers import Voice
+    from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
+    from services import build_llm_client
+
+    client = build_llm_client(settings)
+    if client is None:
+        return None
+    options = LLMOptions(assistant_name=Voice.from_config(assistant.config).name,  # type: ignore[attr-defined]
+                         history_turns=settings.llm_history_turns,
+                         retrieval_threshold=settings.llm_retrieval_threshold)
+    return LLMCommandGenerator(client, assistant.flows, assistant.domain, options)  # type: ignore[attr-defined]
+
+
+@cli.command()
 @click.option("--sender", default="console", help="Conversation id to continue.")
 def chat(sender: str) -> None:
     """Talk to the assistant in the terminal (the 'console' channel); Ctrl-D to quit."""

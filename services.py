@@ -127,11 +127,12 @@ def build_engine(settings: Settings, assistant: Assistant, *, knowledge: Knowled
     voice = Voice.from_config(assistant.config)
     ports = Ports(actions=assistant.action_runner(remote=remote), chitchat=ChitchatAnswerer(llm, voice=voice),
                   search=KnowledgeAnswerer(knowledge.search, llm, voice=voice) if knowledge else None)
-    generator: CommandGenerator = OfflineCommandGenerator(assistant.flows, assistant.domain)
     if llm is not None:
         options = LLMOptions(assistant_name=voice.name, history_turns=settings.llm_history_turns,
                              retrieval_threshold=settings.llm_retrieval_threshold)
-        generator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
+        generator: CommandGenerator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
+    else:  # trains a classifier (scikit-learn): only when it is the one used
+        generator = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path)
     return Engine(assistant, generator, ports, step_limit=settings.step_limit,
                   max_chars=settings.max_message_chars)
 

@@ -129,7 +129,7 @@ def _collected_by_stack(slot: str, tracker: DialogueTracker, flows: FlowsList) -
 def collectable_slots(tracker: DialogueTracker, flows: FlowsList, starting: list[str]) -> set[str]:
     """Slots understanding may fill now: collects (not ask-before-filling) of the active flow, its
     called children and flows started in this message, plus the slots of patterns on the stack."""
-    flow_ids = [f["flow_id"] for f in tracker.stack] + starting
+    flow_ids = [f["flow_id"] for f in tracker.stack] + list(starting)
     slots: set[str] = set()
     for flow_id in flow_ids:
         flow = flows.get(flow_id)
