@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-runtime run test test-fast bench validate e2e clean browser rasa-webchat
+.PHONY: install install-runtime run test test-fast lint bench validate e2e clean browser rasa-webchat
 
 ## what the service needs (with pip's progress): `make run`
 $(VENV)/.runtime: pyproject.toml
@@ -52,9 +52,15 @@ $(RASA_WEBCHAT)/lib/index.js:
 run: install-runtime
 	$(BIN)/helpdesk run
 
-## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server)
-test: install .venv-actions/.installed browser rasa-webchat
+## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server),
+## after the linters
+test: lint install .venv-actions/.installed browser rasa-webchat
 	$(BIN)/python -m pytest
+
+## ruff (lint + import order) and mypy (pydantic plugin), both configured in pyproject.toml
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-fast: install
 	$(BIN)/python -m pytest tests/unit

@@ -21,11 +21,11 @@ from connectors.errors import BadRequest, error_response
 from connectors.limits import ChannelLimits, channel_limits
 from connectors.origins import OriginPolicy
 from connectors.registry import enabled_connectors
+from conversations.db import Database, SchemaNotCurrent
 from conversations.outbox import OutboxWorker, RetryPolicy
 from handoff import init_handoff
 from handoff.files import agent_may_see_attachment
 from maintenance import add_maintenance_jobs
-from conversations.db import Database, SchemaNotCurrent
 from observability import CONTENT_TYPE_LATEST
 from services import EmptySecret, Services, build_services, secret_key
 from settings import Settings

@@ -8,14 +8,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor pydantic
     from flask import Flask
 
+    from dialogue.assistant import Assistant
+    from dialogue.generators.llm import LLMCommandGenerator
     from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
-    settings = Settings()
+    settings = _settings()
     path = assistant_dir or settings.assistant
     try:
         assistant = load_assistant(path)
@@ -153,7 +154,7 @@ def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
     click.echo(format_report(run_evaluation(assistant, generator, cases), f"Claude ({settings.llm_model})"))
 
 
-def _llm_generator(settings: Settings, assistant: object) -> object | None:
+def _llm_generator(settings: Settings, assistant: Assistant) -> LLMCommandGenerator | None:
     """The LLM command generator as ``helpdesk run`` builds it, None without a key."""
     from dialogue.generators.answers import Voice
     from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
@@ -162,10 +163,10 @@ def _llm_generator(settings: Settings, assistant: object) -> object | None:
     client = build_llm_client(settings)
     if client is None:
         return None
-    options = LLMOptions(assistant_name=Voice.from_config(assistant.config).name,  # type: ignore[attr-defined]
+    options = LLMOptions(assistant_name=Voice.from_config(assistant.config).name,
                          history_turns=settings.llm_history_turns,
                          retrieval_threshold=settings.llm_retrieval_threshold)
-    return LLMCommandGenerator(client, assistant.flows, assistant.domain, options)  # type: ignore[attr-defined]
+    return LLMCommandGenerator(client, assistant.flows, assistant.domain, options)
 
 
 @cli.command()
@@ -231,7 +232,7 @@ def worker(interval: float) -> None:
     click.echo("worker stopped")
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     from settings import Settings
 
     return Settings(**overrides)

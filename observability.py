@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from dialogue.generators.llm_client import LLMCall
+    from llm.client import LLMCall
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -44,7 +44,7 @@ class Metrics:
         self.llm_cost = Counter("helpdesk_llm_cost_usd", "Estimated LLM cost in USD", ["purpose"], registry=r)
 
     def observe_llm(self, call: LLMCall) -> None:
-        """Record one LLM call (the observer of ``dialogue.generators.llm_client.ClaudeClient``)."""
+        """Record one LLM call (the observer of ``llm.client.ClaudeClient``)."""
         self.llm_calls.labels(call.purpose, call.outcome).inc()
         self.llm_seconds.labels(call.purpose).observe(call.latency_ms / 1000)
         for kind in ("input", "output", "cache_read", "cache_write"):

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
 from conversations.models import Message
-from conversations.outbound import Delivery, bot_payload, message_event, where as where_of
+from conversations.outbound import Delivery, bot_payload, message_event
+from conversations.outbound import where as where_of
 from conversations.turn import Turn, TurnConflict, open_turn
 from conversations.types import OutgoingMessage
 from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.executor import advance
-from dialogue.ports import Context
-from dialogue.tracker import BotMessage, DialogueTracker
+from dialogue.tracker import BotMessage
+from handoff.lifecycle import HUMAN_STATUSES as _HUMAN
+from handoff.lifecycle import change_status
 from handoff.service import HandoffService
-from handoff.status import HUMAN_STATUSES as _HUMAN, change_status
 from handoff.types import HandoffRequest, Outcome
 from observability import Metrics
 
@@ -92,8 +93,7 @@ class TurnPipeline:
             self._auto_handoff(conversation.id, result, [r.commands for _, r in results[:-1] if r][::-1])
             for effect in result.effects:
                 if effect.get("type") == "handoff":
-                    status = "queued"
-                    _silence_after_handoff(result)
+                    status = "queued"  # the engine already silenced the bot after the handoff
                     if self.metrics:
                         self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
         self._write(turn, results, state, (before, status), answered)
@@ -180,42 +180,29 @@ class TurnPipeline:
                 answered.setdefault(added.in_reply_to or 0, []).append(added)
         return outcomes
 
-    def resume(self, turn: Turn, flow: str | None, clear: bool) -> list[Message]:
-        """Run the assistant again after people had the conversation (inside ``turn``): keep its
-        slots and stack (``clear`` empties the stack) and start ``flow`` (e.g. the satisfaction
-        question) instead of starting over. Returns the bot messages written."""
+
+class Resumer:
+    """Runs the assistant again after people had the conversation (handoff's ``resume``: release,
+    resolve, auto-resolve), inside the conversation's turn — the engine does the dialogue part
+    (:meth:`dialogue.engine.Engine.resume`), this writes its messages, events and state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, turn: Turn, flow: str | None, clear: bool) -> list[Message]:
+        """Keep the slots and stack (``clear`` empties the stack) and start ``flow`` (e.g. the
+        satisfaction question) instead of starting over. Returns the bot messages written."""
         conversation = turn.conversation
-        assistant = self.engine.assistant
-        tracker = DialogueTracker.from_state(f"{conversation.channel}:{conversation.thread_key}",
-                                             conversation.state, assistant.domain)
-        tracker.channel = conversation.channel
-        if clear:
-            tracker.stack.clear()
-        if flow and flow in assistant.flows:
-            tracker.push(flow, kind="pattern" if flow.startswith("pattern_") else "flow")
-            ctx = Context(tracker, assistant.flows, assistant.domain, self.engine.ports, assistant.domain.as_dict())
-            advance(ctx, step_limit=self.engine.step_limit)
-        written = [turn.append_message(OutgoingMessage("bot", m.text, _bot_payload(m))) for m in tracker.messages]
-        if tracker.messages:
-            tracker.last_bot_messages = [m.to_dict() for m in tracker.messages]
-        turn.add_events(tracker.events + [{"event": "resumed", "flow": flow, "cleared": clear}])
-        turn.save_state(tracker.to_state())
+        result = self.engine.resume(conversation.state, f"{conversation.channel}:{conversation.thread_key}",
+                                    channel=conversation.channel, flow=flow, clear=clear)
+        written = [turn.append_message(OutgoingMessage("bot", m.text, _bot_payload(m))) for m in result.messages]
+        turn.add_events(result.events)
+        turn.save_state(result.state)
         return written
 
 
 def _bot_payload(bot: BotMessage) -> dict[str, Any]:
     return bot_payload(bot.buttons, bot.utter_action, image=bot.image, custom=bot.custom)
-
-
-def _silence_after_handoff(result: TurnResult) -> None:
-    """Drop what the assistant would say after handing over (the flow below the handoff pattern
-    re-asking its question): once people have the conversation, the bot stays silent."""
-    bot_events = 0
-    for event in result.events:
-        if event.get("event") == "handoff_requested":
-            del result.messages[bot_events:]
-            return
-        bot_events += event.get("event") == "bot"
 
 
 def _handoff_request(effect: dict[str, Any]) -> HandoffRequest:

@@ -26,14 +26,15 @@ from dialogue.engine import Engine
 from dialogue.generators import CommandGenerator
 from dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice
 from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
-from dialogue.generators.llm_client import ClaudeClient, Prices
 from dialogue.generators.offline import OfflineCommandGenerator
 from dialogue.ports import Ports
+from handoff.reporting import StatsCollector
 from handoff.service import HandoffService
-from handoff.stats import StatsCollector
+from handoff.summarizers import ClaudeSummarizer
 from knowledge import KnowledgeBase
+from llm.client import ClaudeClient, Prices
 from observability import Metrics
-from routing import TurnPipeline
+from routing import Resumer, TurnPipeline
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,12 @@ def build_services(settings: Settings) -> Services:
     bus = EventBus()
     locks = TurnLocks()
     delivery = Delivery()
-    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, llm=llm, delivery=delivery)
+    summarizer = ClaudeSummarizer(llm) if llm is not None and settings.handoff_llm_summary else None
+    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, summarizer=summarizer,
+                             delivery=delivery, resume=Resumer(engine))
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff,
                             delivery=delivery)
-    handoff.resumer = pipeline.resume
     turns = TurnRunner(settings.turn_workers)
     inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,

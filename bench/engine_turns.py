@@ -28,13 +28,13 @@ from pathlib import Path
 import httpx
 
 from conversations.db import Database
-from conversations.types import Inbound
 from conversations.inbound import Inbox
+from conversations.types import Inbound
+from dialogue.assistant import load_assistant
+from dialogue.engine import Engine, UserMessage
 from routing import TurnPipeline
 from services import build_engine
 from settings import Settings
-from dialogue.assistant import load_assistant
-from dialogue.engine import Engine, UserMessage
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = [

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import socketio
 
@@ -149,8 +149,8 @@ class _Refused(ValueError):
         self.code = code
 
 
-def _valid_session_id(value: Any) -> bool:
-    return (isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_SESSION_ID_CHARS
+def _valid_session_id(value: Any) -> TypeGuard[str]:
+    return (isinstance(value, str) and len(value.strip()) > 0 and len(value) <= MAX_SESSION_ID_CHARS
             and text_problem(value) is None)
 
 

@@ -178,7 +178,7 @@ class OutboxWorker:
             if channel is None:
                 raise LookupError(f"no channel named {row.channel!r} is registered")
             channel.deliver(OutboundMessage.from_json(row.payload))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure of a channel is recorded and retried
             self._record_failure(row, error)
             return False
         self._update(row, status="sent", sent_at=self._clock(), attempts=row.attempts + 1)

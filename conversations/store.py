@@ -9,9 +9,9 @@ and is re-exported here.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.attachments import Attachment
@@ -55,9 +55,9 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
     raise AssertionError("unreachable")
 
 
-_conversations = Conversation.__table__
-_messages = Message.__table__
-_customers = Customer.__table__
+_conversations = cast(Table, Conversation.__table__)
+_messages = cast(Table, Message.__table__)
+_customers = cast(Table, Customer.__table__)
 _thread = ((_conversations.c.channel == bindparam("b_channel"))
            & (_conversations.c.thread_key == bindparam("b_thread_key")))
 # built once: constructing a statement costs more than executing it
@@ -75,7 +75,7 @@ _NEW_CONVERSATION = insert(_conversations).returning(_conversations.c.id)
 _LINK_CUSTOMER = (update(_conversations).where(_conversations.c.id == bindparam("b_id"))
                   .values(customer_id=bindparam("b_customer_id")))
 _NEW_MESSAGE = insert(_messages).returning(_messages.c.id)
-_attachments = Attachment.__table__
+_attachments = cast(Table, Attachment.__table__)
 #: the message that carries the files (the first one wins)
 _LINK_ATTACHMENTS = (
     update(_attachments)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dialogue.actions.registry import ActionError
 from dialogue.cleaning import ROUTE_TO_CALM_SLOT
@@ -54,7 +55,7 @@ def utter(ctx: Context, name: str, frame: dict[str, Any] | None, extra: dict[str
         message.buttons = message.buttons + buttons
     if name == "utter_clarification_options_rasa" and not message.buttons:
         message.buttons = [{"title": n, "payload": f"/{i}"} for n, i in
-                           zip(context.get("names", []), context.get("clarification_ids", []))]
+                           zip(context.get("names", []), context.get("clarification_ids", []), strict=False)]
     ctx.tracker.say(message)
 
 
@@ -242,6 +243,7 @@ def _human_handoff(ctx: Context, frame: dict[str, Any]) -> str | None:
               "slots": {k: v for k, v in ctx.tracker.slots.items() if v is not None}}
     ctx.tracker.effects.append(effect)
     ctx.tracker.emit("handoff_requested", reason=effect["reason"], flow=effect["flow"])
+    ctx.tracker.handed_over = True  # the bot stays silent for the rest of the turn
     return None
 
 

@@ -192,5 +192,5 @@ def apply_force_slot_filling(commands: list[Command], tracker: DialogueTracker) 
     if not top or not top["context"].get("force_slot_filling"):
         return commands
     asked = tracker.asked_slot()
-    kept = [c for c in commands if isinstance(c, SetSlot) and c.name == asked]
+    kept: list[Command] = [c for c in commands if isinstance(c, SetSlot) and c.name == asked]
     return kept or [CannotHandle()]

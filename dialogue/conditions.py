@@ -64,7 +64,7 @@ class Condition:
         """Evaluate; any evaluation problem gives False (as Rasa does for branches)."""
         try:
             return self.evaluate_strict(slots, context)
-        except Exception:  # by contract this never raises
+        except Exception:  # noqa: BLE001 - by contract this never raises
             return False
 
     def evaluate_strict(self, slots: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> bool:

@@ -227,7 +227,7 @@ class Domain:
 
 def parse_domain(node: Any, file: str) -> tuple[Domain, list[Problem]]:
     """Parse one domain file's mapping, collecting problems instead of failing on the first."""
-    domain, problems = Domain(), []
+    domain, problems = Domain(), list[Problem]()
     if node is None:
         return domain, problems
     if not isinstance(node, dict):

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from dialogue.actions.registry import ActionRunner, StubActions
 from dialogue.assistant import Assistant
@@ -541,7 +542,8 @@ def _command_item(item: Any) -> list[Command]:
             raise CommandFormatError(f"cannot parse command {text!r}") from None
     keys = [str(k) for k in item]
     if "error" in keys:
-        detail = item.get("error") if isinstance(item.get("error"), dict) else item
+        error = item.get("error")
+        detail = error if isinstance(error, dict) else item
         return [Error(str(detail.get("error_type") or "rasa_internal_error_default"))]
     if len(keys) != 1:
         raise CommandFormatError(f"cannot parse command {plain(item)!r}: use one key per command")

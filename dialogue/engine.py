@@ -86,6 +86,25 @@ class Engine:
         advance(ctx, step_limit=self.step_limit)
         return self._finish(tracker, message, commands)
 
+    def resume(self, state: dict[str, Any] | None, sender_id: str, *, channel: str | None = None,
+               flow: str | None = None, clear: bool = False) -> TurnResult:
+        """Run the assistant again after people had the conversation: keep its slots and stack
+        (``clear`` empties the stack) and start ``flow`` (e.g. the satisfaction question) on top
+        instead of starting over. A flow the assistant does not know is ignored."""
+        tracker = DialogueTracker.from_state(sender_id, state, self.assistant.domain)
+        tracker.channel = channel
+        if clear:
+            tracker.stack.clear()
+        if flow and flow in self.assistant.flows:
+            tracker.push(flow, kind="pattern" if flow.startswith("pattern_") else "flow")
+            advance(Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json),
+                    step_limit=self.step_limit)
+        if tracker.messages:
+            tracker.last_bot_messages = [m.to_dict() for m in tracker.messages]
+        tracker.emit("resumed", flow=flow, cleared=clear)
+        return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
+                          effects=tracker.effects, commands=[])
+
     def _rule_for(self, message: UserMessage, tracker: DialogueTracker) -> Rule | None:
         """A simple NLU-based rule for the message's intent (:mod:`dialogue.rules`), unless the
         conversation is routed to CALM (coexistence slot true) or a flow is triggered by it."""
@@ -130,7 +149,8 @@ class Engine:
                 log.exception("dialogue.understanding.failed")
                 return [Error("rasa_internal_error_default", {"message": str(exc)})]
         if any(isinstance(c, Error) for c in proposed):
-            return [c for c in proposed if isinstance(c, Error)][:1]
+            errors: list[Command] = [c for c in proposed if isinstance(c, Error)]
+            return errors[:1]
         if ROUTE_TO_CALM_SLOT in domain.slots and not any(
                 isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT for c in proposed):
             # coexistence projects: Rasa's LLM command generator adds this to its commands, so the

@@ -134,7 +134,7 @@ class _FlowParser:
             self.issues.append(("noop must be 'noop: true'", line, step.id))
 
     def _rejections(self, raw: Any, line: int | None, sid: str | None) -> list[Rejection]:
-        result = []
+        result: list[Rejection] = []
         if not isinstance(raw, list):
             self.issues.append(("'rejections' must be a list of {if, utter}", line, sid))
             return result

@@ -8,6 +8,7 @@ flattened into one list of steps, each with an id (explicit or Rasa's auto id) a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,7 +190,7 @@ class FlowsList:
     def __init__(self, flows: list[Flow]) -> None:
         self._flows = {f.id: f for f in flows}
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Flow]:
         return iter(self._flows.values())
 
     def __len__(self) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from dialogue.actions.registry import ActionRunner, ChainedActions
 from dialogue.domain import Domain

@@ -19,7 +19,7 @@ _JINJA = SandboxedEnvironment(autoescape=False)
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)\}")
 
 
-class _Slots(dict):  # type: ignore[type-arg]
+class _Slots(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -29,9 +29,9 @@ def _matches(variation: dict[str, Any], slots: dict[str, Any], channel: str | No
     if wanted_channel and wanted_channel != channel:
         return False
     for cond in variation.get("condition") or []:
-        if isinstance(cond, dict) and cond.get("type", "slot") == "slot":
-            if slots.get(str(cond.get("name"))) != cond.get("value"):
-                return False
+        if isinstance(cond, dict) and cond.get("type", "slot") == "slot" \
+                and slots.get(str(cond.get("name"))) != cond.get("value"):
+            return False
     return True
 
 

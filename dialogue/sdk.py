@@ -8,8 +8,9 @@ event dicts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 EventDict = dict[str, Any]
 

@@ -56,6 +56,9 @@ class DialogueTracker:
     effects: list[dict[str, Any]] = field(default_factory=list)
     #: per-turn notes between commands (not persisted)
     scratch: dict[str, Any] = field(default_factory=dict)
+    #: set by the handoff pattern: people have the conversation, the assistant says nothing more
+    #: this turn (the flow below the pattern would re-ask its question); not persisted
+    handed_over: bool = False
 
     # --- persistence -------------------------------------------------------------------
     @classmethod
@@ -104,6 +107,10 @@ class DialogueTracker:
         self.emit("slot", **event)
 
     def say(self, message: BotMessage) -> None:
+        if self.handed_over:
+            self.emit("bot_silenced", text=message.text,
+                      metadata={"utter_action": message.utter_action} if message.utter_action else {})
+            return
         self.messages.append(message)
         self.emit("bot", text=message.text, data={"buttons": message.buttons, **(
             {"custom": message.custom} if message.custom is not None else {})},

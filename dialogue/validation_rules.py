@@ -217,10 +217,10 @@ def _walk(node: Node) -> Iterator[Node]:
 
 
 def _comparison_issue(slot: SlotDefinition, value: Any) -> str | None:
-    if slot.type == "categorical" and isinstance(value, str):
-        if value.lower() not in {allowed.lower() for allowed in slot.values}:
-            allowed = ", ".join(f'"{v}"' for v in slot.values)
-            return f"\"{value}\" is not a value of categorical slot '{slot.name}' (values: {allowed})"
+    if slot.type == "categorical" and isinstance(value, str) \
+            and value.lower() not in {allowed.lower() for allowed in slot.values}:
+        allowed = ", ".join(f'"{v}"' for v in slot.values)
+        return f"\"{value}\" is not a value of categorical slot '{slot.name}' (values: {allowed})"
     if slot.type == "bool" and isinstance(value, str):
         return (f"bool slot '{slot.name}' is compared with the string \"{value}\": "
                 "write true or false without quotes")

@@ -6,28 +6,31 @@ transaction, events after the commit.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversations.models import Conversation
 from conversations.turn import Turn
-
-from handoff import queue, texts, timers, views
+from dialogue.view import DialogueView
+from handoff import queue, serializers, texts, timers
+from handoff.assignment import Assigner
+from handoff.context import HandoffContext, NoteEntry, Say
 from handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from handoff.intake import Intake
 from handoff.models import Agent, Handoff, Team
-from handoff.types import AgentRef, HandoffRequest, Pending
-
-if TYPE_CHECKING:
-    from handoff.service import HandoffService
+from handoff.types import AgentRef, HandoffRequest, Pending, Resumer
 
 
 class AgentActions:
     """The agent actions of the REST API and the dashboard."""
 
-    def __init__(self, service: HandoffService) -> None:
-        self.service = service
+    def __init__(self, ctx: HandoffContext, assigner: Assigner, intake: Intake, *,
+                 resume: Resumer | None = None) -> None:
+        self.ctx, self.assigner, self.intake = ctx, assigner, intake
+        #: runs the assistant again on release/resolve (None: the bot just waits for the customer)
+        self.resume = resume
 
     # --- helpers --------------------------------------------------------------------------
     def _agent(self, session: Session, ref: AgentRef) -> Agent:
@@ -55,13 +58,13 @@ class AgentActions:
 
     def _item(self, turn: Turn, handoff: Handoff | None) -> dict[str, Any]:
         turn.session.flush()
-        return views.item_json(turn.session, turn.conversation, handoff, self.service.now())
+        return serializers.item_json(turn.session, turn.conversation, handoff, self.ctx.now())
 
     # --- actions --------------------------------------------------------------------------
     def claim(self, ref: AgentRef, conversation_id: int) -> dict[str, Any]:
         """Take a queued conversation, or take over one the bot is handling. 409 if someone has it,
         or if the agent is offline (admins may claim while offline)."""
-        with self.service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             self._ensure_assigned(turn, ref, pending, claiming=True)
             return self._item(turn, queue.open_handoff(turn.session, conversation_id))
 
@@ -77,50 +80,48 @@ class AgentActions:
             if handoff.assignee_id == ref.id:
                 return handoff
             raise Conflict("someone else has already claimed this conversation", code="already_assigned")
-        self.service.assign(turn, handoff, agent, pending)
+        self.assigner.assign(turn, handoff, agent, pending)
         return handoff
 
     def _take_over(self, turn: Turn, pending: Pending) -> Handoff:
-        stack = (turn.conversation.state or {}).get("stack") or []
-        flow = next((f["flow_id"] for f in reversed(stack) if not f.get("flow_id", "").startswith("pattern_")), None)
-        request = HandoffRequest(reason="agent_takeover", flow=flow)
-        handoff = self.service.open(turn, request)
-        self.service.summaries.write(turn, handoff, request, pending)
-        if self.service.metrics:
-            self.service.metrics.handoffs.labels("agent_takeover").inc()
+        request = HandoffRequest(reason="agent_takeover", flow=DialogueView.of(turn.conversation.state).active_flow)
+        handoff = self.intake.open(turn, request)
+        self.intake.summaries.write(turn, handoff, request, pending)
+        if self.ctx.metrics:
+            self.ctx.metrics.handoffs.labels("agent_takeover").inc()
         return handoff
 
     def reply(self, ref: AgentRef, conversation_id: int, text: Any) -> dict[str, Any]:
         """Send a message to the customer (claiming the conversation first when nobody has it)."""
         text = self._text(text)
-        with self.service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             handoff = self._open(turn, ref)
             if handoff is None or handoff.status == "queued" or (handoff.assignee_id != ref.id and not ref.is_admin):
                 handoff = self._ensure_assigned(turn, ref, pending)
-            message = self.service.say(turn, pending, text, role="agent", author=ref.name,
-                                       payload={"agent_id": ref.id})
+            message = self.ctx.say(turn, pending, Say(text, role="agent", author=ref.name,
+                                                      payload={"agent_id": ref.id}))
             self._responded(turn, handoff)
-            return views.message_json(turn.conversation, message)
+            return serializers.message_json(turn.conversation, message)
 
     def _responded(self, turn: Turn, handoff: Handoff) -> None:
-        service, now = self.service, self.service.now()
+        ctx, now = self.ctx, self.ctx.now()
         if handoff.first_response_at is None:
             handoff.first_response_at = now
             timers.cancel(turn.session, handoff.id, "agent_response")
-            if service.metrics:
-                service.metrics.first_response_seconds.observe((now - handoff.requested_at).total_seconds())
-        if service.settings.handoff_inactivity_seconds > 0:
-            due = now + timedelta(seconds=service.settings.handoff_inactivity_seconds)
+            if ctx.metrics:
+                ctx.metrics.first_response_seconds.observe((now - handoff.requested_at).total_seconds())
+        if ctx.settings.handoff_inactivity_seconds > 0:
+            due = now + timedelta(seconds=ctx.settings.handoff_inactivity_seconds)
             timers.arm(turn.session, handoff, "inactivity", due)
 
     def note(self, ref: AgentRef, conversation_id: int, text: Any) -> dict[str, Any]:
         """Add an internal note: agents see it, the customer never does."""
         text = self._text(text)
-        with self.service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             handoff = self._open(turn, ref)
             agent = self._agent(turn.session, ref)
-            row = self.service.note(turn.session, handoff, conversation_id, text, kind="note", author=agent)
-            note = views.note_json(row, agent.name)
+            row = self.ctx.note(turn, handoff, NoteEntry(text, kind="note", author=agent))
+            note = serializers.note_json(row, agent.name)
             pending.add("note", note)
             return note
 
@@ -128,7 +129,7 @@ class AgentActions:
         """Give the conversation to another agent, or put it in another team's queue."""
         if (agent_id is None) == (team is None):
             raise Invalid("give either 'agent_id' or 'team'", code="invalid_transfer")
-        with self.service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             handoff = self._owned(turn, ref)
             if agent_id is not None:
                 self._to_agent(turn, ref, handoff, agent_id, pending)
@@ -145,9 +146,8 @@ class AgentActions:
         if handoff.status == "assigned":
             handoff.status, handoff.assignee_id = "queued", None
             turn.session.flush()
-        self.service.note(turn.session, handoff, turn.conversation.id, f"{ref.name} transferred the conversation "
-                          f"to {target.name}.")
-        self.service.assign(turn, handoff, target, pending)
+        self.ctx.note(turn, handoff, NoteEntry(f"{ref.name} transferred the conversation to {target.name}."))
+        self.assigner.assign(turn, handoff, target, pending)
 
     def _to_team(self, turn: Turn, ref: AgentRef, handoff: Handoff, team: Any, pending: Pending) -> None:
         query = select(Team).where(Team.id == team) if isinstance(team, int) else select(Team).where(Team.name == team)
@@ -156,53 +156,52 @@ class AgentActions:
             raise Invalid(f"no team {team!r}", code="unknown_team")
         handoff.team_id = row.id
         why = f"{ref.name} transferred the conversation to the {row.name} team."
-        self.service.say(turn, pending, texts.TRANSFERRED.format(target=f"the {row.name} team"))
+        self.ctx.say(turn, pending, Say(texts.TRANSFERRED.format(target=f"the {row.name} team")))
         if handoff.status == "assigned":
-            self.service.requeue(turn, handoff, pending, why, tell_customer=False)
+            self.assigner.requeue(turn, handoff, pending, why, tell_customer=False)
             return
-        self.service.note(turn.session, handoff, turn.conversation.id, why)
+        self.ctx.note(turn, handoff, NoteEntry(why))
         handoff.notified_position = None
-        self.service.changed(turn, handoff, pending, "transferred", alert=True)
-        pending.then(self.service.offer)
-        pending.then(lambda: self.service.notify_positions(row.id))
+        self.ctx.changed(turn, handoff, pending, "transferred", alert=True)
+        pending.then(self.assigner.offer)
+        pending.then(lambda: self.assigner.notify_positions(row.id))
 
     def release(self, ref: AgentRef, conversation_id: int, flow: Any = None) -> dict[str, Any]:
         """Hand the conversation back to the assistant, which resumes (by default: asks how
         satisfied the customer was) instead of starting over."""
-        service = self.service
-        flow = flow if flow is not None else service.settings.handoff_resume_flow
+        flow = flow if flow is not None else self.ctx.settings.handoff_resume_flow
         if flow is not None and not isinstance(flow, str):
             raise Invalid("'flow' must be a flow id", code="invalid_flow")
-        with service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             handoff = self._owned(turn, ref)
-            service.close(turn, handoff, pending, "released", "bot")
-            service.say(turn, pending, texts.RELEASED, payload={"event": "released"})
+            self.assigner.close(turn, handoff, pending, "released", "bot")
+            self.ctx.say(turn, pending, Say(texts.RELEASED, payload={"event": "released"}))
             self._resume(turn, pending, flow or None, clear=False)
             return self._item(turn, None)
 
     def resolve(self, ref: AgentRef, conversation_id: int) -> dict[str, Any]:
         """Close the conversation; the next customer message starts afresh with the assistant."""
-        with self.service.conversation(conversation_id) as (turn, pending):
+        with self.ctx.conversation(conversation_id) as (turn, pending):
             handoff = self._open(turn, ref)
             if handoff is not None and handoff.status == "assigned" and handoff.assignee_id != ref.id \
                     and not ref.is_admin:
                 raise Forbidden("the conversation is assigned to someone else", code="assigned_to_other")
             if turn.conversation.status == "resolved":
                 return self._item(turn, None)
-            self.service.close(turn, handoff, pending, "resolved", "resolved")
-            self.service.say(turn, pending, texts.RESOLVED, payload={"event": "resolved"})
+            self.assigner.close(turn, handoff, pending, "resolved", "resolved")
+            self.ctx.say(turn, pending, Say(texts.RESOLVED, payload={"event": "resolved"}))
             self._resume(turn, pending, None, clear=True)
             return self._item(turn, None)
 
     def _resume(self, turn: Turn, pending: Pending, flow: str | None, *, clear: bool) -> None:
-        if self.service.resumer is None:
+        if self.resume is None:
             return
-        for message in self.service.resumer(turn, flow, clear):
-            pending.add("message", views.message_json(turn.conversation, message))
+        for message in self.resume(turn, flow, clear):
+            pending.add("message", serializers.message_json(turn.conversation, message))
 
     def typing(self, ref: AgentRef, conversation_id: int, typing: bool) -> None:
         """Tell the customer (and the other agents) that ``ref`` is typing."""
-        with self.service.db.read_session() as session:
+        with self.ctx.db.read_session() as session:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise NotFound(f"no conversation {conversation_id}", code="conversation_not_found")
@@ -212,11 +211,11 @@ class AgentActions:
                 raise Forbidden("this conversation belongs to a team you are not in", code="wrong_team")
             where = {"conversation_id": conversation.id, "channel": conversation.channel,
                      "thread_key": conversation.thread_key}
-        self.service.publish("typing", {**where, "role": "agent", "typing": bool(typing),
+        self.ctx.publish("typing", {**where, "role": "agent", "typing": bool(typing),
                                         "author": {"name": ref.name}, "agent_id": ref.id})
 
     def _text(self, text: Any) -> str:
-        limit = self.service.settings.max_message_chars
+        limit = self.ctx.settings.max_message_chars
         if not isinstance(text, str) or not text.strip():
             raise Invalid("'text' must be a non-empty string", code="invalid_text")
         if len(text) > limit:

@@ -15,8 +15,8 @@ from sqlalchemy import Select, func, or_, select
 
 from conversations.models import Conversation, Message
 from conversations.text import json_problem
-
-from handoff import auth, queue, views
+from dialogue.view import DialogueView
+from handoff import auth, queue, serializers
 from handoff.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
 from handoff.models import Agent, Handoff, Note
 from handoff.service import HandoffService
@@ -129,7 +129,7 @@ def get_queue() -> Response:
             if me.may_see(row.team_id):
                 conversation = session.get(Conversation, row.conversation_id)
                 assert conversation is not None
-                items.append(views.item_json(session, conversation, row, handoff.now(),
+                items.append(serializers.item_json(session, conversation, row, handoff.now(),
                                              handoff.settings.handoff_wait_samples))
     return jsonify({"items": items})
 
@@ -146,13 +146,13 @@ def list_conversations() -> Response:
     me, handoff = current_agent(), service()
     with handoff.db.read_session() as session:
         rows = session.execute(_listing(status, me).limit(int(limit))).all()
-        items = [views.item_json(session, c, h if h and h.status != "closed" else None, handoff.now())
-                 | ({"last_handoff": views.handoff_json(session, h)} if h and h.status == "closed" else {})
+        items = [serializers.item_json(session, c, h if h and h.status != "closed" else None, handoff.now())
+                 | ({"last_handoff": serializers.handoff_json(session, h)} if h and h.status == "closed" else {})
                  for c, h in rows]
     return jsonify({"items": items})
 
 
-def _listing(status: str, me: AgentRef) -> Select[tuple[Conversation, Handoff]]:
+def _listing(status: str, me: AgentRef) -> Select[Conversation, Handoff]:
     latest = (select(Handoff.conversation_id, func.max(Handoff.id).label("hid"))
               .group_by(Handoff.conversation_id).subquery())
     query = (select(Conversation, Handoff).outerjoin(latest, latest.c.conversation_id == Conversation.id)
@@ -183,21 +183,20 @@ def get_conversation(cid: int) -> Response:
         last = row or queue.latest_handoff(session, cid)
         if not me.may_see(last.team_id if last else None, row.assignee_id if row else None):
             raise Forbidden("this conversation belongs to a team you are not in", code="wrong_team")
-        out = views.item_json(session, conversation, row, handoff.now())
-        out["summary"] = views.summary_text(session, last.id if last else None)
+        out = serializers.item_json(session, conversation, row, handoff.now())
+        out["summary"] = serializers.summary_text(session, last.id if last else None)
         out.update(_details(session, conversation))
     return jsonify(out)
 
 
 def _details(session: Any, conversation: Conversation) -> dict[str, Any]:
-    state = conversation.state or {}
-    slots = {k: v for k, v in (state.get("slots") or {}).items() if v is not None and k not in PATTERN_SLOTS}
+    view = DialogueView.of(conversation.state)
     messages = session.scalars(select(Message).where(Message.conversation_id == conversation.id)
                                .order_by(Message.seq)).all()
     notes = session.execute(select(Note, Agent.name).outerjoin(Agent, Agent.id == Note.author_id)
                             .where(Note.conversation_id == conversation.id).order_by(Note.id)).all()
-    return {"slots": slots, "flows": [f.get("flow_id") for f in state.get("stack") or []],
-            "messages": [_message(m) for m in messages], "notes": [views.note_json(n, a) for n, a in notes]}
+    return {"slots": view.filled_slots(exclude=PATTERN_SLOTS), "flows": list(view.stack_flows),
+            "messages": [_message(m) for m in messages], "notes": [serializers.note_json(n, a) for n, a in notes]}
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -207,7 +206,7 @@ def _message(message: Message) -> dict[str, Any]:
     return {"id": message.id, "seq": message.seq, "role": message.role, "text": message.text,
             "buttons": payload.get("buttons") or [], "attachments": attachments,
             "author": {"name": message.author} if message.author else None,
-            "created_at": views.iso(message.created_at)}
+            "created_at": serializers.iso(message.created_at)}
 
 
 # --- actions ------------------------------------------------------------------------------------

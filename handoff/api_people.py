@@ -8,12 +8,12 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handoff import auth, queue, stats, views
+from handoff import auth, queue, reporting, serializers
 from handoff.api import admin_required, agent_required, bearer, body, current_agent, service
 from handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from handoff.throttle import LoginThrottler
 from handoff.hours import validate
 from handoff.models import Agent, BusinessHours, CannedResponse, Team
+from handoff.throttle import LoginThrottler
 
 
 def register(bp: Blueprint) -> None:
@@ -36,7 +36,7 @@ def register(bp: Blueprint) -> None:
 
 
 def _agent_out(session: Any, agent: Agent) -> dict[str, Any]:
-    return views.agent_json(agent, auth.team_names(session, agent.id), queue.loads(session, [agent.id])[agent.id])
+    return serializers.agent_json(agent, auth.team_names(session, agent.id), queue.loads(session, [agent.id])[agent.id])
 
 
 # --- auth -------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def get_hours() -> Response:
     now = handoff.now()
     next_open = hours.next_opening(now)
     return jsonify({**hours.as_json(), "source": source, "open_now": hours.is_open(now),
-                    "next_opening": views.iso(next_open)})
+                    "next_opening": serializers.iso(next_open)})
 
 
 def _hours_row(session: Any, team_id: int | None) -> BusinessHours | None:
@@ -308,4 +308,4 @@ def delete_hours() -> tuple[str, int]:
 def get_stats() -> Response:
     handoff = service()
     with handoff.db.read_session() as session:
-        return jsonify(stats.compute(session, handoff.now()))
+        return jsonify(reporting.compute(session, handoff.now()))

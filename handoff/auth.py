@@ -57,7 +57,7 @@ def check_account(email: Any, name: Any, password: Any, role: Any, capacity: Any
         raise Invalid("'capacity' must be a whole number from 0 to 100", code="invalid_capacity")
 
 
-def ensure_team(session: Session, name: str) -> Team:
+def ensure_team(session: Session, name: Any) -> Team:
     """The team called ``name``, created when missing."""
     if not isinstance(name, str) or not name.strip() or len(name) > 64:
         raise Invalid("a team name is a non-empty string of at most 64 characters", code="invalid_team")
@@ -69,7 +69,7 @@ def ensure_team(session: Session, name: str) -> Team:
     return team
 
 
-def create_agent(session: Session, email: str, name: str, password: str, *, role: str = "agent",
+def create_agent(session: Session, email: Any, name: Any, password: Any, *, role: str = "agent",
                  teams: list[str] | None = None, capacity: int = 3) -> Agent:
     """Add an agent (teams are created as needed).
 

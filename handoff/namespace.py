@@ -73,7 +73,8 @@ class AgentNamespace(socketio.Namespace):
 
     def _agent(self, sid: str) -> AgentRef | None:
         try:
-            return self.get_session(sid).get("agent")  # type: ignore[no-any-return]
+            agent: AgentRef | None = self.get_session(sid).get("agent")
+            return agent
         except KeyError:
             return None
 

@@ -14,7 +14,7 @@ def _obj(**props: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
-S, I, B = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+S, I, B = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}  # noqa: E741 - schema shorthands
 ITEM = {"$ref": "#/components/schemas/QueueItem"}
 ITEMS = _obj(items={"type": "array", "items": ITEM})
 

@@ -8,51 +8,52 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 
-from handoff import queue, views
+from handoff import queue, serializers
+from handoff.assignment import Assigner
+from handoff.context import HandoffContext
 from handoff.errors import Conflict, Invalid, NotFound
 from handoff.models import PRESENCES, Agent, Handoff
-
-if TYPE_CHECKING:
-    from handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, service: HandoffService) -> None:
-        self.service = service
+    """Agents' presence and what a change of it sets off (offers, re-queueing)."""
+
+    def __init__(self, ctx: HandoffContext, assigner: Assigner) -> None:
+        self.ctx, self.assigner = ctx, assigner
 
     def set(self, agent_id: int, status: Any) -> dict[str, Any]:
         """Set an agent's presence; returns the agent."""
         if status not in PRESENCES:
             raise Invalid(f"'status' must be one of {', '.join(PRESENCES)}", code="invalid_status")
-        now = self.service.now()
-        with self.service.db.session() as session, session.begin():
+        now = self.ctx.now()
+        with self.ctx.db.session() as session, session.begin():
             agent = session.get(Agent, agent_id)
             if agent is None:
                 raise NotFound(f"no agent {agent_id}", code="agent_not_found")
             before, agent.presence, agent.last_seen_at = agent.presence, status, now
-            data = views.agent_json(agent, load=queue.loads(session, [agent.id])[agent.id])
-        self.service.publish("agent", {"agent": data})
+            data = serializers.agent_json(agent, load=queue.loads(session, [agent.id])[agent.id])
+        self.ctx.publish("agent", {"agent": data})
         if status == "offline" and before != "offline":
             self.requeue_all(agent_id, f"{data['name']} went offline.")
         if status == "online" and before != "online":
-            self.service.offer()
+            self.assigner.offer()
         return data
 
     def heartbeat(self, agent_id: int) -> None:
         """The agent is still there (the dashboard sends one every ~25 s)."""
-        with self.service.db.session() as session, session.begin():
-            session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=self.service.now()))
+        with self.ctx.db.session() as session, session.begin():
+            session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=self.ctx.now()))
 
     def expire(self, now: datetime) -> list[int]:
         """Agents silent past the heartbeat timeout go offline; returns their ids."""
-        limit = now - timedelta(seconds=self.service.settings.agent_heartbeat_timeout)
-        with self.service.db.read_session() as session:
+        limit = now - timedelta(seconds=self.ctx.settings.agent_heartbeat_timeout)
+        with self.ctx.db.read_session() as session:
             stale = list(session.scalars(select(Agent.id).where(
                 Agent.presence != "offline", (Agent.last_seen_at < limit) | Agent.last_seen_at.is_(None))))
         for agent_id in stale:
@@ -62,17 +63,17 @@ class Presence:
 
     def requeue_all(self, agent_id: int, why: str) -> int:
         """Put every conversation assigned to the agent back in the queue."""
-        with self.service.db.read_session() as session:
+        with self.ctx.db.read_session() as session:
             conversation_ids = list(session.scalars(select(Handoff.conversation_id).where(
                 Handoff.status == "assigned", Handoff.assignee_id == agent_id)))
         count = 0
         for conversation_id in conversation_ids:
             try:
-                with self.service.conversation(conversation_id) as (turn, pending):
+                with self.ctx.conversation(conversation_id) as (turn, pending):
                     handoff = queue.open_handoff(turn.session, conversation_id)
                     if handoff is None or handoff.status != "assigned" or handoff.assignee_id != agent_id:
                         continue
-                    self.service.requeue(turn, handoff, pending, why, tell_customer=True)
+                    self.assigner.requeue(turn, handoff, pending, why, tell_customer=True)
                     count += 1
             except (Conflict, NotFound):
                 continue

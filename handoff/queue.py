@@ -73,7 +73,8 @@ def recent_wait(session: Session, team_id: int | None, now: datetime, samples: i
              .where(Handoff.first_assigned_at.is_not(None), same_team(team_id),
                     Handoff.first_assigned_at >= now - RECENT_WAIT_WINDOW)
              .order_by(Handoff.first_assigned_at.desc()).limit(samples))
-    waits = [max(0.0, (assigned - requested).total_seconds()) for requested, assigned in session.execute(query)]
+    waits = [max(0.0, (assigned - requested).total_seconds()) for requested, assigned in session.execute(query)
+             if assigned is not None]
     return statistics.median(waits) if waits else None
 
 

@@ -10,12 +10,15 @@ from typing import Any
 
 from conversations.models import Message
 from conversations.turn import Turn
-
 from handoff.models import PRIORITIES
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Publisher = Callable[[str, dict[str, Any]], None]
+#: ``resume(turn, flow, clear)``: run the assistant again after people had the conversation
+#: (``flow`` pushed on the dialogue stack; ``clear`` empties it first), inside ``turn``; returns
+#: the bot messages it wrote (``routing.Resumer`` is the one the app uses)
+Resumer = Callable[[Turn, "str | None", bool], list[Message]]
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import socketio
-
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from connectors.base import ConnectorContext
 from connectors.limits import ChannelLimits, Limiter, client_address
 from connectors.widget import protocol
 from connectors.widget.live import BotTyping, RecentMessages
 from connectors.widget.protocol import ProtocolError, room_for
-from connectors.base import ConnectorContext
-from connectors.widget.tokens import Identity, IdentityRejected, Visitor, VisitorTokens, resolve_visitor, \
-    verify_identity
+from connectors.widget.tokens import (
+    Identity,
+    IdentityRejected,
+    Visitor,
+    VisitorTokens,
+    resolve_visitor,
+    verify_identity,
+)
 from conversations.attachments import AttachmentRejected, owned_attachments
 from conversations.inbound import Receipt
 from conversations.models import Conversation, Message

@@ -87,9 +87,7 @@ def parse_message(data: Any, max_chars: int) -> ClientMessage:
         raise ProtocolError("'payload' must not be empty", code="empty_message")
     if payload is None and not (text and text.strip()) and not attachments:
         raise ProtocolError("the message is empty", code="empty_message")
-    if payload is not None:
-        text = None
-    elif text is not None and not text.strip():
+    if payload is not None or text is not None and not text.strip():
         text = None
     return ClientMessage(text=text, payload=payload, title=_title(data.get("title")), client_id=client_id,
                          attachments=attachments, metadata=_metadata(data.get("metadata")))

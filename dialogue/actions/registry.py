@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import concurrent.futures
+import hashlib
 import importlib.util
 import inspect
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +103,7 @@ def collect_actions(namespace: dict[str, Any]) -> dict[str, Any]:
             if inspect.isabstract(obj) or obj.__name__ in ("Action", "ValidationAction", "FormValidationAction"):
                 continue
             try:
-                instance = obj()
+                instance: Any = obj()
                 name = instance.name()
             except (NotImplementedError, TypeError):
                 continue

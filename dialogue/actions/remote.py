@@ -180,7 +180,7 @@ class RemoteActionClient:
         names = [item.get("name") if isinstance(item, dict) else item for item in body]
         if not all(isinstance(name, str) for name in names):
             raise ActionServerError("", "invalid response: /actions entries lack a name")
-        return names
+        return [str(name) for name in names]
 
     def close(self) -> None:
         """Close the pooled connections."""

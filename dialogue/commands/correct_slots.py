@@ -61,9 +61,10 @@ def _call_collecting(flow: Flow, flows: FlowsList, frame: dict[str, Any], slots:
     (Rasa restores the stack as it was when the child asked; filled slots are not asked again)."""
     from dialogue.cleaning import collect_steps_with_calls
 
-    if frame["step_id"] in ("START",) or flow.step(frame["step_id"].removeprefix("NEXT:")) is None:
+    here = None if frame["step_id"] == "START" else flow.step(frame["step_id"].removeprefix("NEXT:"))
+    if here is None:
         return None
-    current = flow.steps.index(flow.step(frame["step_id"].removeprefix("NEXT:")))
+    current = flow.steps.index(here)
     for step in flow.steps[:current + 1]:
         target = flows.get(str(step.target)) if step.kind == "call" else None
         if target is not None and slots & {s.collect for s in collect_steps_with_calls(target, flows)}:

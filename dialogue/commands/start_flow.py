@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dialogue.commands.base import Command
 from dialogue.flows import FlowsList
@@ -57,7 +57,7 @@ class StartFlow(Command):
         tracker.push(self.flow, frame_type=frame_type)
 
 
-def resume_frame(tracker: DialogueTracker, frame: dict) -> None:  # type: ignore[type-arg]
+def resume_frame(tracker: DialogueTracker, frame: dict[str, Any]) -> None:
     """Move ``frame`` and every frame above it that belongs to it (its questions, calls) to the top."""
     index = next(i for i, f in enumerate(tracker.stack) if f["frame_id"] == frame["frame_id"])
     group = [frame]

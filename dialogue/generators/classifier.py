@@ -14,7 +14,6 @@ and word forms; word bigrams catch short phrases ("log in", "too big").
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence

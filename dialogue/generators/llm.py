@@ -1,7 +1,7 @@
 """The LLM command generator: Claude reads the message and answers with commands (DESIGN §3).
 
 One Messages API call per customer message (the engine does not call understanding at all when
-a button payload decides the turn), through :class:`~dialogue.generators.llm_client.ClaudeClient`
+a button payload decides the turn), through :class:`~llm.client.ClaudeClient`
 with its time budget. The reply must be one call of the forced tool; its input is parsed with
 :func:`dialogue.commands.command_from_dict`. What the model proposes is only a proposal: the
 engine's cleaning (:mod:`dialogue.cleaning`) drops unknown flows and slots, flows a guard forbids
@@ -24,9 +24,9 @@ from dialogue.commands import CannotHandle, Command, CommandFormatError, Error, 
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.domain import Domain
 from dialogue.flows import FlowsList
-from dialogue.generators.llm_client import ClaudeClient, LLMError, MalformedOutput
 from dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder
 from dialogue.tracker import DialogueTracker
+from llm.client import ClaudeClient, LLMError, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the fields a command may carry; anything else the model adds (an ``extractor``...) is dropped

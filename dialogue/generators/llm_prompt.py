@@ -24,9 +24,9 @@ from typing import Any
 
 from dialogue.domain import Domain
 from dialogue.flows import Flow, FlowsList, FlowStep
-from dialogue.generators.llm_client import LLMRequest
 from dialogue.generators.retrieval import FlowRetriever, flow_text, select_flows
 from dialogue.tracker import DialogueTracker
+from llm.client import LLMRequest
 
 TOOL_NAME = "record_commands"
 COMMAND_NAMES = ("start flow", "set slot", "cancel flow", "clarify", "chitchat", "knowledge",

@@ -360,7 +360,7 @@ def _flow_slots(flow: Flow, flows: FlowsList, seen: frozenset[str] = frozenset()
     for step in flow.steps:
         if step.kind == "collect" and step.collect and not step.ask_before_filling:
             names.append(step.collect)
-        elif step.kind == "call" and step.target in flows and step.target not in seen:
+        elif step.kind == "call" and step.target is not None and step.target in flows and step.target not in seen:
             names += _flow_slots(flows[step.target], flows, seen | {flow.id})
     return list(dict.fromkeys(names))
 

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
 from dialogue.flows import Flow, FlowsList
 from dialogue.generators.classifier import OUT_OF_SCOPE
 from dialogue.generators.text_match import terms
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 #: clauses of a description sentence are examples too ("..., for example a flat tyre")
@@ -205,6 +206,6 @@ def _flow_utters(flow: Flow, flows: FlowsList, seen: frozenset[str] = frozenset(
             names.update(r.utter for r in step.rejections)
         elif step.action:
             names.add(step.action)
-        elif step.kind == "call" and step.target in flows and step.target not in seen:
+        elif step.kind == "call" and step.target is not None and step.target in flows and step.target not in seen:
             names |= _flow_utters(flows[step.target], flows, seen | {flow.id})
     return names

@@ -18,7 +18,7 @@ from app import create_app
 from conversations.models import Message
 from conversations.turn import open_turn
 from conversations.types import OutgoingMessage
-from handoff.views import message_json
+from handoff.serializers import message_json
 from tests.e2e.conftest import LiveServer, make_settings, serve_app
 
 NAMESPACE = "/widget"

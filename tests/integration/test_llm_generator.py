@@ -177,7 +177,7 @@ def test_api_failures_become_an_internal_error_that_offers_a_human(
         fake: FakeAnthropic, northwind: Assistant, caplog: pytest.LogCaptureFixture,
         replies: list[Reply], outcome: str, attempts: int, budget: float) -> None:
     fake.script(*replies)
-    with caplog.at_level(logging.WARNING, logger="dialogue.generators.llm_client"):
+    with caplog.at_level(logging.WARNING, logger="llm.client"):
         result = say(engine_for(fake, northwind, llm_timeout=budget), "where is my order?")
     assert result.commands == [{"command": "error", "error_type": "rasa_internal_error_default",
                                 "info": {"llm_error": outcome}}]

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
-
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from conversations.attachments import TABLES as WIDGET_TABLES
 from conversations.db import Database, alembic_config
 from conversations.models import Base
+from handoff.models import TABLES as HANDOFF_TABLES
 from knowledge.models import TABLES as KNOWLEDGE_TABLES
 from knowledge.models import include_name
-from handoff.models import TABLES as HANDOFF_TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"customers", "conversations", "messages", "outbox", "dialogue_events"} | KNOWLEDGE_TABLES | HANDOFF_TABLES | WIDGET_TABLES

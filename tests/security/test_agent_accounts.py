@@ -9,8 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_handoff_support import PASSWORD, AgentSocket, add_agent, ask_for_human, \
-    conversation_id, token_of
+from tests.integration.test_handoff_support import (
+    PASSWORD,
+    AgentSocket,
+    add_agent,
+    ask_for_human,
+    conversation_id,
+    token_of,
+)
 from tests.security.helpers import app_only, running
 
 

@@ -422,3 +422,29 @@ def test_state_stays_the_same_size_as_the_conversation_grows(chat: Chat) -> None
         chat("/SetSlots(csat_score=satisfied)")
         sizes.append(len(json.dumps(chat.state)))
     assert max(sizes[10:]) <= sizes[9] + 20
+
+
+def test_after_a_handoff_the_engine_says_nothing_more_in_that_turn(chat: Chat) -> None:
+    chat("send money", "start flow transfer_money")
+    replies = chat("a human please", "human handoff")
+    assert len(replies) == 1 and replies[0].startswith("I'm connecting you"), \
+        "the flow below the handoff pattern does not re-ask its question"
+    silenced = chat.events("bot_silenced")
+    assert [e["text"] for e in silenced] == ["Who should get the money?"]
+    assert len(chat.events("bot")) == len(replies), "every message said is a bot event, nothing more"
+    assert "transfer_money" in chat.stack, "the interrupted flow stays on the stack for later"
+
+
+def test_resume_after_people_keeps_the_slots_and_starts_the_given_flow(chat: Chat) -> None:
+    chat("send money", "start flow transfer_money")
+    chat("to Ann", "set slot recipient Ann")
+    chat("a human please", "human handoff")
+    resumed = chat.engine.resume(chat.state, "u1", channel="test", flow="check_balance")
+    assert [m.text for m in resumed.messages] == ["Your balance is 100.", "How much?"], \
+        "the given flow runs, then the interrupted one goes on where it was (not from the start)"
+    assert resumed.state["slots"]["recipient"] == "Ann"
+    assert resumed.events[-1] == {"event": "resumed", "flow": "check_balance", "cleared": False}
+    assert [m["text"] for m in resumed.state["last_bot_messages"]] == ["Your balance is 100.", "How much?"]
+    cleared = chat.engine.resume(chat.state, "u1", clear=True, flow="no_such_flow")
+    assert cleared.messages == [] and cleared.state["stack"] == [], "clear empties the stack; unknown flows are ignored"
+    assert chat.engine.resume(chat.state, "u1").state["stack"] == chat.state["stack"]

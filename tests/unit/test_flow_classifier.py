@@ -193,7 +193,8 @@ def test_synonyms_weigh_by_how_much_of_the_message_they_cover() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("from A1001 to A1002", ("A1001", "A1002")), ("A1001 instead of nothing", (None, None)),
-    ("to a@b.co", (None, "a@b.co")), ("my old one is a@b.co", ("a@b.co", None)), ("it is a@b.co", (None, None)), ("was a@b.co", ("a@b.co", None)),
+    ("to a@b.co", (None, "a@b.co")), ("my old one is a@b.co", ("a@b.co", None)), ("it is a@b.co", (None, None)),
+    ("was a@b.co", ("a@b.co", None)),
 ])
 def test_old_and_new_values(text: str, expected: tuple[Any, Any]) -> None:
     kind = "email" if "@" in text else "order"

@@ -8,14 +8,14 @@ import pytest
 
 from handoff import hours, texts, triggers
 from handoff.errors import Invalid
+from handoff.lifecycle import HUMAN_STATUSES, allowed
 from handoff.openapi import document
-from handoff.status import HUMAN_STATUSES, allowed
-from handoff.summary import SummaryInput, deterministic, format_claude, reason_text, sentiment
+from handoff.summarizers import SummaryInput, deterministic, format_claude, reason_text, sentiment
 from handoff.types import AgentRef, HandoffRequest, Pending
 
 
 def test_the_status_model() -> None:
-    assert HUMAN_STATUSES == {"queued", "assigned"}
+    assert {"queued", "assigned"} == HUMAN_STATUSES
     for before, after in [("bot", "queued"), ("queued", "assigned"), ("assigned", "resolved"), ("assigned", "bot"),
                           ("assigned", "queued"), ("resolved", "bot"), ("bot", "assigned"), ("queued", "queued")]:
         assert allowed(before, after), (before, after)

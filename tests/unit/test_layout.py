@@ -1,18 +1,77 @@
-"""The layout rules of DESIGN §1 hold: the engine is pure, one module reads the environment."""
+"""The layout rules of DESIGN §1 hold: who may import whom (the whole table), the engine is pure,
+one module reads the environment, connectors never import each other.
+
+Imports under ``if TYPE_CHECKING:`` are annotations only (no import at run time) and are not
+counted; everything else is, wherever it sits (module level or inside a function).
+"""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FORBIDDEN_IN_DIALOGUE = ("flask", "socketio", "flask_socketio", "sqlalchemy", "werkzeug")
-FORBIDDEN_IN_CONVERSATIONS = ("flask", "socketio", "dialogue", "handoff", "connectors", "routing")
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+OURS = {"app", "cli", "connectors", "conversations", "dialogue", "flows", "handoff", "knowledge", "llm",
+        "maintenance", "observability", "routing", "services", "settings"}
+#: everyone may read the settings object
+ANYONE = {"settings"}
+
+#: DESIGN §1, one row per part: (our modules it may import, third-party packages it may import;
+#: None: any). A module of ours is named by its top-level name or, for a part of it, by a dotted
+#: prefix (``dialogue.view``).
+TABLE: dict[str, tuple[set[str], set[str] | None]] = {
+    "app": (OURS, None),  # the composition root
+    "services": (OURS - {"app", "cli"}, None),  # builds what app mounts
+    "cli": (OURS, None),
+    "settings": (set(), {"pydantic", "pydantic_settings", "dotenv"}),
+    "llm": (set(), {"anthropic", "httpx"}),  # the LLM client: nothing of ours
+    "conversations": (set(), {"sqlalchemy", "alembic"}),
+    # the CALM engine: never flask, socket.io or sqlalchemy; the LLM through llm/
+    # (numpy, scikit-learn: the learned offline understanding)
+    "dialogue": ({"llm"}, {"pydantic", "ruamel", "anthropic", "httpx", "jinja2", "rapidfuzz",
+                           "numpy", "scipy", "sklearn", "threadpoolctl"}),
+    # people's side: the conversation store, a read-only view of the dialogue state, an LLM only
+    # through the summarizer it is given (handoff.summarizers wraps llm/), never dialogue.generators
+    "handoff": ({"conversations", "dialogue.view", "llm", "observability"}, None),
+    "connectors": ({"conversations"}, None),
+    "routing": ({"conversations", "dialogue", "handoff", "observability"}, None),
+    "knowledge": ({"conversations"}, None),
+    "maintenance": ({"conversations"}, None),  # background upkeep jobs
+    "observability": ({"llm"}, None),
+}
+NEVER_IN_DIALOGUE = {"flask", "socketio", "flask_socketio", "sqlalchemy", "werkzeug"}
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Ids of import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            hidden |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return hidden
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Full dotted names of the absolute imports of ``path`` (``from a.b import c`` gives ``a.b``)."""
+    tree = ast.parse(path.read_text())
+    hidden = _type_checking_only(tree)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
 
 
 def imports(path: Path) -> set[str]:
+    """Top-level names imported by ``path`` (type-checking imports included)."""
     tree = ast.parse(path.read_text())
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -23,14 +82,53 @@ def imports(path: Path) -> set[str]:
     return names
 
 
+def _part_of(path: Path) -> str:
+    rel = path.relative_to(REPO)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _sources() -> list[Path]:
+    return sorted(p for part in TABLE for p in ([REPO / f"{part}.py"] if (REPO / f"{part}.py").exists()
+                                                 else (REPO / part).rglob("*.py")))
+
+
+def _allowed(name: str, own: str, ours: set[str]) -> bool:
+    top = name.split(".")[0]
+    return top == own or top in ANYONE or any(name == rule or name.startswith(rule + ".") for rule in ours)
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_import_table_of_design_section_1(path: Path) -> None:
+    own = _part_of(path)
+    ours, third_party = TABLE[own]
+    names = runtime_imports(path)
+    wrong = sorted(n for n in names if n.split(".")[0] in OURS and not _allowed(n, own, ours))
+    assert wrong == [], f"{path.relative_to(REPO)} ({own}) may not import {wrong}"
+    if third_party is not None:
+        foreign = sorted({n.split(".")[0] for n in names} - OURS - STDLIB - third_party)
+        assert foreign == [], f"{path.relative_to(REPO)} ({own}) may not import {foreign}"
+
+
+def test_the_table_covers_every_module_of_ours() -> None:
+    parts = {_part_of(p) for p in REPO.glob("*.py")} | {p.name for p in REPO.iterdir()
+                                                         if p.is_dir() and (p / "__init__.py").exists()}
+    assert parts - {"tests", "bench", "migrations", "flows"} <= set(TABLE)
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "dialogue").rglob("*.py")), ids=lambda p: p.name)
 def test_dialogue_imports_no_web_or_database_code(path: Path) -> None:
-    assert not imports(path) & set(FORBIDDEN_IN_DIALOGUE)
+    assert not imports(path) & NEVER_IN_DIALOGUE
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "conversations").rglob("*.py")), ids=lambda p: p.name)
-def test_conversations_depends_on_nothing_above_it(path: Path) -> None:
-    assert not imports(path) & set(FORBIDDEN_IN_CONVERSATIONS)
+def test_handoff_never_imports_the_command_generators() -> None:
+    for path in (REPO / "handoff").rglob("*.py"):
+        assert not any(n.startswith("dialogue.generators") for n in imports_full(path)), path
+
+
+def imports_full(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
 
 
 def test_only_settings_reads_the_environment() -> None:

@@ -10,7 +10,7 @@ import pytest
 from dialogue.commands import CancelFlow, Clarify, HumanHandoff, KnowledgeAnswer, SetSlot, StartFlow
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.generators.llm import parse_commands
-from dialogue.generators.llm_client import LLMCall, MalformedOutput, Prices
+from llm.client import LLMCall, MalformedOutput, Prices
 
 
 def reply(tool_input: Any, *, name: str = "record_commands", kind: str = "tool_use") -> SimpleNamespace:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from conversations.models import Conversation, Customer, Message
 from conversations.outbound import message_event
 from conversations.text import strip_bidi
-
 from handoff import queue
 from handoff.models import PRIORITIES, Agent, Handoff, Note, Team
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from conversations.db import Database
 from conversations.models import Conversation
-
 from handoff.models import Agent, Handoff, Team
 from handoff.types import Clock
 

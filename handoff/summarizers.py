@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conversations.text import strip_bidi
-from dialogue.generators.llm_client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
+from llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the ``purpose`` of summary calls in ``llm_call`` events and ``/metrics``
@@ -136,7 +136,7 @@ class ClaudeSummarizer:
     def summarize(self, data: SummaryInput) -> tuple[str | None, LLMCall]:
         """The summary text (``None`` when the call failed or the answer was malformed) and the call's
         figures for the event log."""
-        prompt = {"reason": reason_text(data.reason), "flows": data.stack_flows or [data.flow],
+        prompt = {"reason": reason_text(data.reason), "flows": data.stack_flows or [data.flow or ""],
                   "slots": data.slots, "transcript": [{"role": r, "text": t} for r, t in data.transcript[-30:]]}
         request = LLMRequest(system=[{"type": "text", "text": SYSTEM}], max_tokens=500, tools=[TOOL],
                              tool_choice={"type": "tool", "name": TOOL["name"]},

@@ -8,7 +8,6 @@ Every status change the handoff makes goes through :func:`change_status`.
 from __future__ import annotations
 
 from conversations.turn import Turn
-
 from handoff.errors import Conflict
 
 #: statuses in which customer messages go to people, never to the bot
