@@ -72,9 +72,11 @@ e2e: install
 	$(BIN)/helpdesk test --assistant flows flows/tests
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/engine_turns.py
 	$(BIN)/python bench/llm_prompt_tokens.py
 	$(BIN)/python bench/widget_load.py
+	$(BIN)/python bench/llm_turns.py
 	$(BIN)/python bench/handoff_fanout.py
 
 clean:

@@ -43,15 +43,12 @@ class TurnPipeline:
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
-                 fast_understanding: bool = False, handoff: HandoffService | None = None,
-                 delivery: Delivery | None = None) -> None:
+                 handoff: HandoffService | None = None, delivery: Delivery | None = None) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
         self.publish = publish
         self.metrics = metrics
-        #: understanding without slow calls (no LLM): a turn may hold the write lock throughout
-        self.fast_understanding = fast_understanding
         #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)
         self.handoff = handoff
         #: how new messages leave: outbox rows for store-and-forward channels (``conversations.outbound``)
@@ -63,8 +60,9 @@ class TurnPipeline:
         for _attempt in range(3):
             answered: dict[int, list[Message]] = {}
             try:
-                with open_turn(self.db, self.locks, conversation_id, write=self.fast_understanding,
-                               delivery=self.delivery) as turn:
+                # understanding and actions run between the turn's read and write transactions,
+                # holding only this conversation's in-process lock
+                with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn:
                     self._run(turn, answered)
                 return answered
             except TurnConflict:
@@ -121,7 +119,8 @@ class TurnPipeline:
                     answered[message.id].append(reply)
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
-        turn.save_state(state)
+        if any(result is not None for _, result in results):  # the bot ran: a new state document
+            turn.save_state(state)
         outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
         status = turn.conversation.status
         where = dict(where_of(conversation))

@@ -193,9 +193,9 @@ def build_services(settings: Settings) -> Services:
     handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, summarizer=summarizer,
                              delivery=delivery, resume=Resumer(engine))
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
-    pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics,
-                            fast_understanding=not settings.anthropic_api_key, handoff=handoff, delivery=delivery)
-    turns = TurnRunner(settings.widget_turn_workers)
+    pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff,
+                            delivery=delivery)
+    turns = TurnRunner(settings.turn_workers)
     inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,
                         handoff=handoff, knowledge=knowledge)

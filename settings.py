@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     #: sustained messages (and uploads) per visitor per minute; 0 turns the limit off
     widget_rate_per_minute: float = Field(30, validation_alias=_env("HELPDESK_WIDGET_RATE_PER_MINUTE"))
     widget_history_limit: int = Field(200, validation_alias=_env("HELPDESK_WIDGET_HISTORY_LIMIT"))
-    widget_turn_workers: int = Field(8, validation_alias=_env("HELPDESK_WIDGET_TURN_WORKERS"))
+    #: threads of the shared turn runner; unset: see :attr:`turn_workers`
+    widget_turn_workers: int | None = Field(None, ge=1, validation_alias=_env("HELPDESK_WIDGET_TURN_WORKERS"))
     #: seconds a bot turn runs before the widget shows the bot typing (0: always)
     widget_typing_delay: float = Field(0.3, validation_alias=_env("HELPDESK_WIDGET_TYPING_DELAY"))
     max_attachment_bytes: int = Field(10 * 1024 * 1024, validation_alias=_env("HELPDESK_MAX_ATTACHMENT_BYTES"))
@@ -131,6 +132,16 @@ class Settings(BaseSettings):
     login_max_delay: int = Field(900, ge=1, validation_alias=_env("HELPDESK_LOGIN_MAX_DELAY"))
     #: set → GET /metrics needs ``Authorization: Bearer <token>``
     metrics_token: str | None = Field(None, validation_alias=_env("HELPDESK_METRICS_TOKEN"))
+
+    @property
+    def turn_workers(self) -> int:
+        """Turn worker threads: HELPDESK_WIDGET_TURN_WORKERS, else 8 when turns only compute, or
+        256 when they wait on the network (an LLM key or an action server): a turn holds no
+        database connection while it waits, and a waiting thread costs no CPU, so the pool is
+        sized for the calls in flight (200 conversations at 1.5 s per LLM call → ~130 turns/s)."""
+        if self.widget_turn_workers:
+            return self.widget_turn_workers
+        return 256 if self.anthropic_api_key or self.action_server_url else 8
 
     @property
     def origins(self) -> list[str] | str:

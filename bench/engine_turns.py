@@ -7,16 +7,25 @@ load state, understand, execute, store replies + state + events, commit) and rep
 around turn 5 (turns 3-7) and around turn 500 (turns 498-502). The baseline is turn 5 of the
 same run: the ratio turn-500 / turn-5 shows whether a turn's cost grows with history.
 
-    python bench/engine_turns.py [--conversations 30] [--turns 502]
+The multi-threaded row goes over HTTP: the helpdesk in its own process (``helpdesk run``'s
+threaded server, SQLite file), ``--threads`` client threads (8) each posting its own
+conversation's turns to the Rasa REST channel nonstop for ``--http-seconds``: turns/s and the
+latency of a turn (a request and its replies) when turns of many conversations overlap.
+
+    python bench/engine_turns.py [--conversations 30] [--turns 502] [--threads 8] [--http-seconds 15]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import httpx
 
 from conversations.db import Database
 from conversations.inbound import Inbox
@@ -68,7 +77,7 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
         db.upgrade()
         assistant = load_assistant(settings.assistant)
         engine = build_engine(settings, assistant)
-        pipeline = TurnPipeline(db, engine, fast_understanding=True)
+        pipeline = TurnPipeline(db, engine)
         inbox = Inbox(db, pipeline.run_pending, lambda cid, job: job(), lambda channel: None)
         for c in range(conversations):
             for turn in range(1, turns + 1):
@@ -85,12 +94,48 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
     return samples
 
 
+def run_http(threads: int, seconds: float) -> tuple[list[float], float]:
+    """Turns over HTTP from ``threads`` client threads at once; (latencies ms, turns/s)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from servers import start, stop
+
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = start("helpdesk", "threading", tmp)
+        stop_at = time.perf_counter() + 1.0 + seconds
+
+        def client(n: int) -> None:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                for turn in range(1 << 30):
+                    started = time.perf_counter()
+                    if started > stop_at:
+                        return
+                    response = http.post("/webhooks/rest/webhook",
+                                         json={"sender": f"t{n}", "message": SCRIPT[turn % len(SCRIPT)]})
+                    assert response.status_code == 200, response.text
+                    if started > stop_at - seconds:  # the first second warms up
+                        samples.append((time.perf_counter() - started) * 1000)
+
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        stop(process)
+    return samples, len(samples) / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=30)
     parser.add_argument("--turns", type=int, default=502)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--http-seconds", type=float, default=15.0)
     args = parser.parse_args()
     samples = run(args.conversations, max(args.turns, 502))
+    rate = 0.0
+    if args.threads:
+        samples[f"HTTP, {args.threads} threads"], rate = run_http(args.threads, args.http_seconds)
     print(f"engine turn latency, SQLite, offline understanding, {args.conversations} conversations")
     print(f"{'where':<18} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for name, values in samples.items():
@@ -99,6 +144,9 @@ def main() -> None:
     early, late = samples["turn 5"], samples["turn 500"]
     ratio = statistics.median(late) / statistics.median(early)
     print(f"ratio turn-500 / turn-5 (p50): {ratio:.2f}  (target <= 1.2; p50 <= 2 ms, p99 <= 10 ms)")
+    if args.threads:
+        print(f"over HTTP, {args.threads} client threads at once: {rate:.1f} turns/s "
+              f"(a request with its replies; in-process turn 5 p50 {statistics.median(early):.2f} ms)")
 
 
 if __name__ == "__main__":

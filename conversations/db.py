@@ -122,11 +122,16 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         options["poolclass"] = StaticPool
-    elif not database.startswith("file:"):
-        path = Path(database).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # SQLite creates its -wal and -shm files with the database file's mode: owner only
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    else:
+        # writers hold a connection while they queue for the write lock (_WriterQueue): enough
+        # connections that readers (a turn's read phase, a reconnecting visitor) never wait
+        # behind them; an idle SQLite connection costs a file handle and a little memory
+        options.update(pool_size=16, max_overflow=112)
+        if not database.startswith("file:"):
+            path = Path(database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite creates its -wal and -shm files with the database file's mode: owner only
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     engine = create_engine(url, echo=echo, **options)
     writers = _writer_queue(database if not in_memory else f"memory:{id(engine)}")
     event.listen(engine, "connect", _sqlite_on_connect(wal=not in_memory))

@@ -7,21 +7,22 @@ outbox rows) together. It is the one after-commit mechanism: callbacks registere
 succeeded, those of :meth:`Turn.after_release` once the turn lock is released too.
 
 A turn has two phases, so that slow work between reading and writing (the LLM call,
-actions) blocks neither webhooks storing new messages nor other conversations:
+custom actions) holds no database lock, transaction or connection:
 
-* **read phase** (from opening): the in-process lock of the conversation is held and,
-  on PostgreSQL, a transaction-level advisory lock on the conversation id, which
-  serialises turns across processes. The conversation row itself is not locked, and on
-  SQLite the transaction is a plain (deferred) read that takes no write lock.
+* **read phase** (from opening): the in-process lock of the conversation is held (the only
+  lock held while the turn computes). The conversation and its pending customer messages are
+  read in a short read transaction (on SQLite a plain deferred one, which takes no write lock)
+  that :meth:`Turn.pending_customer_messages` ends: from then on the turn holds no transaction
+  and no pooled connection.
 * **write phase** (from the first write method, or the first use of :attr:`Turn.session`):
-  the conversation row is locked ``FOR UPDATE`` on PostgreSQL; on SQLite the read
-  transaction is ended and ``BEGIN IMMEDIATE`` takes the write lock. The conversation is
-  reloaded (``last_seq`` may have grown with new customer messages meanwhile). Keep
-  this phase short: compute first, then write.
+  the conversation row is locked ``FOR UPDATE`` on PostgreSQL; on SQLite ``BEGIN IMMEDIATE``
+  takes the write lock. The conversation is reloaded (``last_seq`` may have grown with new
+  customer messages meanwhile). Keep this phase short: compute first, then write.
 
-SQLite deployments run turns in one process (the in-process lock serialises them); should
-another process have run a turn of the same conversation meanwhile, the write phase
-raises :class:`TurnConflict` instead of answering twice.
+Across processes (several web processes on PostgreSQL, or a second process on SQLite) turns of
+one conversation are optimistic: should another process have run a turn of the same
+conversation meanwhile (``processed_seq`` moved), the write phase raises :class:`TurnConflict`
+instead of answering twice, and the pipeline runs the turn again from fresh state.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conversations.db import READ_ONLY_OPTION
 from conversations.locks import TurnLocks
@@ -59,16 +61,13 @@ logger = logging.getLogger(__name__)
 
 _EVENTS_INSERT = insert(cast(Table, DialogueEvent.__table__))
 
-#: First key of PostgreSQL advisory locks taken by turns (the second is the conversation id).
-TURN_LOCK_NAMESPACE = 0x4844  # "HD"
-
 
 class ConversationNotFound(LookupError):
     """No conversation has the given id."""
 
 
 class TurnConflict(RuntimeError):
-    """Another turn of the conversation ran meanwhile (another process on SQLite)."""
+    """Another turn of the conversation ran meanwhile (in another process)."""
 
 
 _LOAD = select(Conversation).where(Conversation.id == bindparam("conversation_id")).execution_options(
@@ -79,6 +78,16 @@ _PENDING = (
     .where(Message.conversation_id == bindparam("conversation_id"), Message.role == "customer",
            Message.seq > bindparam("processed_seq"))
     .order_by(Message.seq)
+)
+
+
+_conversations = Conversation.__table__
+#: what may have changed since the read phase (state is the turn's own: it is replaced, not merged)
+_RELOCK = (
+    select(_conversations.c.status, _conversations.c.customer_id, _conversations.c.last_seq,
+           _conversations.c.processed_seq, _conversations.c.updated_at)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .with_for_update()
 )
 
 
@@ -205,32 +214,46 @@ class Turn:
         return self._session
 
     def _begin_read_phase(self, session: Session) -> None:
-        dialect = self._db.dialect_name
-        if dialect == "sqlite":
+        if self._db.dialect_name == "sqlite":
             session.connection(execution_options={READ_ONLY_OPTION: True})
-        elif dialect == "postgresql":
-            lock = func.pg_advisory_xact_lock(TURN_LOCK_NAMESPACE, self.conversation_id)
-            session.execute(select(lock))
+
+    def _end_read_phase(self) -> None:
+        """End the read transaction: the slow part of the turn holds no snapshot, lock or
+        pooled connection (commit, unlike rollback, expires nothing the caller holds)."""
+        if not self._writing:
+            self._open_session().commit()
 
     def _writable(self) -> Session:
         """Enter the write phase once: take the database write lock, reload the row."""
         session = self._open_session()
         if self._writing:
             return session
-        if self._db.dialect_name == "sqlite":
-            # End the read transaction (commit, unlike rollback, expires nothing the
-            # caller holds); the next statement begins with BEGIN IMMEDIATE.
-            session.commit()
-        load_conversation(session, self.conversation_id, for_update=True)
+        # end the read transaction, if still open; the next statement begins the write one
+        # (on SQLite with BEGIN IMMEDIATE)
+        session.commit()
+        self._reload_counters(session)
         if self.conversation.processed_seq != self._processed_seq_read:
             raise TurnConflict(f"conversation {self.conversation_id} had a turn meanwhile")
         self._writing = True
         return session
 
+    def _reload_counters(self, session: Session) -> None:
+        """Lock the row (PostgreSQL) and refresh the columns others may have changed since the
+        read phase (a Core query: no second decoding of the state document)."""
+        row = session.execute(_RELOCK, {"conversation_id": self.conversation_id}).one_or_none()
+        if row is None:
+            raise ConversationNotFound(self.conversation_id)
+        for key, value in row._mapping.items():
+            set_committed_value(self.conversation, key, value)
+
     def pending_customer_messages(self) -> list[Message]:
-        """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq."""
+        """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq.
+
+        In the read phase this ends the read transaction: compute the turn, then write."""
         params = {"conversation_id": self.conversation.id, "processed_seq": self.conversation.processed_seq}
-        return list(self._open_session().scalars(_PENDING, params))
+        pending = list(self._open_session().scalars(_PENDING, params))
+        self._end_read_phase()
+        return pending
 
     def append_message(
         self, message: OutgoingMessage, in_reply_to: int | None = None, *, flush: bool = True

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anthropic
-from anthropic import Middleware
+if TYPE_CHECKING:  # imported when a client is built: ~50 MB and seconds that a deployment without a key never needs
+    import anthropic
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ class ClaudeClient:
         self.timeout = timeout
         self.prices = prices or Prices.for_model(model)
         self.observer = observer
+        import anthropic
+
         self._sdk = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout,
                                         max_retries=max_retries, middleware=[_Budget(max_retries)])
 
@@ -199,6 +201,8 @@ def _tokens(usage: Any, name: str) -> int:
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
+    import anthropic
+
     if isinstance(exc, _BudgetExhausted):
         if exc.status is not None:
             return ("rate_limited" if exc.status == 429 else "api_error"), str(exc)
@@ -214,13 +218,16 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return "api_error", f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-class _Budget(Middleware):
-    """Runs inside the SDK's retry loop, once per attempt: keeps attempts and waits in budget."""
+class _Budget:
+    """Runs inside the SDK's retry loop, once per attempt: keeps attempts and waits in budget
+    (a middleware callable of the SDK's, ``(request, call_next) -> response``)."""
 
     def __init__(self, max_retries: int) -> None:
         self.max_retries = max_retries
 
-    def handle(self, request: Any, call_next: Any) -> Any:
+    def __call__(self, request: Any, call_next: Any) -> Any:
+        import anthropic
+
         deadline = _deadline.get()
         if deadline is None:
             return call_next(request)

@@ -81,6 +81,20 @@ class ActionSlow(Action):
         return []
 
 
+class ActionTenSeconds(Action):
+    """Takes 10 s (the default action timeout) without blocking the server's event loop."""
+
+    def name(self) -> str:
+        return "action_ten_seconds"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        await asyncio.sleep(10)
+        dispatcher.utter_message(text="done after 10 s")
+        return []
+
+
 class ActionReject(Action):
     """Rejects execution: rasa-sdk answers HTTP 400."""
 

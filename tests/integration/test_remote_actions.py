@@ -216,7 +216,7 @@ def test_health_and_list_actions(client: RemoteActionClient) -> None:
     assert client.health() is True
     assert set(client.list_actions()) == {
         "action_check_balance", "action_buttons", "action_fail", "action_slow", "action_reject",
-        "validate_email", "action_many_events", "action_describe_call",
+        "validate_email", "action_many_events", "action_describe_call", "action_ten_seconds",
     }
 
 

@@ -154,20 +154,16 @@ def _hold_turn_then_reply(
         turn.mark_processed(1)
 
 
-@pytest.mark.parametrize("shared_locks", [True, False], ids=["one-process", "two-processes"])
-def test_turns_of_one_conversation_are_serialised(db: Database, shared_locks: bool) -> None:
-    if not shared_locks and db.dialect_name == "sqlite":
-        pytest.skip("SQLite serialises turns in one process; see the conflict test")
+def test_turns_of_one_conversation_are_serialised_in_a_process(db: Database) -> None:
     cid = _new_conversation(db)
-    first_locks = TurnLocks()
-    second_locks = first_locks if shared_locks else TurnLocks()
+    locks = TurnLocks()
     entered = threading.Event()
-    first = threading.Thread(target=_hold_turn_then_reply, args=(db, first_locks, cid, entered))
+    first = threading.Thread(target=_hold_turn_then_reply, args=(db, locks, cid, entered))
     first.start()
     assert entered.wait(10)
 
     started = time.monotonic()
-    with open_turn(db, second_locks, cid) as turn:
+    with open_turn(db, locks, cid) as turn:
         waited = time.monotonic() - started
         assert turn.conversation.processed_seq == 1
         assert turn.pending_customer_messages() == []
@@ -176,6 +172,24 @@ def test_turns_of_one_conversation_are_serialised(db: Database, shared_locks: bo
 
     assert waited >= 0.2
     assert [m.text for m in list_messages(db, cid)] == ["hi", "first turn", "second turn"]
+
+
+def test_turns_of_one_conversation_in_two_processes_are_optimistic(db: Database) -> None:
+    """No cross-process lock is held while a turn computes: the turn that read before the other
+    committed conflicts when it writes (and the pipeline runs it again)."""
+    cid = _new_conversation(db)
+    entered = threading.Event()
+    first = threading.Thread(target=_hold_turn_then_reply, args=(db, TurnLocks(), cid, entered))
+    first.start()
+    assert entered.wait(10)
+
+    with pytest.raises(TurnConflict):
+        with open_turn(db, TurnLocks(), cid) as late:
+            # read while the other turn runs: no waiting for it
+            assert [m.seq for m in late.pending_customer_messages()] == [1]
+            first.join(10)
+            late.append_message(OutgoingMessage("bot", "twice"))
+    assert [m.text for m in list_messages(db, cid)] == ["hi", "first turn"]
 
 
 def test_sqlite_turn_from_another_process_conflicts(sqlite_db: Database) -> None:
