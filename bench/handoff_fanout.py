@@ -167,7 +167,7 @@ def measure_baseline(app: Any, pipe: Connection, rounds: int) -> list[float]:
 def report(args: argparse.Namespace, rows: list[tuple[str, list[float]]]) -> None:
     print(f"handoff fan-out: {args.agents} agent sockets (in a second process), {args.rounds} rounds, "
           f"SQLite, offline understanding, {os.cpu_count()} cores")
-    print(f"| what | p50 ms | p90 ms | p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: |")
+    print("| what | p50 ms | p90 ms | p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: |")
     for name, values in rows:
         ms = [v * 1000 for v in values]
         print(f"| {name} | {statistics.median(ms):.2f} | {percentile(ms, 90):.2f} | {percentile(ms, 99):.2f} | "

@@ -135,7 +135,7 @@ def report(args: argparse.Namespace, results: list[Result]) -> None:
         ms = [(a - s) * 1000 for s, a in r.in_window]
         print(f"| {r.mode} | {r.server} | {len(ms):,} | {r.rate:,.1f} | {median(ms):,.0f} | {percentile(ms, 99):,.0f} "
               f"| {r.cpu_ms('server'):.2f} | {r.rss_idle:.0f} / {r.rss_loaded:.0f} | {r.errors} |")
-    for base, ours in zip(results[::2], results[1::2]):
+    for base, ours in zip(results[::2], results[1::2], strict=False):
         p99 = percentile([(a - s) for s, a in ours.in_window], 99)
         ratio = ours.rate / base.rate if base.rate else float("nan")
         print(f"{ours.mode}: helpdesk {ours.rate:.1f} turns/s = {ratio:.2f} x the bare server; p99 {p99:.2f} s "

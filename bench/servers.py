@@ -29,8 +29,9 @@ import argparse
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("threading", "gevent", "gunicorn-gthread", "gunicorn-gevent")
@@ -178,7 +179,6 @@ def start(kind: str, mode: str, folder: str, *, database_url: str | None = None,
           env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``kind`` (echo, llm-echo or helpdesk) in ``mode`` in a new process; (process, base URL) once it answers."""
     import httpx
-
     from benchutil import free_port
 
     port = free_port()

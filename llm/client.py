@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # imported when a client is built: ~50 MB and seconds that a deployment without a key never needs
-    import anthropic
+    pass
 
 log = logging.getLogger(__name__)
 

@@ -183,12 +183,11 @@ def test_turns_of_one_conversation_in_two_processes_are_optimistic(db: Database)
     first.start()
     assert entered.wait(10)
 
-    with pytest.raises(TurnConflict):
-        with open_turn(db, TurnLocks(), cid) as late:
-            # read while the other turn runs: no waiting for it
-            assert [m.seq for m in late.pending_customer_messages()] == [1]
-            first.join(10)
-            late.append_message(OutgoingMessage("bot", "twice"))
+    with pytest.raises(TurnConflict), open_turn(db, TurnLocks(), cid) as late:
+        # read while the other turn runs: no waiting for it
+        assert [m.seq for m in late.pending_customer_messages()] == [1]
+        first.join(10)
+        late.append_message(OutgoingMessage("bot", "twice"))
     assert [m.text for m in list_messages(db, cid)] == ["hi", "first turn"]
 
 
