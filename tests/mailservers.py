@@ -110,11 +110,14 @@ class SmtpServer:
         def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
             ok = isinstance(data, LoginPassword) and data.login == SMTP_USER.encode() \
                 and data.password == SMTP_PASSWORD.encode()
-            return AuthResult(success=ok)
+            return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)  # → 535
 
         kwargs: dict[str, Any] = {}
         if self.auth:
-            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=self.tls is not None)
+            # implicit TLS is invisible to aiosmtpd: there AUTH is offered without requiring it up
+            # front (requiring AUTH without TLS makes aiosmtpd warn on every connection)
+            starttls = self.tls == "starttls"
+            kwargs.update(authenticator=authenticator, auth_required=starttls, auth_require_tls=starttls)
         if self.tls:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
