@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench validate e2e clean browser rasa-webchat
+.PHONY: install run test test-fast bench validate e2e clean browser rasa-webchat mail-servers
 
 $(BIN)/helpdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(BIN)/helpdesk
 ## Debian's Chromium for the headless browser tests (Playwright, from the test extras, drives it)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+## Debian's Dovecot for the IMAP tests (tests/mailservers.py starts its own instance on a free loopback
+## port with a configuration in a temporary folder; the system service is not used)
+mail-servers:
+	@test -x /usr/sbin/dovecot || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd)
 
 ## rasa-webchat 1.0.1 (Botfront's Rasa web chat) for tests/browser/test_rasa_webchat.py: the npm tarball,
 ## checked against its sha512, unpacked into .cache/node/ (lib/index.js is a self-contained UMD bundle:
@@ -45,7 +50,7 @@ run: install
 	$(BIN)/helpdesk run
 
 ## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server)
-test: install .venv-actions/.installed browser rasa-webchat
+test: install .venv-actions/.installed browser rasa-webchat mail-servers
 	$(BIN)/python -m pytest
 
 test-fast: install
