@@ -5,6 +5,8 @@
   and, for inbound mail, the raw message for "view original".
 * ``email_mailboxes``: IMAP state per mailbox (UIDVALIDITY, last UID seen) and its lease lock.
 * ``email_bounces``: delivery failures recorded against the customer.
+* ``email_follow_ups``: conversations of other channels (the widget) whose customer left an address
+  to be answered by email.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from conversations.models import Base, UTCDateTime, utcnow
 
 #: the tables this module adds
-TABLES = frozenset({"email_messages", "email_mailboxes", "email_bounces"})
+TABLES = frozenset({"email_messages", "email_mailboxes", "email_bounces", "email_follow_ups"})
 DIRECTIONS = ("in", "out")
 
 
@@ -51,6 +53,8 @@ class EmailRecord(Base):
     message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     #: the customer's address: the sender of inbound mail, the recipient of outbound mail (lower-cased)
     address: Mapped[str] = mapped_column(String(255))
+    #: the Subject (replies keep the thread's subject)
+    subject: Mapped[str | None] = mapped_column(String(255))
     #: outbound: an automatic (bot) reply, counted by the per-sender cap
     automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: inbound: the message as received, for "view original"
@@ -90,4 +94,15 @@ class EmailBounce(Base):
     diagnostic: Mapped[str | None] = mapped_column(Text)
     original_message_id: Mapped[str | None] = mapped_column(String(255))
     permanent: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EmailFollowUp(Base):
+    """A conversation of another channel that is continued by email (the off-hours promise)."""
+
+    __tablename__ = "email_follow_ups"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    address: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -56,10 +56,11 @@ def participants(session: Session, conversation_id: int) -> set[str]:
 
 def record(session: Session, *, message_id: str, direction: str, conversation_id: int, address: str,
            message_row_id: int | None = None, automatic: bool = False, raw: bytes | None = None,
-           at: datetime | None = None) -> bool:
+           subject: str | None = None, at: datetime | None = None) -> bool:
     """Record one Message-ID; ``False`` when it was already recorded (nothing changes then)."""
     row = EmailRecord(message_id=id_key(message_id), direction=direction, conversation_id=conversation_id,
-                      address=address.strip().lower(), message_row_id=message_row_id, automatic=automatic, raw=raw)
+                      address=address.strip().lower(), message_row_id=message_row_id, automatic=automatic, raw=raw,
+                      subject=(subject or "")[:255] or None)
     if at is not None:
         row.created_at = at
     try:
@@ -69,6 +70,12 @@ def record(session: Session, *, message_id: str, direction: str, conversation_id
     except IntegrityError:
         return False
     return True
+
+
+def thread_of(session: Session, conversation_id: int) -> list[EmailRecord]:
+    """The Message-IDs of a conversation, oldest first (References, In-Reply-To, the subject)."""
+    return list(session.scalars(select(EmailRecord).where(EmailRecord.conversation_id == conversation_id)
+                                .order_by(EmailRecord.id)))
 
 
 def automatic_replies_since(session: Session, address: str, since: datetime) -> int:

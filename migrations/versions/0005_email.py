@@ -1,4 +1,4 @@
-"""Email channel: Message-IDs (threading, dedupe, raw originals), IMAP mailbox state, bounces.
+"""Email channel: Message-IDs (threading, dedupe, raw originals), IMAP mailbox state, bounces, follow-ups.
 
 Revision ID: 0005_email
 Revises: 0004
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.Integer(), nullable=False),
         sa.Column("message_row_id", sa.Integer(), nullable=True),
         sa.Column("address", sa.String(length=255), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=True),
         sa.Column("automatic", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -74,9 +75,19 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_email_bounces_address"), "email_bounces", ["address"])
     op.create_index(op.f("ix_email_bounces_customer_id"), "email_bounces", ["customer_id"])
+    op.create_table(
+        "email_follow_ups",
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"],
+                                name=op.f("fk_email_follow_ups_conversation_id_conversations"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("conversation_id", name=op.f("pk_email_follow_ups")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("email_follow_ups")
     op.drop_index(op.f("ix_email_bounces_customer_id"), table_name="email_bounces")
     op.drop_index(op.f("ix_email_bounces_address"), table_name="email_bounces")
     op.drop_table("email_bounces")
