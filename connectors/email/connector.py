@@ -61,6 +61,7 @@ class EmailConnector(BaseConnector):
                                      idle=settings.imap_idle)
             self._interval = settings.imap_interval
         app.register_blueprint(blueprint(ctx, self.inbound))
+        app.extensions["helpdesk.email"] = self
 
     def channel(self) -> Channel | None:
         return self._channel
