@@ -114,7 +114,7 @@ class EmailChannel:
         author = message.author
         from_name = self.identity.from_name
         if author.role == "agent" and author.name:
-            from_name = f"{author.name} ({self.identity.from_name})"
+            from_name = f"{author.name} from {self.identity.from_name}"
         text = message.text or ""
         if transcript_to:
             text = transcript_text(session, conversation.id, self.identity.from_name)

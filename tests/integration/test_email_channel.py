@@ -73,7 +73,7 @@ def test_after_handoff_an_agents_reply_goes_out_by_email_threaded(
                                headers=headers)
         assert response.status_code == 201, response.json
         agent_mail = smtp_server.wait_for(bot_mails + 1)[-1].message
-        assert agent_mail["From"] == f"Ann (Northwind Support) <{SUPPORT}>"
+        assert agent_mail["From"] == f"Ann from Northwind Support <{SUPPORT}>"
         assert agent_mail["Auto-Submitted"] is None, "a person's reply is not automatic"
         assert agent_mail["Subject"] == "Re: Refund"
         assert agent_mail["In-Reply-To"] == stored["message_id"]
