@@ -39,7 +39,7 @@ def conversation_of(session: Session, message_ids: Sequence[str]) -> int | None:
         return None
     keys = [id_key(m) for m in message_ids]
     rows = dict(session.execute(select(EmailRecord.message_id, EmailRecord.conversation_id)
-                                .where(EmailRecord.message_id.in_(keys))).tuples().all())
+                                .where(EmailRecord.message_id.in_(keys))).all())
     return next((rows[k] for k in keys if k in rows), None)
 
 
