@@ -83,7 +83,7 @@ def test_a_customer_can_ask_for_the_transcript_by_email(db_url: str, tmp_path: P
         msg = got.message
         assert got.rcpt_tos == ("jane@example.org",)
         assert msg["Subject"] == "Transcript of your conversation with Northwind Support"
-        text = msg.get_body(("plain",)).get_content()
+        text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
         for line in ("You:\n  What are your opening hours?", "Assistant:\n  Our customer service team is available",
                      "You:\n  jane@example.org"):
             assert line in text
