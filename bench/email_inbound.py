@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="email-bench-"))
-    dovecot = DovecotServer(folder / "dovecot")
+    dovecot = DovecotServer(Path(tempfile.mkdtemp(prefix="helpdesk-dovecot-")))  # readable by Dovecot's users
     dovecot.start()
     smtp = SmtpServer()
     smtp.start()
