@@ -138,8 +138,8 @@ def parse_email(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     ids = message_ids(_header(msg, "message-id"))
-    text, html = _bodies(msg)
-    attachments, skipped = _attachments(msg, limits)
+    text, html, bodies = _bodies(msg)
+    attachments, skipped = _attachments(msg, limits, bodies)
     headers = {name: _header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
     return ParsedEmail(
         message_id=ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()}@generated>",
@@ -227,20 +227,16 @@ def part_text(part: Message) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-def _bodies(msg: EmailMessage) -> tuple[str, str | None]:
-    """(text, raw HTML or None): the plain part when it says something, else the HTML as text."""
+def _bodies(msg: EmailMessage) -> tuple[str, str | None, set[int]]:
+    """(text, raw HTML or None, the body parts' ids): the plain part when it says something, else the
+    HTML as text."""
     plain = msg.get_body(preferencelist=("plain",))
     html_part = msg.get_body(preferencelist=("html",))
     html = part_text(html_part) if html_part is not None else None
     text = tidy(part_text(plain)) if plain is not None else ""
     if not text and html:
         text = html_to_text(html)
-    return text, html
-
-
-def _body_parts(msg: EmailMessage) -> set[int]:
-    return {id(p) for p in (msg.get_body(preferencelist=("plain",)), msg.get_body(preferencelist=("html",)))
-            if p is not None}
+    return text, html, {id(p) for p in (plain, html_part) if p is not None}
 
 
 def _leaves(part: Message) -> list[Message]:
@@ -252,10 +248,10 @@ def _leaves(part: Message) -> list[Message]:
     return [part]
 
 
-def _attachments(msg: EmailMessage, limits: ParseLimits) -> tuple[tuple[Attachment, ...], tuple[Skipped, ...]]:
+def _attachments(msg: EmailMessage, limits: ParseLimits,
+                 bodies: set[int]) -> tuple[tuple[Attachment, ...], tuple[Skipped, ...]]:
     kept: list[Attachment] = []
     skipped: list[Skipped] = []
-    bodies = _body_parts(msg)
     for part in _leaves(msg) if msg.is_multipart() else []:
         if id(part) in bodies or part.get_content_type() in ("message/delivery-status", "text/rfc822-headers"):
             continue

@@ -69,8 +69,10 @@ class SmtpConfig:
 class SmtpSender:
     """Hands messages to one SMTP server, a connection per message (no idle connections to go stale)."""
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, *, local_hostname: str | None = None) -> None:
         self.config = config
+        #: the EHLO name; smtplib would look it up (a reverse DNS query) on every connection
+        self.local_hostname = local_hostname or socket.getfqdn()
 
     def send(self, message: EmailMessage) -> None:
         """Send one message to its ``To`` recipients.
@@ -97,8 +99,9 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         config = self.config
         if config.security == "ssl":
-            return smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=config.tls_context())
-        client = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            return smtplib.SMTP_SSL(config.host, config.port, local_hostname=self.local_hostname,
+                                    timeout=config.timeout, context=config.tls_context())
+        client = smtplib.SMTP(config.host, config.port, local_hostname=self.local_hostname, timeout=config.timeout)
         if config.security == "starttls":
             try:
                 client.starttls(context=config.tls_context())
