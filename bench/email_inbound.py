@@ -24,7 +24,6 @@ import logging
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -149,7 +148,7 @@ def main() -> None:
         app.extensions["helpdesk"].close()
         dovecot.stop()
         smtp.stop()
-    print(f"email inbound, {args.messages} messages (SQLite, offline understanding, {threading.active_count()} threads)")
+    print(f"email inbound, {args.messages} messages (SQLite, offline understanding)")
     print(f"{'path':<42}{'messages/s':>12}{'ratio':>10}")
     print(f"{'REST channel (baseline: stores + turn)':<42}{rest:>12.1f}{1.0:>10.2f}")
     print(f"{'POST /email/inbound (stores, turn queued)':<42}{hook:>12.1f}{hook / rest:>10.2f}")

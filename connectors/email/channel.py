@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from conversations.outbound import OutboundMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,6 @@ from connectors.email.tokens import ReplyTokens
 from connectors.email.transcript import transcript_text
 from conversations.attachments import load_attachment
 from conversations.models import Conversation, Customer, utcnow
-from conversations.outbound import OutboundMessage
 
 if TYPE_CHECKING:
     from conversations.db import Database

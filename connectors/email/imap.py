@@ -176,40 +176,62 @@ class ImapPoller:
             self._thread = None
 
     def run(self, interval: float) -> None:
-        """Poll, then wait (IDLE or sleep), until stopped; errors back off and retry."""
+        """Until stopped: hold the mailbox's lock, read new mail, wait (IDLE or sleep) on the same
+        connection, repeat; errors back off and start over with a new connection."""
         failures = 0
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                self._hold_and_poll(interval)
                 failures = 0
-                self._wait(interval)
             except Exception:
                 failures += 1
                 log.exception("email.imap.poll_failed", extra={"mailbox": self.config.name})
                 self._stop.wait(min(interval * 2 ** min(failures, 6), 600.0))
 
-    def _wait(self, interval: float) -> None:
-        """Until new mail may be there: IDLE (if offered) for up to ``interval``, else a sleep."""
-        if not self.idle:
-            self._stop.wait(interval)
+    def _hold_and_poll(self, interval: float) -> None:
+        self.state.ensure()
+        if not self.state.acquire():  # another process reads this mailbox; look again later
+            self._stop.wait(min(interval, self.state.lease))
             return
-        client = self.config.connect()
         try:
-            if b"IDLE" not in client.capabilities():
-                self._stop.wait(interval)
-                return
-            client.select_folder(self.config.folder, readonly=True)
-            client.idle()
+            client = self.config.connect()
             try:
-                waited = 0.0
-                while not self._stop.is_set() and waited < min(interval, MAX_IDLE_SECONDS):
-                    if client.idle_check(timeout=1.0):
-                        return  # EXISTS/RECENT: go and fetch
-                    waited += 1.0
+                idle = self.idle and b"IDLE" in client.capabilities()
+                while not self._stop.is_set():
+                    self._sync(client)
+                    if not self._wait(client, interval, idle=idle):
+                        return  # the lease was lost: let the new holder poll
             finally:
-                client.idle_done()
+                client.logout()
         finally:
-            client.logout()
+            self.state.release()
+
+    def _wait(self, client: IMAPClient, interval: float, *, idle: bool) -> bool:
+        """Wait up to ``interval`` (in IDLE, until the server announces mail); renew the lease meanwhile.
+
+        Returns ``False`` when the lease could not be renewed."""
+        renew_every = max(self.state.lease / 3, 1.0)
+        waited, since_renewal = 0.0, 0.0
+        limit = min(interval, MAX_IDLE_SECONDS)
+        if idle:
+            client.idle()
+        try:
+            while not self._stop.is_set() and waited < limit:
+                if idle:
+                    if client.idle_check(timeout=1.0):
+                        return True  # EXISTS/RECENT: go and fetch
+                else:
+                    self._stop.wait(1.0)
+                waited += 1.0
+                since_renewal += 1.0
+                if since_renewal >= renew_every:
+                    since_renewal = 0.0
+                    if not self.state.acquire():
+                        return False
+            return True
+        finally:
+            if idle:
+                client.idle_done()
 
 
 def _headers_only(header: bytes) -> bytes:

@@ -91,7 +91,7 @@ class SmtpSender:
         except smtplib.SMTPResponseException as error:
             raise SmtpFailure(f"SMTP {error.smtp_code}: {error.smtp_error!r}",
                               permanent=error.smtp_code >= 500) from error
-        except (smtplib.SMTPException, OSError, socket.timeout) as error:
+        except (TimeoutError, smtplib.SMTPException, OSError) as error:
             raise SmtpFailure(f"{type(error).__name__}: {error}") from error
         if refused:  # some recipients refused; the rest got it: nothing to retry
             return

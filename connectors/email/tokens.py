@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 _SIGNATURE_CHARS = 20  # base32 characters: 100 bits
-_TOKEN = re.compile(r"^([0-9a-z]{1,13})-([a-z2-7]{%d})$" % _SIGNATURE_CHARS)
+_TOKEN = re.compile(rf"^([0-9a-z]{{1,13}})-([a-z2-7]{{{_SIGNATURE_CHARS}}})$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 

@@ -13,7 +13,16 @@ from sqlalchemy import select
 from connectors.email.models import EmailBounce
 from conversations.models import Customer, Message
 from tests.integration.email_app import (
-    SUPPORT, email_app, eventually, mail, messages, outbox_rows, post_mail, settle, conversations)
+    SUPPORT,
+    conversations,
+    email_app,
+    eventually,
+    mail,
+    messages,
+    outbox_rows,
+    post_mail,
+    settle,
+)
 from tests.integration.test_handoff_support import add_agent
 from tests.integration.test_handoff_timers import agent_headers
 from tests.mailservers import DovecotServer, SmtpServer, dovecot, smtp_server  # noqa: F401 - fixtures
@@ -43,7 +52,8 @@ def test_an_email_gets_a_threaded_bot_reply_and_the_answer_continues_the_convers
         assert "order number" in msg.get_body(("plain",)).get_content()
 
         # the customer answers from their mail client: to the Reply-To, quoting the bot
-        answer = mail("maria@example.org", "It is A1002\n\nOn Monday Northwind Support wrote:\n> What's your order number?",
+        quoted = "It is A1002\n\nOn Monday Northwind Support wrote:\n> What's your order number?"
+        answer = mail("maria@example.org", quoted,
                       subject="Re: Where is my order?", to=reply_to, in_reply_to=str(msg["Message-ID"]),
                       references=f"{first_id} {msg['Message-ID']}")
         second = post_mail(client, answer)
@@ -191,9 +201,10 @@ def test_bad_webhook_requests_get_clear_errors_and_store_nothing(db_url: str, tm
         assert client.post("/email/inbound", data=raw).status_code == 401
         wrong = client.post("/email/inbound", data=raw, headers={"Authorization": "Bearer nope"})
         assert (wrong.status_code, wrong.json["error"]["code"]) == (401, "invalid_token")
-        bad = client.post("/email/inbound", data=b"no headers here", headers={"Authorization": "Bearer inbound-test-token"})
+        auth = {"Authorization": "Bearer inbound-test-token"}
+        bad = client.post("/email/inbound", data=b"no headers here", headers=auth)
         assert (bad.status_code, bad.json["error"]["code"]) == (400, "not_an_email")
-        big = client.post("/email/inbound", data=raw + b"x" * 6000, headers={"Authorization": "Bearer inbound-test-token"})
+        big = client.post("/email/inbound", data=raw + b"x" * 6000, headers=auth)
         assert (big.status_code, big.json["error"]["code"]) == (413, "message_too_large")
         assert conversations(app) == []
     with email_app(db_url, tmp_path, smtp_server.url, email_inbound_token=None) as app:

@@ -140,8 +140,17 @@ def test_idle_wakes_the_poller_when_mail_arrives(dovecot: DovecotServer, db: Dat
         dovecot.append(raw(1))
         assert inbox.arrived.wait(30), "IDLE did not wake the poller"
         assert inbox.ids == ["<n1@example.org>"]
+        dovecot.append(raw(2))
+        other = Inbox()
+        assert poller(dovecot, db, other).poll_once() == 0, "the running poller holds the mailbox"
+        eventually_ids = lambda: inbox.ids == ["<n1@example.org>", "<n2@example.org>"]  # noqa: E731
+        deadline = time.monotonic() + 30
+        while not eventually_ids():
+            assert time.monotonic() < deadline, "the second message never came"
+            time.sleep(0.05)
     finally:
         reader.stop()
+    assert poller(dovecot, db, Inbox()).state.acquire(), "stopping released the lock"
 
 
 @pytest.mark.parametrize("url", ["http://x", "imap://host-without-user", "pop3://u@h"])
