@@ -64,5 +64,5 @@ def test_an_email_conversation_in_the_dashboard(server: LiveServer, page: object
     original.wait_for_load_state()
     body = original.locator("body")
     expect(body).to_contain_text("Message-ID: <refund-1@example.org>")
-    expect(body).to_contain_text("window.__pwned=2")  # the HTML part as text
+    expect(body).to_contain_text("window.__pwned")  # the HTML part, as text
     assert original.evaluate("window.__pwned") is None and page.evaluate("window.__pwned") is None
