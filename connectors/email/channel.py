@@ -23,7 +23,7 @@ from connectors.email import records
 from connectors.email.compose import OutgoingEmail, compose, reply_subject
 from connectors.email.inbound import answered_noise
 from connectors.email.loops import over_hourly_cap
-from connectors.email.models import EmailFollowUp
+from connectors.email.models import EmailFollowUp, EmailRecord
 from connectors.email.smtp import SmtpSender
 from connectors.email.tokens import ReplyTokens
 from connectors.email.transcript import transcript_text
@@ -106,7 +106,7 @@ class EmailChannel:
         return self._email(session, message, conversation, (to, to_name), subject, thread, transcript_to)
 
     def _email(self, session: Session, message: OutboundMessage, conversation: Conversation,
-               recipient: tuple[str, str], subject: str, thread: list, transcript_to: str | None) -> OutgoingEmail:
+               recipient: tuple[str, str], subject: str, thread: list[EmailRecord], transcript_to: str | None) -> OutgoingEmail:
         ids = [r.message_id for r in thread if r.message_id != self.message_id(message.message_id)]
         inbound = [r.message_id for r in thread if r.direction == "in"]
         answered = message.reply_to_external_id if message.reply_to_external_id in ids else None
@@ -138,7 +138,7 @@ class EmailChannel:
                 return follow_up.address, name
         return (customer.email if customer else None), name
 
-    def _subject(self, thread: list, transcript: bool) -> str:
+    def _subject(self, thread: list[EmailRecord], transcript: bool) -> str:
         if transcript:
             return f"Transcript of your conversation with {self.identity.from_name}"
         subjects = [r.subject for r in thread if r.direction == "in" and r.subject]

@@ -67,7 +67,7 @@ class ImapConfig:
         query = parse_qs(parts.query)
         return cls(host=parts.hostname, port=parts.port or _DEFAULT_PORTS[scheme], security=security,
                    username=unquote(parts.username), password=unquote(parts.password or ""),
-                   folder=unquote(parts.path.lstrip("/")) or "INBOX", cafile=(query.get("cafile") or [None])[0],
+                   folder=unquote(parts.path.lstrip("/")) or "INBOX", cafile=next(iter(query.get("cafile") or []), None),
                    timeout=timeout)
 
     @property

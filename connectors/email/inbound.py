@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 
 from connectors.email import records
 from connectors.email.loops import no_reply_reason
@@ -168,7 +168,7 @@ class EmailInbound:
         """No turn for an auto-reply: mark it handled when every earlier message is (else the
         delivery-time guard in the channel still keeps the assistant's answer from going out)."""
         with self.db.engine.begin() as connection:
-            table = Conversation.__table__
+            table = cast(Table, Conversation.__table__)
             connection.execute(update(table).where(table.c.id == conversation_id,
                                                    table.c.processed_seq == seq - 1).values(processed_seq=seq))
 

@@ -4,9 +4,9 @@ only one poller (of any process) reads a mailbox at a time."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.email.models import Mailbox
@@ -15,7 +15,7 @@ from conversations.models import utcnow
 if TYPE_CHECKING:
     from conversations.db import Database
 
-_table = Mailbox.__table__
+_table = cast(Table, Mailbox.__table__)
 
 
 class MailboxState:

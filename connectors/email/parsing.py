@@ -187,7 +187,7 @@ def _header(msg: Message, name: str) -> str:
 
 def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
     try:
-        found = [(a.display_name, a.addr_spec) for h in msg.get_all(name) or [] for a in h.addresses]
+        found = [(a.display_name, a.addr_spec) for h in msg.get_all(name) or [] for a in h.addresses]  # type: ignore[attr-defined]
     except Exception:
         found = getaddresses([_decode_words(v) for v in _raw_values(msg, name)])
     return tuple(Address(_NAME_CONTROL.sub(" ", n).strip(), a.strip()) for n, a in found if "@" in (a or ""))
@@ -244,7 +244,7 @@ def _leaves(part: Message) -> list[Message]:
     if part.get_content_type() in ("message/rfc822", "message/delivery-status", "text/rfc822-headers"):
         return [part]
     if part.is_multipart():
-        return [leaf for sub in part.get_payload() for leaf in _leaves(sub)]  # type: ignore[union-attr]
+        return [leaf for sub in part.get_payload() if isinstance(sub, Message) for leaf in _leaves(sub)]
     return [part]
 
 

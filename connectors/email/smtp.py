@@ -60,7 +60,7 @@ class SmtpConfig:
         return cls(host=parts.hostname, port=parts.port or _DEFAULT_PORTS[scheme], security=security,
                    username=unquote(parts.username) if parts.username else None,
                    password=unquote(parts.password) if parts.password else None,
-                   cafile=(query.get("cafile") or [None])[0], timeout=timeout)
+                   cafile=next(iter(query.get("cafile") or []), None), timeout=timeout)
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.cafile)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -50,7 +50,7 @@ def blueprint(ctx: ConnectorContext, inbound: EmailInbound) -> Blueprint:
             conversation_id = session.scalar(Message.__table__.select().with_only_columns(
                 Message.conversation_id).where(Message.id == message_id))
             raw = records.raw_original(session, message_id) if conversation_id is not None else None
-        if raw is None or not ctx.agent_may_see(request, SimpleNamespace(conversation_id=conversation_id)):
+        if raw is None or not ctx.agent_may_see(request, cast(Any, SimpleNamespace(conversation_id=conversation_id))):
             if "Authorization" not in request.headers:
                 raise BadRequest("an agent token is required", code="invalid_token", status=401)
             raise BadRequest("no such message", code="not_found", status=404)
