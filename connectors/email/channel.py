@@ -106,7 +106,8 @@ class EmailChannel:
         return self._email(session, message, conversation, (to, to_name), subject, thread, transcript_to)
 
     def _email(self, session: Session, message: OutboundMessage, conversation: Conversation,
-               recipient: tuple[str, str], subject: str, thread: list[EmailRecord], transcript_to: str | None) -> OutgoingEmail:
+               recipient: tuple[str, str], subject: str, thread: list[EmailRecord],
+               transcript_to: str | None) -> OutgoingEmail:
         ids = [r.message_id for r in thread if r.message_id != self.message_id(message.message_id)]
         inbound = [r.message_id for r in thread if r.direction == "in"]
         answered = message.reply_to_external_id if message.reply_to_external_id in ids else None

@@ -67,7 +67,8 @@ class ImapConfig:
         query = parse_qs(parts.query)
         return cls(host=parts.hostname, port=parts.port or _DEFAULT_PORTS[scheme], security=security,
                    username=unquote(parts.username), password=unquote(parts.password or ""),
-                   folder=unquote(parts.path.lstrip("/")) or "INBOX", cafile=next(iter(query.get("cafile") or []), None),
+                   folder=unquote(parts.path.lstrip("/")) or "INBOX",
+                   cafile=next(iter(query.get("cafile") or []), None),
                    timeout=timeout)
 
     @property
