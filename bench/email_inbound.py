@@ -10,9 +10,10 @@ mailbox (tests/mailservers.py), aiosmtpd as the SMTP server.
    which stores and runs the turn in the request.
 2. **IMAP**: N messages put into the mailbox while the poller is stopped, then one poll stores them
    all: messages/s (fetch, parse, thread, store, record the UID). Ratio against the webhook rate.
-3. **Latency**: one message at a time lands in the mailbox (IMAP APPEND) while the poller waits in
-   IDLE; time until the bot's reply reaches the SMTP server (IDLE wake-up, fetch, store, turn,
-   outbox, SMTP). Baseline: the same round trip starting with the webhook POST instead.
+3. **Latency**: one message at a time lands in the mailbox (timed from the completed IMAP APPEND)
+   while the poller waits in IDLE; time until the bot's reply reaches the SMTP server (IDLE
+   wake-up, fetch, store, turn, outbox, SMTP). Baseline: the same round trip starting with the
+   webhook POST instead.
 
     python bench/email_inbound.py [--messages 200] [--rounds 20]
 """
@@ -104,8 +105,8 @@ def latencies(app, base: str, dovecot: DovecotServer, smtp: SmtpServer, rounds: 
         time.sleep(1.0)
         for n in range(rounds):
             before = len(smtp.received)
-            started = time.perf_counter()
             dovecot.append(mail(f"latency{n}@example.org", "Hello, where is my order?"))
+            started = time.perf_counter()  # the message is in the mailbox (APPEND completed)
             via_imap.append(wait_for(smtp, before + 1) - started)
             time.sleep(0.3)  # back in IDLE
             before = len(smtp.received)

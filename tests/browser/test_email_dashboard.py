@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.dashboard_helpers import CHROMIUM, needs_chromium, sign_in
+from tests.browser.dashboard_helpers import needs_chromium, sign_in
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 from tests.integration.email_app import SUPPORT, TOKEN, post_mail, settle
