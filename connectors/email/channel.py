@@ -28,7 +28,7 @@ from connectors.email.smtp import SmtpSender
 from connectors.email.tokens import ReplyTokens
 from connectors.email.transcript import transcript_text
 from conversations.attachments import load_attachment
-from conversations.models import Conversation, Customer, utcnow
+from conversations.models import Conversation, Customer, Message, utcnow
 
 if TYPE_CHECKING:
     from conversations.db import Database
@@ -91,6 +91,9 @@ class EmailChannel:
         if noise is not None:
             log.info("email.outbound.not_answering", extra={"conversation_id": conversation.id, "reason": noise})
             return None
+        body = self._body(session, message, transcript_to)
+        if body is None:
+            return None  # it went out with the first reply of its turn
         our_id = self.message_id(message.message_id)
         first_attempt = records.known(session, our_id) is None
         if automatic and first_attempt and over_hourly_cap(
@@ -103,11 +106,35 @@ class EmailChannel:
         if first_attempt:
             records.record(session, message_id=our_id, direction="out", conversation_id=conversation.id,
                            address=to, message_row_id=message.message_id, automatic=automatic, subject=subject)
-        return self._email(session, message, conversation, (to, to_name), subject, thread, transcript_to)
+        return self._email(message, conversation, (to, to_name), subject, thread, body,
+                           transcript=transcript_to is not None)
 
-    def _email(self, session: Session, message: OutboundMessage, conversation: Conversation,
-               recipient: tuple[str, str], subject: str, thread: list[EmailRecord],
-               transcript_to: str | None) -> OutgoingEmail:
+    def _body(self, session: Session, message: OutboundMessage,
+              transcript_to: str | None) -> tuple[str, tuple[str, ...]] | None:
+        """(text, button titles) of the mail, or ``None`` for a bot reply that is not the first of its
+        turn: the assistant's replies to one customer message go out together, as one mail."""
+        if transcript_to:
+            return transcript_text(session, message.conversation_id, self.identity.from_name), ()
+        buttons = tuple(b.title for b in message.buttons)
+        if message.author.role != "bot" or message.in_reply_to is None:
+            return message.text or "", buttons
+        rows = session.execute(select(Message.id, Message.text, Message.payload).where(
+            Message.conversation_id == message.conversation_id, Message.in_reply_to == message.in_reply_to,
+            Message.role == "bot").order_by(Message.seq)).all()
+        if rows and rows[0].id != message.message_id:
+            return None
+        texts = [row.text for row in rows if row.text] or [message.text or ""]
+        for row in reversed(rows):
+            titles = tuple(str(b["title"]) for b in (row.payload or {}).get("buttons") or []
+                           if isinstance(b, dict) and b.get("title"))
+            if titles:
+                buttons = titles
+                break
+        return "\n\n".join(texts), buttons
+
+    def _email(self, message: OutboundMessage, conversation: Conversation, recipient: tuple[str, str],
+               subject: str, thread: list[EmailRecord], body: tuple[str, tuple[str, ...]], *,
+               transcript: bool) -> OutgoingEmail:
         ids = [r.message_id for r in thread if r.message_id != self.message_id(message.message_id)]
         inbound = [r.message_id for r in thread if r.direction == "in"]
         answered = message.reply_to_external_id if message.reply_to_external_id in ids else None
@@ -116,16 +143,13 @@ class EmailChannel:
         from_name = self.identity.from_name
         if author.role == "agent" and author.name:
             from_name = f"{author.name} from {self.identity.from_name}"
-        text = message.text or ""
-        if transcript_to:
-            text = transcript_text(session, conversation.id, self.identity.from_name)
+        text, buttons = body
         return OutgoingEmail(
             to=recipient[0], to_name=recipient[1], subject=subject, text=text,
             message_id=self.message_id(message.message_id), from_address=self.tokens.support.address,
             from_name=from_name, reply_to=self.tokens.reply_address(conversation.id),
-            automatic=author.role != "agent", in_reply_to=None if transcript_to else in_reply_to,
-            references=() if transcript_to else tuple(ids),
-            buttons=tuple(b.title for b in message.buttons), attachments=self._files(message))
+            automatic=author.role != "agent", in_reply_to=None if transcript else in_reply_to,
+            references=() if transcript else tuple(ids), buttons=buttons, attachments=self._files(message))
 
     def _recipient(self, session: Session, conversation: Conversation,
                    transcript_to: str | None) -> tuple[str | None, str]:

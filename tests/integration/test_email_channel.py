@@ -66,6 +66,13 @@ def test_an_email_gets_a_threaded_bot_reply_and_the_answer_continues_the_convers
         customer_texts = [m.text for m in messages(app, stored["conversation_id"]) if m.role == "customer"]
         assert customer_texts == ["Hello, where is my order?", "It is A1002"], "quoted history stripped"
         assert len(conversations(app)) == 1
+        eventually(lambda: all(r.status == "sent" for r in outbox_rows(app)), "the outbox drained")
+        answers = [m.text for m in messages(app, stored["conversation_id"])
+                   if m.role == "bot" and m.in_reply_to == messages(app, stored["conversation_id"])[2].id]
+        assert len(answers) >= 2, "the assistant said several things to the order number"
+        assert len(smtp_server.received) == 2, "one mail per customer message"
+        body = threaded.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert all(text in body for text in answers)
 
 
 def test_after_handoff_an_agents_reply_goes_out_by_email_threaded(
