@@ -259,3 +259,25 @@ def test_stored_messages_keep_the_new_text_the_full_text_and_sanitised_html(
         assert message.text.startswith("Where is my parcel?") and "Kind regards" in email["full_text"]
         with app.extensions["helpdesk"].db.read_session() as session:
             assert session.scalar(select(Message.author).where(Message.id == message.id)) == "Priya S."
+
+
+def test_the_same_message_delivered_concurrently_is_stored_once(db_url: str, tmp_path: Path,
+                                                                smtp_server: SmtpServer) -> None:  # noqa: F811
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = (FIXTURES / "multipart_attachments.eml").read_bytes()
+    with email_app(db_url, tmp_path, smtp_server.url) as app:
+        def deliver(_: int) -> dict[str, object]:
+            return post_mail(app.test_client(), raw)
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(deliver, range(4)))
+        settle(app)
+        assert sorted(r["status"] for r in results) == ["duplicate", "duplicate", "duplicate", "stored"]
+        assert len({r["conversation_id"] for r in results}) == 1
+        [message] = [m for m in messages(app, results[0]["conversation_id"]) if m.role == "customer"]
+        with app.extensions["helpdesk"].db.read_session() as session:
+            from conversations.attachments import Attachment
+
+            kept = session.scalars(select(Attachment.message_id)).all()
+        assert kept == [message.id] * len(message.payload["attachments"]), "no orphaned copies"
