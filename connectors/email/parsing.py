@@ -140,7 +140,8 @@ def parse_email(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
     ids = message_ids(_header(msg, "message-id"))
     text, html, bodies = _bodies(msg)
     attachments, skipped = _attachments(msg, limits, bodies)
-    headers = {name: _header(msg, name) for name in KEPT_HEADERS if msg.get(name) is not None}
+    present = {key.lower() for key in msg.keys()}
+    headers = {name: _header(msg, name) for name in KEPT_HEADERS if name in present}
     return ParsedEmail(
         message_id=ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()}@generated>",
         generated_id=not ids, subject=_header(msg, "subject"), sender=next(iter(_addresses(msg, "from")), None),
@@ -148,8 +149,15 @@ def parse_email(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
         recipients=_recipients(msg), in_reply_to=message_ids(_header(msg, "in-reply-to")),
         references=message_ids(" ".join(_all_headers(msg, "references"))), date=_date(msg),
         text=text, reply=strip_reply(text), html=sanitize_html(html) if html else None,
-        attachments=attachments, skipped=skipped, headers=headers, bounce=find_bounce(msg),
+        attachments=attachments, skipped=skipped, headers=headers, bounce=_bounce(msg),
     )
+
+
+def _bounce(msg: Message) -> Bounce | None:
+    try:
+        return find_bounce(msg)
+    except Exception:  # a report too broken to read is treated as an ordinary message
+        return None
 
 
 def message_ids(value: str) -> tuple[str, ...]:
@@ -211,18 +219,45 @@ def _date(msg: Message) -> datetime | None:
     return date if date is not None and date.tzinfo is not None else None
 
 
+def _ctype(part: Message) -> str:
+    """The part's content type; ``application/octet-stream`` when its header cannot be parsed."""
+    try:
+        return part.get_content_type()
+    except Exception:  # the modern policy's header parser fails on some hostile headers
+        return "application/octet-stream"
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        return "attachment"
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
 def part_text(part: Message) -> str:
     """A text part decoded: the declared charset, else UTF-8, else Windows-1252 (never raises)."""
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return str(part.get_payload() or "")
-    declared = part.get_content_charset()
+    data = _payload_bytes(part)
+    try:
+        declared = part.get_content_charset()
+    except Exception:
+        declared = None
     for charset in (declared, "utf-8"):
         if not charset:
             continue
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):
             continue
     return data.decode("cp1252", errors="replace")
 
@@ -230,8 +265,7 @@ def part_text(part: Message) -> str:
 def _bodies(msg: EmailMessage) -> tuple[str, str | None, set[int]]:
     """(text, raw HTML or None, the body parts' ids): the plain part when it says something, else the
     HTML as text."""
-    plain = msg.get_body(preferencelist=("plain",))
-    html_part = msg.get_body(preferencelist=("html",))
+    plain, html_part = _body_part(msg, "plain"), _body_part(msg, "html")
     html = part_text(html_part) if html_part is not None else None
     text = tidy(part_text(plain)) if plain is not None else ""
     if not text and html:
@@ -239,9 +273,19 @@ def _bodies(msg: EmailMessage) -> tuple[str, str | None, set[int]]:
     return text, html, {id(p) for p in (plain, html_part) if p is not None}
 
 
+def _body_part(msg: EmailMessage, subtype: str) -> Message | None:
+    """The body of that subtype (``get_body``), or on a structure ``get_body`` cannot walk, the first
+    such leaf that is not an attachment."""
+    try:
+        return msg.get_body(preferencelist=(subtype,))
+    except Exception:
+        return next((p for p in _leaves(msg) if _ctype(p) == f"text/{subtype}" and _disposition(p) != "attachment"),
+                    None)
+
+
 def _leaves(part: Message) -> list[Message]:
     """Non-multipart parts, not descending into attached messages (a forwarded .eml is one file)."""
-    if part.get_content_type() in ("message/rfc822", "message/delivery-status", "text/rfc822-headers"):
+    if _ctype(part) in ("message/rfc822", "message/delivery-status", "text/rfc822-headers"):
         return [part]
     if part.is_multipart():
         return [leaf for sub in part.get_payload() if isinstance(sub, Message) for leaf in _leaves(sub)]
@@ -253,10 +297,10 @@ def _attachments(msg: EmailMessage, limits: ParseLimits,
     kept: list[Attachment] = []
     skipped: list[Skipped] = []
     for part in _leaves(msg) if msg.is_multipart() else []:
-        if id(part) in bodies or part.get_content_type() in ("message/delivery-status", "text/rfc822-headers"):
+        content_type = _ctype(part)
+        if id(part) in bodies or content_type in ("message/delivery-status", "text/rfc822-headers"):
             continue
         data = _part_bytes(part)
-        content_type = part.get_content_type()
         name = _file_name(part, content_type)
         if len(kept) >= limits.max_attachments:
             skipped.append(Skipped(name, content_type, len(data), "too_many"))
@@ -264,17 +308,19 @@ def _attachments(msg: EmailMessage, limits: ParseLimits,
             skipped.append(Skipped(name, content_type, len(data), "too_large"))
         else:
             cid = message_ids(_header(part, "content-id"))
-            kept.append(Attachment(name, content_type, data, inline=part.get_content_disposition() == "inline",
+            kept.append(Attachment(name, content_type, data, inline=_disposition(part) == "inline",
                                    content_id=cid[0] if cid else None))
     return tuple(kept), tuple(skipped)
 
 
 def _part_bytes(part: Message) -> bytes:
-    if part.get_content_type() == "message/rfc822":
-        inner = part.get_payload(0) if part.is_multipart() else part.get_payload()
-        return inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else b""
-    data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else b""
+    if _ctype(part) == "message/rfc822":
+        try:
+            inner = part.get_payload(0) if part.is_multipart() else part.get_payload()
+            return inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else b""
+        except Exception:  # a broken attached message: keep its bytes as they came
+            return str(part.get_payload()).encode("utf-8", "surrogateescape")
+    return _payload_bytes(part)
 
 
 def _file_name(part: Message, content_type: str) -> str:
