@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _DEFAULT_PORTS = {"imap": 143, "imap+starttls": 143, "imaps": 993}
 _BATCH = 25
+#: a message whose storing failed this many times in a row is skipped (it stays in the mailbox)
+MAX_FAILURES = 5
 #: servers drop IDLE after 30 minutes (RFC 2177); renew well before
 MAX_IDLE_SECONDS = 25 * 60
 
@@ -107,6 +109,7 @@ class ImapPoller:
         self.state = MailboxState(db, config.name, f"{uuid.uuid4().hex[:16]}", lease=lease)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failures: dict[tuple[int, int], int] = {}
 
     # --- one poll -----------------------------------------------------------------------
     def poll_once(self) -> int:
@@ -140,12 +143,27 @@ class ImapPoller:
         for start in range(0, len(uids), _BATCH):
             batch = uids[start:start + _BATCH]
             for uid, raw in self._fetch(client, batch):
-                self.handle(raw)  # raises → the UID is not recorded, the message comes again
+                self._handle(uidvalidity, uid, raw)
                 self.state.advance(uidvalidity, uid)
                 handled += 1
             if not self.state.acquire():  # renew the lease; lost it → stop writing
                 break
         return handled
+
+    def _handle(self, uidvalidity: int, uid: int, raw: bytes) -> None:
+        """Store one message; a failure leaves its UID unrecorded (it comes again), except for a
+        message that failed :data:`MAX_FAILURES` times in a row: that one is logged and passed over
+        so that it cannot hold up the mail behind it (it stays in the mailbox)."""
+        key = (uidvalidity, uid)
+        try:
+            self.handle(raw)
+        except Exception:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            if failures < MAX_FAILURES:
+                raise
+            log.exception("email.imap.message_skipped", extra={"mailbox": self.config.name, "uid": uid})
+        self._failures.pop(key, None)
 
     def _fetch(self, client: IMAPClient, uids: list[int]) -> list[tuple[int, bytes]]:
         sizes = client.fetch(uids, ["RFC822.SIZE"])

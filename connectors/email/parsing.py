@@ -22,7 +22,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from connectors.email.bounces import Bounce, find_bounce
 from connectors.email.text import html_to_text, sanitize_html, strip_reply, tidy
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
+_MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]+)>")
 #: headers kept verbatim (lower-cased names) for loop detection and the dashboard
 KEPT_HEADERS = ("auto-submitted", "precedence", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
                 "list-id", "list-unsubscribe", "return-path", "x-loop", "x-failed-recipients",

@@ -40,7 +40,7 @@ def html_to_text(html: str) -> str:
 def sanitize_html(html: str) -> str:
     """HTML safe to show in the dashboard: no scripts, styles, event handlers, images or forms."""
     return nh3.clean(
-        html, tags=set(SAFE_TAGS), attributes={k: set(v) for k, v in SAFE_ATTRIBUTES.items()},
+        html.replace("\x00", ""), tags=set(SAFE_TAGS), attributes={k: set(v) for k, v in SAFE_ATTRIBUTES.items()},
         url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
@@ -48,6 +48,7 @@ def sanitize_html(html: str) -> str:
 
 def tidy(text: str) -> str:
     """Unix line ends, no trailing spaces, at most one blank line in a row."""
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -281,3 +281,13 @@ def test_the_same_message_delivered_concurrently_is_stored_once(db_url: str, tmp
 
             kept = session.scalars(select(Attachment.message_id)).all()
         assert kept == [message.id] * len(message.payload["attachments"]), "no orphaned copies"
+
+
+def test_nul_bytes_and_control_characters_are_stored_without_them(db_url: str, tmp_path: Path,
+                                                                  smtp_server: SmtpServer) -> None:  # noqa: F811
+    raw = (b"From: Nul \x00Name <nul@example.org>\r\nTo: support@shop.example\r\nSubject: a\x00b\r\n"
+           b"Message-ID: <nul\x00id@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\x00world\r\n")
+    with email_app(db_url, tmp_path, smtp_server.url) as app:  # PostgreSQL refuses NUL in text
+        stored = post_mail(app.test_client(), raw)
+        [message] = [m for m in messages(app, stored["conversation_id"]) if m.role == "customer"]
+        assert message.text == "helloworld" and message.payload["email"]["subject"] == "a b"

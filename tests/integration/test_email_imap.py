@@ -81,6 +81,23 @@ def test_a_message_that_could_not_be_stored_is_fetched_again(dovecot: DovecotSer
     assert inbox.ids == ["<n1@example.org>", "<n2@example.org>", "<n3@example.org>"]
 
 
+def test_a_message_that_always_fails_is_passed_over_after_some_attempts(
+        dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
+    from connectors.email.imap import MAX_FAILURES
+
+    inbox = Inbox()
+    for n in (1, 2):
+        dovecot.append(raw(n))
+    reader = poller(dovecot, db, inbox)
+    inbox.fail_on = "<n1@example.org>"  # a poison message
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(RuntimeError):
+            reader.poll_once()
+    assert inbox.ids == []
+    assert reader.poll_once() == 2  # logged and passed over; the mail behind it flows again
+    assert inbox.ids == ["<n2@example.org>"]
+
+
 def test_a_new_uidvalidity_reads_the_folder_again(dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
     admin = dovecot.client()
     admin.create_folder("Support")
