@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     #: seconds between IMAP polls; with IDLE the wait ends as soon as mail arrives
     imap_interval: float = Field(60.0, gt=0, validation_alias=_env("HELPDESK_IMAP_INTERVAL"))
     imap_idle: bool = Field(True, validation_alias=_env("HELPDESK_IMAP_IDLE"))
+    #: the first poll of a mailbox also reads the mail already in it (else only mail arriving from then on)
+    imap_import_existing: bool = Field(False, validation_alias=_env("HELPDESK_IMAP_IMPORT_EXISTING"))
     #: socket timeout of SMTP and IMAP connections (well within the outbox lease)
     email_timeout: float = Field(30.0, gt=0, validation_alias=_env("HELPDESK_EMAIL_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPDESK_LOG_LEVEL"))

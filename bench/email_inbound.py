@@ -45,8 +45,8 @@ def settings(folder: Path, smtp_url: str, imap_url: str | None = None) -> Settin
     return Settings(database_url=f"sqlite:///{folder}/bench.db", instance_path=str(folder / "instance"),
                     assistant=str(REPO / "flows"), secret_key="bench", auto_migrate=True, log_level="ERROR",
                     email_address=SUPPORT, smtp_url=smtp_url, email_inbound_token=TOKEN, imap_url=imap_url,
-                    imap_interval=600, timers_in_web=False, knowledge_reload_seconds=0, outbox_interval=0.2,
-                    email_auto_reply_limit=0)
+                    imap_interval=600, imap_import_existing=True, timers_in_web=False, knowledge_reload_seconds=0,
+                    outbox_interval=0.2, email_auto_reply_limit=0)
 
 
 def rate(count: int, seconds: float) -> float:

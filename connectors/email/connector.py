@@ -58,7 +58,7 @@ class EmailConnector(BaseConnector):
         if settings.imap_url:
             config = ImapConfig.from_url(settings.imap_url, timeout=settings.email_timeout)
             self.poller = ImapPoller(config, ctx.db, self.receive_from_mailbox, max_bytes=settings.email_max_bytes,
-                                     idle=settings.imap_idle)
+                                     idle=settings.imap_idle, import_existing=settings.imap_import_existing)
             self._interval = settings.imap_interval
         app.register_blueprint(blueprint(ctx, self.inbound))
         app.extensions["helpdesk.email"] = self

@@ -101,11 +101,14 @@ class ImapPoller:
         handle: stores one raw message (raise to have it fetched again next time).
         max_bytes: larger messages are handed over as their headers plus a note.
         idle: wait in IDLE between polls when the server offers it.
+        import_existing: on the first connection to a mailbox, read the mail already in it (else
+            start with the mail that arrives from then on, so that old mail gets no replies).
     """
 
     def __init__(self, config: ImapConfig, db: Database, handle: Handler, *, max_bytes: int = 25 * 1024 * 1024,
-                 idle: bool = True, lease: float = 120.0) -> None:
+                 idle: bool = True, lease: float = 120.0, import_existing: bool = False) -> None:
         self.config, self.handle, self.max_bytes, self.idle = config, handle, max_bytes, idle
+        self.import_existing = import_existing
         self.state = MailboxState(db, config.name, f"{uuid.uuid4().hex[:16]}", lease=lease)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,6 +135,12 @@ class ImapPoller:
         status = client.select_folder(self.config.folder)
         uidvalidity = int(status[b"UIDVALIDITY"])
         stored_validity, last_uid = self.state.position()
+        if stored_validity is None and not self.import_existing:
+            # the first look at this mailbox: what is in it already is history, not new mail
+            start = int(status.get(b"UIDNEXT") or max(client.search(["ALL"]) or [0]) + 1) - 1
+            self.state.advance(uidvalidity, start)
+            log.info("email.imap.first_poll", extra={"mailbox": self.config.name, "skipped_through_uid": start})
+            return 0
         if stored_validity != uidvalidity:
             if stored_validity is not None:
                 log.warning("email.imap.uidvalidity_changed", extra={"mailbox": self.config.name,

@@ -140,7 +140,7 @@ def parse_email(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
     ids = message_ids(_header(msg, "message-id"))
     text, html, bodies = _bodies(msg)
     attachments, skipped = _attachments(msg, limits, bodies)
-    present = {key.lower() for key in msg.keys()}
+    present = {key.lower() for key in msg}  # the raw names: nothing is parsed
     headers = {name: _header(msg, name) for name in KEPT_HEADERS if name in present}
     return ParsedEmail(
         message_id=ids[0] if ids else f"<sha256.{hashlib.sha256(raw).hexdigest()}@generated>",

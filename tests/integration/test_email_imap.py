@@ -40,7 +40,19 @@ class Inbox:
 
 
 def poller(server: DovecotServer, db: Database, inbox: Inbox, **options: object) -> ImapPoller:
+    options.setdefault("import_existing", True)
     return ImapPoller(ImapConfig.from_url(server.url, timeout=10), db, inbox, **options)  # type: ignore[arg-type]
+
+
+def test_by_default_the_first_poll_leaves_the_mail_already_there(dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
+    for n in (1, 2):
+        dovecot.append(raw(n))  # years of old mail in the support mailbox
+    inbox = Inbox()
+    reader = poller(dovecot, db, inbox, import_existing=False)
+    assert reader.poll_once() == 0 and inbox.got == []
+    dovecot.append(raw(3))
+    assert reader.poll_once() == 1
+    assert inbox.ids == ["<n3@example.org>"]
 
 
 def test_new_mail_is_fetched_once_in_order(dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
@@ -104,7 +116,7 @@ def test_a_new_uidvalidity_reads_the_folder_again(dovecot: DovecotServer, db: Da
     admin.append("Support", raw(1))
     inbox = Inbox()
     url = dovecot.url.replace("/INBOX", "/Support")
-    reader = ImapPoller(ImapConfig.from_url(url), db, inbox)
+    reader = ImapPoller(ImapConfig.from_url(url), db, inbox, import_existing=True)
     assert reader.poll_once() == 1
     validity, last = reader.state.position()
     admin.delete_folder("Support")  # the server renumbers: UIDs start again at 1
