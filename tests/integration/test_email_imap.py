@@ -193,3 +193,15 @@ def test_url_parts_and_the_name_without_password() -> None:
     assert (config.host, config.port, config.security, config.username, config.password, config.folder) == (
         "imap.example", 993, "ssl", "help@shop.example", "p/w", "Support Inbox")
     assert "p/w" not in config.name
+
+
+def test_without_idle_the_poller_polls_at_its_interval(dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
+    inbox = Inbox()
+    reader = poller(dovecot, db, inbox, idle=False)
+    reader.start(interval=1)
+    try:
+        dovecot.append(raw(1))
+        assert inbox.arrived.wait(30), "the next poll did not fetch the message"
+        assert inbox.ids == ["<n1@example.org>"]
+    finally:
+        reader.stop()
