@@ -35,6 +35,7 @@ def blueprint(ctx: ConnectorContext, inbound: EmailInbound) -> Blueprint:
         if (request.content_length or 0) > settings.email_max_bytes:
             raise BadRequest(f"the message is larger than {settings.email_max_bytes} bytes",
                              code="message_too_large", status=413)
+        request.max_content_length = settings.email_max_bytes  # instead of the app-wide request limit
         raw = request.get_data(cache=False)
         try:
             received = inbound.receive(raw)
