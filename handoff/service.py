@@ -248,7 +248,9 @@ class HandoffService:
         customer.email = email
         self.note(turn.session, handoff, turn.conversation.id, f"Customer left the email address {email} "
                   "outside business hours: reply by email.")
-        return [self.say(turn, None, texts.EMAIL_THANKS.format(email=email), reply_to=message.id)]
+        # the payload tells the email channel to continue this conversation by email
+        return [self.say(turn, None, texts.EMAIL_THANKS.format(email=email), reply_to=message.id,
+                         payload={"email_follow_up": email})]
 
     def _customer(self, turn: Turn) -> Customer:
         conversation = turn.conversation
