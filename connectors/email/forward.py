@@ -51,8 +51,9 @@ def forward_by_email(turn: Turn, messages: Sequence[Message]) -> bool:
             else:
                 row.address = address.lower()
             session.flush()
-    follow_up = session.get(EmailFollowUp, conversation.id) is not None
-    by_email = _came_by_email(turn, {m.in_reply_to for m in messages if m.in_reply_to})
+    # one query each, and only when they can matter (this runs for every turn of every chat)
+    follow_up = any(m.role == "agent" for m in messages) and session.get(EmailFollowUp, conversation.id) is not None
+    by_email = _came_by_email(turn, {m.in_reply_to for m in messages if m.in_reply_to and m.role == "bot"})
     queued = False
     for message in sorted(messages, key=lambda m: m.seq):
         custom = _transcript(turn, message)
