@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conversations.outbound import OutboundMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,6 +28,7 @@ from connectors.email.tokens import ReplyTokens
 from connectors.email.transcript import transcript_text
 from conversations.attachments import load_attachment
 from conversations.models import Conversation, Customer, Message, utcnow
+from conversations.outbound import OutboundMessage
 
 if TYPE_CHECKING:
     from conversations.db import Database

@@ -19,12 +19,12 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from conversations.outbound import OutboundMessage
 from sqlalchemy import select
 
 from connectors.email.channel import CHANNEL, TRANSCRIPT
 from connectors.email.models import EmailFollowUp
 from conversations.models import Message
+from conversations.outbound import OutboundMessage
 
 if TYPE_CHECKING:
     from conversations.turn import Turn

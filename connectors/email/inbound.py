@@ -26,10 +26,10 @@ from conversations.models import Conversation
 from conversations.types import Inbound
 
 if TYPE_CHECKING:
-    from conversations.inbound import Inbox, Receipt
     from sqlalchemy.orm import Session
 
     from conversations.db import Database
+    from conversations.inbound import Inbox, Receipt
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
