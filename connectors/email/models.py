@@ -1,4 +1,4 @@
-"""Tables of the email channel (migration ``0005_email``), on the one metadata of ``conversations``.
+"""Tables of the email channel (migration ``0006_email``), on the one metadata of ``conversations``.
 
 * ``email_messages``: every Message-ID we received or sent, with its conversation (threading by
   In-Reply-To/References, dedupe across webhook and IMAP, the per-sender cap on automatic replies)
