@@ -80,7 +80,7 @@ def test_after_handoff_an_agents_reply_goes_out_by_email_threaded(
         db_url: str, tmp_path: Path, smtp_server: SmtpServer) -> None:  # noqa: F811
     with email_app(db_url, tmp_path, smtp_server.url, handoff_assignment="manual") as app:
         client = app.test_client()
-        add_agent(app, "ann@example.com", name="Ann")
+        add_agent(app, "ann@example.com", name="Ann", presence="away")
         stored = post_mail(client, mail("Jon <jon@example.org>", "I want to talk to a human", subject="Refund"))
         settle(app)
         cid = stored["conversation_id"]
@@ -241,7 +241,7 @@ def test_attachments_are_stored_and_agents_see_the_original(db_url: str, tmp_pat
         assert [(f["name"], f["content_type"]) for f in files] == [
             ("seam.png", "image/png"), ("Rechnung A1004 – Kopie.pdf", "application/pdf")]
         assert message.payload["email"]["skipped_attachments"][0]["reason"] == "too_large"
-        add_agent(app, "ann@example.com", name="Ann", role="admin")
+        add_agent(app, "ann@example.com", name="Ann", role="admin", presence="away")
         headers = agent_headers(client, "ann@example.com")
         detail = client.get(f"/api/v1/conversations/{stored['conversation_id']}", headers=headers).json
         [shown] = [m for m in detail["messages"] if m["role"] == "customer"]

@@ -35,7 +35,7 @@ def test_an_off_hours_widget_customer_gets_the_agents_reply_by_email_and_answers
 
         # Monday: an agent answers in the dashboard; the customer is long gone from the page
         widget.disconnect()
-        add_agent(app, "ann@example.com", name="Ann")
+        add_agent(app, "ann@example.com", name="Ann", presence="away")
         client = app.test_client()
         headers = agent_headers(client, "ann@example.com")
         assert client.post(f"/api/v1/conversations/{cid}/claim", headers=headers).status_code == 200
