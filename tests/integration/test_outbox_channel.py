@@ -79,7 +79,7 @@ def test_every_reply_reaches_the_channel_once_in_order_across_a_killed_worker(db
         client = app.test_client()
         customers_write(app, client, 1)
         # a person takes over one conversation and answers in it
-        add_agent(app, "ann@example.com", name="Ann")
+        add_agent(app, "ann@example.com", name="Ann", presence="away")  # offline agents cannot claim
         post(client, "human", "talk to a human", "h-1")
         assert app.extensions["helpdesk"].turns.wait_idle(30)
         headers = agent_headers(client, "ann@example.com")
