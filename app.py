@@ -104,6 +104,9 @@ def mount_connectors(app: Flask, services: Services, secret: str, limits: Channe
         if channel is not None:
             services.channels[channel.name] = channel
             services.delivery.use_outbox(channel.name)
+        forward = getattr(connector, "forward", None)  # optional: carries other channels' messages too
+        if forward is not None:
+            services.delivery.forwarders.append(forward)
         services.closers.append(connector.stop)
     for connector in connectors:
         connector.start()

@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(None, validation_alias=_env("HELPDESK_SMTP_URL"))
     imap_url: str | None = Field(None, validation_alias=_env("HELPDESK_IMAP_URL"))
     email_inbound_token: str | None = Field(None, validation_alias=_env("HELPDESK_EMAIL_INBOUND_TOKEN"))
+    # --- email (see the README's "Connect email") ---
+    #: the display name on outgoing mail: "Northwind Support <support@shop.example>"
+    email_from_name: str = Field("Support", validation_alias=_env("HELPDESK_EMAIL_FROM_NAME"))
+    #: the largest raw message accepted (webhook: 413; IMAP: its headers and a note are stored)
+    email_max_bytes: int = Field(25 * 1024 * 1024, gt=0, validation_alias=_env("HELPDESK_EMAIL_MAX_BYTES"))
+    #: a larger attachment is listed on the message but not stored
+    email_max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0,
+                                            validation_alias=_env("HELPDESK_EMAIL_MAX_ATTACHMENT_BYTES"))
+    email_max_attachments: int = Field(20, ge=0, validation_alias=_env("HELPDESK_EMAIL_MAX_ATTACHMENTS"))
+    #: automatic (bot) replies to one sender per hour; more are not sent (0: no cap)
+    email_auto_reply_limit: int = Field(5, ge=0, validation_alias=_env("HELPDESK_EMAIL_AUTO_REPLY_LIMIT"))
+    #: seconds between IMAP polls; with IDLE the wait ends as soon as mail arrives
+    imap_interval: float = Field(60.0, gt=0, validation_alias=_env("HELPDESK_IMAP_INTERVAL"))
+    imap_idle: bool = Field(True, validation_alias=_env("HELPDESK_IMAP_IDLE"))
+    #: the first poll of a mailbox also reads the mail already in it (else only mail arriving from then on)
+    imap_import_existing: bool = Field(False, validation_alias=_env("HELPDESK_IMAP_IMPORT_EXISTING"))
+    #: socket timeout of SMTP and IMAP connections (well within the outbox lease)
+    email_timeout: float = Field(30.0, gt=0, validation_alias=_env("HELPDESK_EMAIL_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPDESK_LOG_LEVEL"))
     # --- agents and handoff (see the README's "Agents and handoff") ---
     #: auto: waiting conversations go to the least-loaded online agent of their team; manual: agents claim

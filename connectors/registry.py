@@ -31,6 +31,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("rest", "connectors.rest:RestConnector"),
     Entry("widget", "connectors.widget:WidgetConnector"),
     Entry("socketio", "connectors.rasa_socketio:RasaSocketIOConnector"),
+    Entry("email", "connectors.email.connector:EmailConnector", lambda settings: bool(settings.email_address)),
 )
 
 

@@ -17,9 +17,10 @@ from conversations.models import Base
 from handoff.models import TABLES as HANDOFF_TABLES
 from knowledge.models import TABLES as KNOWLEDGE_TABLES
 from knowledge.models import include_name
+from connectors.email.models import TABLES as EMAIL_TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"customers", "conversations", "messages", "outbox", "dialogue_events"} | KNOWLEDGE_TABLES | HANDOFF_TABLES | WIDGET_TABLES
+TABLES = {"customers", "conversations", "messages", "outbox", "dialogue_events"} | KNOWLEDGE_TABLES | HANDOFF_TABLES | WIDGET_TABLES | EMAIL_TABLES
 
 
 def _tables(db: Database) -> set[str]:
