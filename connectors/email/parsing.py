@@ -156,7 +156,7 @@ def parse_email(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
 def _bounce(msg: Message) -> Bounce | None:
     try:
         return find_bounce(msg)
-    except Exception:  # a report too broken to read is treated as an ordinary message
+    except Exception:  # noqa: BLE001 - a report too broken to read is treated as an ordinary message
         return None
 
 
@@ -184,7 +184,7 @@ def _decode_words(value: str) -> str:
 def _all_headers(msg: Message, name: str) -> list[str]:
     try:
         return [str(v) for v in msg.get_all(name) or []]
-    except Exception:  # the modern policy's header parser can fail on hostile input
+    except Exception:  # noqa: BLE001 - the modern policy's header parser can fail on hostile input
         return [_decode_words(v) for v in _raw_values(msg, name)]
 
 
@@ -196,7 +196,7 @@ def _header(msg: Message, name: str) -> str:
 def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
     try:
         found = [(a.display_name, a.addr_spec) for h in msg.get_all(name) or [] for a in h.addresses]  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         found = getaddresses([_decode_words(v) for v in _raw_values(msg, name)])
     return tuple(Address(_NAME_CONTROL.sub(" ", n).strip(), a.strip()) for n, a in found if "@" in (a or ""))
 
@@ -223,21 +223,21 @@ def _ctype(part: Message) -> str:
     """The part's content type; ``application/octet-stream`` when its header cannot be parsed."""
     try:
         return part.get_content_type()
-    except Exception:  # the modern policy's header parser fails on some hostile headers
+    except Exception:  # noqa: BLE001 - the modern policy's header parser fails on some hostile headers
         return "application/octet-stream"
 
 
 def _disposition(part: Message) -> str | None:
     try:
         return part.get_content_disposition()
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         return "attachment"
 
 
 def _payload_bytes(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         data = None
     if isinstance(data, bytes):
         return data
@@ -250,7 +250,7 @@ def part_text(part: Message) -> str:
     data = _payload_bytes(part)
     try:
         declared = part.get_content_charset()
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         declared = None
     for charset in (declared, "utf-8"):
         if not charset:
@@ -278,7 +278,7 @@ def _body_part(msg: EmailMessage, subtype: str) -> Message | None:
     such leaf that is not an attachment."""
     try:
         return msg.get_body(preferencelist=(subtype,))
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         return next((p for p in _leaves(msg) if _ctype(p) == f"text/{subtype}" and _disposition(p) != "attachment"),
                     None)
 
@@ -318,7 +318,7 @@ def _part_bytes(part: Message) -> bytes:
         try:
             inner = part.get_payload(0) if part.is_multipart() else part.get_payload()
             return inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else b""
-        except Exception:  # a broken attached message: keep its bytes as they came
+        except Exception:  # noqa: BLE001 - a broken attached message: keep its bytes as they came
             return str(part.get_payload()).encode("utf-8", "surrogateescape")
     return _payload_bytes(part)
 
@@ -326,7 +326,7 @@ def _part_bytes(part: Message) -> bytes:
 def _file_name(part: Message, content_type: str) -> str:
     try:
         name = part.get_filename()
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile mail must degrade, never crash
         name = None
     name = _NAME_CONTROL.sub("", _decode_words(name or "")).replace("\\", "/").rsplit("/", 1)[-1].strip(" .")
     if name:

@@ -32,7 +32,7 @@ def html_to_text(html: str) -> str:
         return ""
     try:
         text = get_text(html)
-    except Exception:  # inscriptis/lxml on truly broken markup: fall back to the sanitiser's text
+    except Exception:  # noqa: BLE001 - inscriptis/lxml on truly broken markup: fall back to the sanitiser's text
         text = nh3.clean(html, tags=set())
     return tidy(text)
 
@@ -61,7 +61,7 @@ def strip_reply(text: str) -> str:
     try:
         message = EmailReplyParser(languages=list(REPLY_LANGUAGES)).read(text)
         reply = message.replies[0].body if message.replies else text
-    except Exception:  # a regex library on hostile input: keep the text rather than lose it
+    except Exception:  # noqa: BLE001 - a regex library on hostile input: keep the text rather than lose it
         reply = text
     reply = _drop_quoted_tail(reply)
     return tidy(reply) or tidy(text)
