@@ -115,6 +115,8 @@ class Clicked:
     message_text: str = ""
     message_user: str | None = None
     action_ts: str = ""
+    title: str = ""
+    """The clicked button's text."""
 
     @property
     def root_ts(self) -> str:
@@ -179,11 +181,11 @@ def _message(event_id: str, event: dict[str, Any], me: Identity | None, *, menti
         previous = event.get("previous_message") or {}
         return Deleted(event_id, str(event.get("channel") or ""), str(event.get("deleted_ts") or ""),
                        previous.get("thread_ts"), previous.get("user"))
-    if subtype not in _SPOKEN_SUBTYPES:
-        return Ignored(f"message subtype {subtype!r}", event_id)
     reason = _is_ours_or_bot(event, me)
     if reason:
         return Ignored(reason, event_id)
+    if subtype not in _SPOKEN_SUBTYPES:
+        return Ignored(f"message subtype {subtype!r}", event_id)
     if not event.get("user") or not event.get("channel") or not event.get("ts"):
         return Ignored("message without user, channel or ts", event_id)
     thread_ts = event.get("thread_ts")
@@ -235,9 +237,11 @@ def parse_interaction(payload: dict[str, Any]) -> SlackEvent:
         action = actions[0]
         ts = str(container.get("message_ts") or message.get("ts") or "")
         thread_ts = container.get("thread_ts") or message.get("thread_ts")
+        title = (action.get("text") or {}).get("text") or action.get("value") or ""
         return Clicked(str(user["id"]), str(channel), str(action.get("action_id") or ""),
                        str(action.get("value") or ""), ts, thread_ts if thread_ts != ts else None, team,
-                       str(message.get("text") or ""), message.get("user"), str(action.get("action_ts") or ""))
+                       str(message.get("text") or ""), message.get("user"), str(action.get("action_ts") or ""),
+                       str(title))
     if kind == "message_action":
         message = payload.get("message") or {}
         channel = (payload.get("channel") or {}).get("id")
