@@ -241,3 +241,19 @@ def register(app: Flask) -> None:
     """Make the same commands available as ``flask --app app <command>``."""
     for command in (validate, test, chat, db, worker, create_agent):
         app.cli.add_command(command)
+
+
+@cli.group()
+def slack() -> None:
+    """Slack commands (README, "Connect Slack")."""
+
+
+@slack.command("check")
+def slack_check() -> None:
+    """Verify the Slack token, its scopes and the app's channel membership; exit 1 if something is missing."""
+    from connectors.slack.check import check
+
+    report = check(Settings())
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)

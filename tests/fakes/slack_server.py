@@ -73,8 +73,10 @@ class Workspace:
 class FakeSlack:
     """The server; a context manager (starts on enter, stops on exit)."""
 
-    def __init__(self, token: str = "xoxb-test-token", *, socket_url: str | None = None) -> None:
+    def __init__(self, token: str = "xoxb-test-token", *, app_token: str = "xapp-test-token",
+                 socket_url: str | None = None) -> None:
         self.token = token
+        self.app_token = app_token
         self.socket_url = socket_url
         self.workspace = Workspace()
         self.calls: list[Call] = []
@@ -168,7 +170,8 @@ class FakeSlack:
         if failure is not None:
             call.status = failure.status
             return self._failure(failure)
-        if headers.get("authorization") != f"Bearer {self.token}":
+        token = self.app_token if method == "apps.connections.open" else self.token
+        if headers.get("authorization") != f"Bearer {token}":
             return self._json({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
