@@ -56,6 +56,8 @@ class CustomerSide:
     grouping: Grouping
     #: called with (posted, conversation thread key) when staff write in a customer's thread
     on_staff_reply: Callable[[Posted, str], object] | None = None
+    #: our bot user's id (a leading mention of the app is dropped from the text), when known
+    bot_user: Callable[[], str | None] = lambda: None
     #: called with (posted, thread key, conversation id) after a message with files was stored
     on_files: Callable[[Posted, str, int], object] | None = None
     stats: dict[str, int] = field(default_factory=dict)
@@ -77,7 +79,7 @@ class CustomerSide:
     def store(self, posted: Posted, key: str) -> int:
         """Store ``posted`` as a customer message of the conversation ``key``; its conversation id."""
         user = self.directory.user(posted.user)
-        text = to_plain(posted.text, self.directory.name) or None
+        text = to_plain(_without_mention(posted.text, self.bot_user()), self.directory.name) or None
         meta = {"slack": {"channel": posted.channel, "ts": posted.ts, "thread_ts": posted.thread_ts,
                           "user": posted.user, "team": posted.team, "avatar": user.image}}
         payload: dict[str, Any] | None = None
@@ -122,3 +124,9 @@ class CustomerSide:
     def _count(self, what: str) -> None:
         self.stats[what] = self.stats.get(what, 0) + 1
         return None
+
+
+def _without_mention(text: str, bot_user: str | None) -> str:
+    """``"<@UBOT> help"`` → ``"help"``: addressing the app is not part of the question."""
+    prefix = f"<@{bot_user}>"
+    return text.strip()[len(prefix):].lstrip(" ,:") if bot_user and text.strip().startswith(prefix) else text

@@ -133,13 +133,13 @@ class RoleRules:
     """Decides whether a Slack author is a customer or staff, per channel.
 
     Args:
-        our_team: our workspace id (``auth.test``'s ``team_id``).
+        our_team: returns our workspace id (``auth.test``'s ``team_id``).
         modes: support channel id → its mode.
         agent_channel: the agents' channel; its members are the agents.
         directory: looks users, channels and members up.
     """
 
-    our_team: str
+    our_team: Callable[[], str]
     modes: dict[str, Mode]
     agent_channel: str | None
     directory: Directory
@@ -156,7 +156,7 @@ class RoleRules:
             return "customer"
         if self.mode(channel) == "shared":
             team = team or self.directory.user(user_id).team_id
-            return "staff" if team == self.our_team else "customer"
+            return "staff" if team == self.our_team() else "customer"
         return "staff" if self.is_agent(user_id) else "customer"
 
     def is_agent(self, user_id: str) -> bool:

@@ -149,7 +149,7 @@ def test_who_is_who_per_channel(slack: FakeSlack) -> None:
     slack.add_user("U_CUST", "Customer", team="T_CUST")
     slack.add_user("U_STAFF", "Staff")
     directory = Directory(build_client(slack.token, slack.api_url))
-    rules = RoleRules("T_OURS", {"C_SHARED": "auto", "C_IT": "auto", "C_FORCED": "shared"}, "C_AGENTS", directory)
+    rules = RoleRules(lambda: "T_OURS", {"C_SHARED": "auto", "C_IT": "auto", "C_FORCED": "shared"}, "C_AGENTS", directory)
     assert rules.role("C_SHARED", "U_CUST", "T_CUST") == "customer"
     assert rules.role("C_SHARED", "U_STAFF", "T_OURS") == "staff"
     assert rules.role("C_SHARED", "U_CUST", None) == "customer"  # team looked up
