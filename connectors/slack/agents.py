@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -27,30 +27,27 @@ log = logging.getLogger(__name__)
 _CARD_BLOCK = "helpdesk_card_"
 
 
-class DeskError(Exception):
-    """The helpdesk refused (someone else has the conversation, no such agent…): told to the user."""
-
-
 class AgentDesk(Protocol):
-    """What Slack may ask of the agent inbox (implemented over ``handoff/``)."""
+    """What Slack may ask of the agent inbox (``handoff.desk.ChatDesk``). Actions return None when
+    done, else why not (someone else has the conversation…), which the Slack user is told."""
 
-    def agent_for(self, user: SlackUser) -> object | None:
+    def agent_for(self, user: SlackUser) -> Any:
         """The helpdesk agent of a Slack user: by email, else by name; None when none matches."""
 
-    def claim(self, conversation_id: int, agent: object) -> None:
-        """Assign the conversation to the agent. Raises DeskError."""
+    def claim(self, conversation_id: int, agent: Any) -> str | None:
+        """Assign the conversation to the agent."""
 
-    def resolve(self, conversation_id: int, agent: object) -> None:
-        """Resolve the conversation. Raises DeskError."""
+    def resolve(self, conversation_id: int, agent: Any) -> str | None:
+        """Resolve the conversation."""
 
-    def reply(self, conversation_id: int, agent: object, text: str, *, internal: bool) -> None:
-        """An agent's message: to the customer, or an internal note. Raises DeskError."""
+    def reply(self, conversation_id: int, agent: Any, text: str, *, internal: bool) -> str | None:
+        """An agent's message: to the customer, or an internal note."""
 
-    def take_over(self, conversation_id: int, agent: object | None, name: str, text: str, external_id: str) -> None:
+    def take_over(self, conversation_id: int, agent: Any, name: str, text: str, external_id: str) -> str | None:
         """Staff wrote in the customer's own Slack thread: record it (it is already visible there)
         and hand the conversation to that person; the bot goes quiet."""
 
-    def hand_over(self, conversation_id: int, reason: str) -> None:
+    def hand_over(self, conversation_id: int, reason: str) -> str | None:
         """Hand the conversation to people (the ticket reaction)."""
 
     def conversation_for(self, thread_key: str) -> int | None:
@@ -185,17 +182,16 @@ class AgentSide:
         elif click.action_id == blocks.RESOLVE:
             self._as_agent(click.channel, click.user, lambda agent: self.desk.resolve(conversation_id, agent))
 
-    def _as_agent(self, channel: str, user_id: str, act: Callable[[object], object]) -> None:
+    def _as_agent(self, channel: str, user_id: str, act: Callable[[Any], str | None]) -> None:
         user = self.directory.user(user_id)
         agent = self.desk.agent_for(user)
         if agent is None:
             self._tell(channel, user_id, f"No helpdesk agent matches your Slack account ({user.email or user.name}): "
                                          "ask an admin to add you with the same email.")
             return
-        try:
-            act(agent)
-        except DeskError as exc:
-            self._tell(channel, user_id, str(exc))
+        problem = act(agent)
+        if problem:
+            self._tell(channel, user_id, problem)
 
     def _tell(self, channel: str, user: str, text: str) -> None:
         log.info("slack.agent.told", extra={"channel": channel, "user": user, "text": text})
