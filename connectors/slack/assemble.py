@@ -103,8 +103,15 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     dispatcher = Dispatcher(customers, agents, lookups, me, lambda key: thread_of_message(db, key),
                             settings.slack_ticket_emoji, background=_submitter(executor))
     verifier = RequestVerifier(settings.slack_signing_secret, now) if settings.slack_signing_secret else None
+    agent_channel = settings.slack_agent_channel
+    icon = (lambda name: _avatar(directory, agent_channel, name)) if agent_channel else None
     return SlackParts(client, sender, directory, me, customers, agents, dispatcher, verifier,
-                      SlackChannel(sender), files, executor)
+                      SlackChannel(sender, agent_icon=icon), files, executor)
+
+
+def _avatar(directory: Directory, channel: str, name: str) -> str | None:
+    member = directory.member_named(channel, name)
+    return member.image if member else None
 
 
 def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], object]], object]:

@@ -2,12 +2,14 @@
 
 The outbox worker calls :meth:`SlackChannel.deliver` (at least once per message, in order per
 conversation, never inside a transaction). A bot reply appears under the app's name; an agent's
-reply under the agent's name (``username``, scope ``chat:write.customize``).
+reply under the agent's name and, when the agent is in the agents' channel under that name, their
+Slack avatar (``username``/``icon_url``, scope ``chat:write.customize``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from connectors.slack.blocks import message_blocks
@@ -43,7 +45,7 @@ class Outbound(Protocol):
     image: str | None
 
 
-def render(message: Outbound, *, agent_icon: str | None = None) -> SlackPost:
+def render(message: Outbound, *, agent_icon: Callable[[str], str | None] | None = None) -> SlackPost:
     """The Slack post for one outbound message.
 
     Raises:
@@ -58,7 +60,8 @@ def render(message: Outbound, *, agent_icon: str | None = None) -> SlackPost:
     mrkdwn = escape(text) or (" " if buttons or message.image else "…")
     username = icon = None
     if message.author.role == "agent" and message.author.name:
-        username, icon = message.author.name, agent_icon
+        username = message.author.name
+        icon = agent_icon(username) if agent_icon else None
     return SlackPost(channel, mrkdwn, thread_ts=root_ts, blocks=message_blocks(text, buttons, message.image),
                      username=username, icon_url=icon)
 
@@ -68,7 +71,7 @@ class SlackChannel:
 
     name = CHANNEL
 
-    def __init__(self, sender: SlackSender, *, agent_icon: str | None = None) -> None:
+    def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None) -> None:
         self._sender = sender
         self._agent_icon = agent_icon
 

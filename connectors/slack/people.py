@@ -118,6 +118,15 @@ class Directory:
         """The member ids of a channel (``conversations.members``, all pages, cached briefly)."""
         return self._members.get(channel, lambda: self._load_members(channel))  # type: ignore[no-any-return]
 
+    def member_named(self, channel: str, name: str) -> SlackUser | None:
+        """The member of ``channel`` (the agents' channel) whose name or real name is ``name``."""
+        wanted = name.strip().lower()
+        for user_id in sorted(self.members(channel)):
+            user = self.user(user_id)
+            if wanted in (user.name.lower(), (user.real_name or "").lower()):
+                return user
+        return None
+
     def _load_members(self, channel: str) -> frozenset[str]:
         members: set[str] = set()
         try:

@@ -111,7 +111,7 @@ class _Out:
 
 
 def test_agent_replies_show_the_agents_name_and_bot_buttons_are_block_kit(slack: FakeSlack) -> None:
-    channel = SlackChannel(sender_for(slack), agent_icon="https://example.com/agent.png")
+    channel = SlackChannel(sender_for(slack), agent_icon={"Grace Hopper": "https://example.com/agent.png"}.get)
     channel.deliver(_Out("Hi, I'm Grace <3", role="agent", name="Grace Hopper"))
     channel.deliver(_Out("Pick one", buttons=(_Button("Track", "/order_status"),)))
     agent, bot = slack.posted("C1")
