@@ -98,7 +98,7 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     if desk is not None:
         agents = AgentSide(desk, directory, sender, CardIndex(lookups), settings.slack_agent_channel,
                            settings.slack_reply_prefix, settings.slack_ticket_emoji,
-                           notify=lambda channel, user, text: _ephemeral(client, channel, user, text))
+                           notify=lambda channel, user, text: _ephemeral(lookups, channel, user, text))
         customers.on_staff_reply = agents.staff_reply
     dispatcher = Dispatcher(customers, agents, lookups, me, lambda key: thread_of_message(db, key),
                             settings.slack_ticket_emoji, background=_submitter(executor))

@@ -2,8 +2,9 @@
 Socket Mode envelopes): parse, drop retries, route to the customer or agent side.
 
 A request is acknowledged when :meth:`Dispatcher.event` returns: by then a customer's message is
-stored and its turn scheduled. Work that needs Slack calls of its own (reactions, files, card
-updates) is handed to ``background`` so the acknowledgement never waits for it.
+stored and its turn scheduled, an agent's reply or note written, a click carried out. Work that
+needs Slack calls of its own (reactions, files, card updates) is handed to ``background`` so the
+acknowledgement never waits for it.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Dispatcher:
         self._count(type(parsed).__name__.lower())
         if isinstance(parsed, Posted):
             if self.agents is not None and parsed.channel == self.agents.agent_channel:
-                self.background(lambda: self.agents.posted(parsed))  # type: ignore[union-attr]
+                self.agents.posted(parsed)  # an agent's reply is inbound too: done before the ack
             else:
                 self.customers.posted(parsed)
         elif isinstance(parsed, Edited):
@@ -118,7 +119,7 @@ class Dispatcher:
         if click.action_id.startswith(blocks.BOT_BUTTON):
             self.customers.clicked(click, thread_key(click.channel, click.root_ts))
         elif self.agents is not None:
-            self.background(lambda: self.agents.clicked(click))  # type: ignore[union-attr]
+            self.agents.clicked(click)
 
     def ticket(self, reacted: Reacted) -> int | None:
         """The ticket reaction: the message's conversation (created when needed) goes to a person."""
