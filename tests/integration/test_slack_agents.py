@@ -68,8 +68,7 @@ def wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-d
     raise AssertionError("condition not met in time")
 
 
-@pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+def desk_on(db_url: str, tmp_path: Path) -> Iterator[Desk]:
     with FakeSlack() as slack:
         workspace(slack)
         settings = make_settings(db_url, tmp_path, slack_bot_token=slack.token, slack_signing_secret="s",
@@ -89,6 +88,17 @@ def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
             services.close()
 
 
+@pytest.fixture
+def desk(sqlite_url: str, tmp_path: Path) -> Iterator[Desk]:
+    yield from desk_on(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def desk_any(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    """On SQLite and on PostgreSQL."""
+    yield from desk_on(db_url, tmp_path)
+
+
 def test_slack_users_map_to_agents_by_email_then_by_name(desk: Desk) -> None:
     chat_desk = desk.parts.agents.desk  # type: ignore[union-attr]
     grace = desk.parts.directory.user("U_AGENT")
@@ -98,31 +108,31 @@ def test_slack_users_map_to_agents_by_email_then_by_name(desk: Desk) -> None:
     assert chat_desk.agent_for(desk.parts.directory.user("U_STAFF")) is None
 
 
-def test_the_handoff_card_claim_and_resolve(desk: Desk) -> None:
-    cid = desk.conversation()
-    desk.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
-    assert desk.status(cid) == "queued"
-    relay = Relay(desk.parts.agents, desk.parts.directory, lambda job: job())  # type: ignore[arg-type]
-    for event, data in list(desk.events):
+def test_the_handoff_card_claim_and_resolve(desk_any: Desk) -> None:
+    cid = desk_any.conversation()
+    desk_any.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    assert desk_any.status(cid) == "queued"
+    relay = Relay(desk_any.parts.agents, desk_any.parts.directory, lambda job: job())  # type: ignore[arg-type]
+    for event, data in list(desk_any.events):
         relay.on_bus_event(event, data)
-    [card] = desk.slack.posted("C_AGENTS")
+    [card] = desk_any.slack.posted("C_AGENTS")
     assert "Ada Customer" in card["text"] and card["blocks"][-1]["elements"][0]["action_id"] == "helpdesk_claim"
 
     click = fixture("claim_click")
     click["actions"][0]["value"] = str(cid)
     click["container"]["message_ts"] = card["ts"]
-    desk.parts.dispatcher.interaction(click)
-    wait(lambda: desk.status(cid) == "assigned")
-    assert desk.handoff(cid).assignee_id is not None
-    for event, data in list(desk.events):
+    desk_any.parts.dispatcher.interaction(click)
+    wait(lambda: desk_any.status(cid) == "assigned")
+    assert desk_any.handoff(cid).assignee_id is not None
+    for event, data in list(desk_any.events):
         relay.on_bus_event(event, data)
-    [card] = desk.slack.posted("C_AGENTS")  # the same card, updated
+    [card] = desk_any.slack.posted("C_AGENTS")  # the same card, updated
     assert "claimed by Grace Agent" in card["text"]
     assert [e["action_id"] for e in card["blocks"][-1]["elements"]] == ["helpdesk_resolve"]
 
     click["actions"][0].update(action_id="helpdesk_resolve", action_ts="1700000702.000000")
-    desk.parts.dispatcher.interaction(click)
-    wait(lambda: desk.status(cid) == "resolved")
+    desk_any.parts.dispatcher.interaction(click)
+    wait(lambda: desk_any.status(cid) == "resolved")
 
 
 def test_someone_without_an_agent_account_is_told_privately(desk: Desk) -> None:
@@ -138,28 +148,28 @@ def test_someone_without_an_agent_account_is_told_privately(desk: Desk) -> None:
     assert desk.status(cid) == "queued"
 
 
-def test_thread_replies_are_notes_unless_sent_to_the_customer(desk: Desk) -> None:
-    cid = desk.conversation()
-    desk.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
-    ts = desk.parts.agents.post_card(HandoffCard(cid, "Ada", "slack", "wants a human")).ts  # type: ignore[union-attr]
-    desk.parts.agents.cards._cards.clear()  # noqa: SLF001 - a restarted process: read the card back from Slack
-    desk.parts.agents.cards._by_conversation.clear()  # noqa: SLF001
+def test_thread_replies_are_notes_unless_sent_to_the_customer(desk_any: Desk) -> None:
+    cid = desk_any.conversation()
+    desk_any.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    ts = desk_any.parts.agents.post_card(HandoffCard(cid, "Ada", "slack", "wants a human")).ts  # type: ignore[union-attr]
+    desk_any.parts.agents.cards._cards.clear()  # noqa: SLF001 - a restarted process: read the card back from Slack
+    desk_any.parts.agents.cards._by_conversation.clear()  # noqa: SLF001
     note = fixture("message")
     note["event_id"] = "Ev_NOTE"
     note["event"].update(channel="C_AGENTS", user="U_AGENT", team="T_OURS", user_team="T_OURS", thread_ts=ts,
                          ts="1700000900.000100", text="looks like a carrier issue <@U_CUST>")
-    desk.parts.dispatcher.event(note)
-    wait(lambda: desk.notes(cid) == ["looks like a carrier issue @Ada Customer"])
+    desk_any.parts.dispatcher.event(note)
+    wait(lambda: desk_any.notes(cid) == ["looks like a carrier issue @Ada Customer"])
     reply = fixture("message")
     reply["event_id"] = "Ev_REPLY"
     reply["event"].update(channel="C_AGENTS", user="U_AGENT", team="T_OURS", user_team="T_OURS", thread_ts=ts,
                           ts="1700000901.000100", text="!reply Your parcel arrives tomorrow &amp; is insured")
-    desk.parts.dispatcher.event(reply)
-    wait(lambda: any(m.role == "agent" for m in desk.messages(cid)))
-    agent = [m for m in desk.messages(cid) if m.role == "agent"]
+    desk_any.parts.dispatcher.event(reply)
+    wait(lambda: any(m.role == "agent" for m in desk_any.messages(cid)))
+    agent = [m for m in desk_any.messages(cid) if m.role == "agent"]
     assert [(m.text, m.author) for m in agent] == [("Your parcel arrives tomorrow & is insured", "Grace Agent")]
-    assert desk.status(cid) == "assigned"  # replying claimed it
-    assert desk.slack.calls_of("conversations.replies")  # the card was read back
+    assert desk_any.status(cid) == "assigned"  # replying claimed it
+    assert desk_any.slack.calls_of("conversations.replies")  # the card was read back
 
 
 def test_send_to_customer_shortcut(desk: Desk) -> None:
