@@ -121,7 +121,11 @@ def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], object]],
                 job()
             except Exception:  # noqa: BLE001 - a background job must not die silently
                 log.exception("slack.background.failed")
-        return executor.submit(run)
+        try:
+            return executor.submit(run)
+        except RuntimeError:  # shutting down: nothing new starts (bus events during close)
+            log.info("slack.background.dropped")
+            return None
     return submit
 
 
