@@ -1,6 +1,8 @@
-"""The composition root: ``create_app``, the ``Helpdesk`` Flask extension and the ``helpdesk`` CLI.
+"""The composition root: ``create_app``, the ``Helpdesk`` Flask extension, ``serve``.
 
-``python app.py`` (or ``helpdesk run``) serves HTTP and socket.io on HELPDESK_HOST:HELPDESK_PORT.
+``python app.py`` (or ``helpdesk run``, see ``cli.py``) serves HTTP and socket.io on
+HELPDESK_HOST:HELPDESK_PORT. Channels are plug-ins: ``Helpdesk.init_app`` mounts the connectors
+that ``connectors/registry.py`` enables, with a :class:`~connectors.base.ConnectorContext`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import socketio
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from connectors import rest
+from connectors.base import Connector, ConnectorContext
 from connectors.errors import BadRequest, error_response
-from connectors.rasa_socketio import init_rasa_socketio
-from connectors.widget import init_widget
+from connectors.origins import OriginPolicy
+from connectors.registry import enabled_connectors
+from connectors.widget.ratelimit import RateLimiter
+from conversations.outbox import OutboxWorker, RetryPolicy
 from handoff import init_handoff
+from handoff.files import agent_may_see_attachment
 from observability import CONTENT_TYPE_LATEST
 from services import Services, build_services, secret_key
 from settings import Settings
@@ -29,6 +34,7 @@ class Helpdesk:
 
     def __init__(self, app: Flask | None = None, settings: Settings | None = None) -> None:
         self.services: Services | None = None
+        self.connectors: list[Connector] = []
         if app is not None:
             self.init_app(app, settings)
 
@@ -39,15 +45,53 @@ class Helpdesk:
         app.extensions["helpdesk"] = services
         app.config.setdefault("SECRET_KEY", secret_key(settings))
         app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 16 * 1024 * 1024
-        app.register_blueprint(rest.blueprint())
-        widget = init_widget(app, services)
-        init_rasa_socketio(services, widget.runner, widget.limiter)
+        self.connectors = mount_connectors(app, services, str(app.config["SECRET_KEY"]))
         init_handoff(app, services)
         app.add_url_rule("/healthz", "healthz", _healthz)
         app.add_url_rule("/metrics", "metrics", _metrics)
         app.register_error_handler(BadRequest, _bad_request)
         app.register_error_handler(HTTPException, _http_error)
         app.wsgi_app = socketio.WSGIApp(services.sio, app.wsgi_app)  # type: ignore[method-assign]
+
+
+def connector_context(services: Services, secret: str) -> ConnectorContext:
+    """The narrow view of the helpdesk that connectors get."""
+    settings = services.settings
+    return ConnectorContext(
+        settings=settings, db=services.db, inbox=services.inbox, bus=services.bus, sio=services.sio,
+        secret_key=secret, limiter=RateLimiter(settings.widget_rate_burst, settings.widget_rate_per_minute),
+        origins=OriginPolicy(settings.allowed_origins), turns=services.turns,
+        agent_may_see=agent_may_see_attachment,
+    )
+
+
+def mount_connectors(app: Flask, services: Services, secret: str) -> list[Connector]:
+    """Mount the enabled connectors; route store-and-forward channels through the outbox and, with
+    HELPDESK_OUTBOX_IN_WEB, deliver it from a background thread of this process."""
+    ctx = connector_context(services, secret)
+    connectors = enabled_connectors(services.settings)
+    for connector in connectors:
+        connector.mount(app, ctx)
+        channel = connector.channel()
+        if channel is not None:
+            services.channels[channel.name] = channel
+            services.delivery.use_outbox(channel.name)
+        services.closers.append(connector.stop)
+    for connector in connectors:
+        connector.start()
+    services.closers.append(services.turns.close)  # closed in reverse: turns end before connectors stop
+    if services.channels and services.settings.outbox_in_web:
+        outbox = outbox_worker(services)
+        services.delivery.wake.append(outbox.notify)
+        outbox.start(services.settings.outbox_interval)
+        services.closers.append(outbox.stop)
+    return connectors
+
+
+def outbox_worker(services: Services) -> OutboxWorker:
+    """The outbox worker over the mounted connectors' store-and-forward channels."""
+    policy = RetryPolicy(lease=services.settings.outbox_lease)
+    return OutboxWorker(services.db, services.channels, policy=policy)
 
 
 def _healthz() -> Response:
@@ -69,25 +113,32 @@ def _http_error(exc: HTTPException) -> Any:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the helpdesk web app from ``settings`` (default: the environment)."""
+    """Build the helpdesk web app from ``settings`` (default: the environment).
+
+    The ``helpdesk`` commands are also available as ``flask --app app <command>`` (registered
+    through the ``flask.commands`` entry points in pyproject.toml)."""
     settings = settings or Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = Flask(__name__, instance_path=None)
     Helpdesk(app, settings)
-    from cli import register
-
-    register(app)
     return app
 
 
-def main() -> None:
-    """Entry point of the ``helpdesk`` console script."""
-    from cli import cli
+def serve(settings: Settings) -> None:
+    """Serve HTTP and socket.io until interrupted: a thread per connection, WebSockets through
+    simple-websocket (why threading: README, "Website widget")."""
+    from werkzeug.serving import WSGIRequestHandler, run_simple
 
-    cli()
+    class RequestHandler(WSGIRequestHandler):
+        # socket.io sends many small frames; with Nagle's algorithm each one after the first
+        # waits for the client's delayed ACK (~40 ms)
+        disable_nagle_algorithm = True
+
+    app = create_app(settings)
+    print(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})", flush=True)
+    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False,
+               request_handler=RequestHandler)
 
 
 if __name__ == "__main__":
-    from cli import serve
-
     serve(Settings())

@@ -10,29 +10,10 @@ import time
 from pathlib import Path
 
 import click
-from flask import Flask
 
 from settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def serve(settings: Settings) -> None:
-    """Serve HTTP and socket.io until interrupted: a thread per connection, WebSockets through
-    simple-websocket (why threading: README, "Website widget")."""
-    from werkzeug.serving import WSGIRequestHandler, run_simple
-
-    from app import create_app
-
-    class RequestHandler(WSGIRequestHandler):
-        # socket.io sends many small frames; with Nagle's algorithm each one after the first
-        # waits for the client's delayed ACK (~40 ms)
-        disable_nagle_algorithm = True
-
-    app = create_app(settings)
-    click.echo(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})")
-    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False,
-               request_handler=RequestHandler)
 
 
 @click.group()
@@ -45,6 +26,8 @@ def cli() -> None:
 @click.option("--port", default=None, type=int, help="Port to listen on (HELPDESK_PORT).")
 def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io)."""
+    from app import serve
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     serve(Settings(**overrides))
 
@@ -133,8 +116,8 @@ def chat(sender: str) -> None:
                 break
             if not text:
                 continue
-            handled = services.pipeline.handle(Inbound(channel="console", thread_key=sender, text=text))
-            for reply in handled.replies:
+            receipt = services.inbox.receive(Inbound(channel="console", thread_key=sender, text=text), answer=True)
+            for reply in receipt.replies:
                 click.echo(f"bot> {reply.text or ''}")
                 for button in (reply.payload or {}).get("buttons") or []:
                     click.echo(f"     [{button.get('payload')}] {button.get('title')}")
@@ -146,20 +129,18 @@ def chat(sender: str) -> None:
 @click.option("--interval", default=1.0, help="Seconds between outbox polls.")
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
-    (set HELPDESK_TIMERS_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from app import create_app
-    from conversations.outbox import OutboxWorker
-    from conversations.types import Channel
+    (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
+    from app import create_app, outbox_worker
     from handoff.scheduler import TimerScheduler
 
     settings = Settings()
-    services = create_app(settings.model_copy(update={"timers_in_web": False})).extensions["helpdesk"]
+    app = create_app(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
+    services = app.extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
-    # the channels that deliver outbox rows (none yet); without any, polling could only count a
-    # missing channel as a failed attempt until the row is marked failed, so rows stay pending
-    channels: dict[str, Channel] = {}
-    outbox = OutboxWorker(services.db, channels) if channels else None
+    # the store-and-forward channels of the enabled connectors (connectors/registry.py); rows of
+    # channels without one stay pending for a process that has it
+    outbox = outbox_worker(services) if services.channels else None
     stop = _StopSignals()
     click.echo("worker running (Ctrl-C to stop)")
     try:
@@ -237,12 +218,6 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
         database.dispose()
 
 
-def register(app: Flask) -> None:
-    """Make the same commands available as ``flask --app app <command>``."""
-    for command in (validate, test, chat, db, worker, create_agent):
-        app.cli.add_command(command)
-
-
 @cli.group()
 def slack() -> None:
     """Slack commands (README, "Connect Slack")."""
@@ -257,3 +232,8 @@ def slack_check() -> None:
     for line in report.lines():
         click.echo(line)
     sys.exit(0 if report.ok else 1)
+
+
+def main() -> None:
+    """Entry point of the ``helpdesk`` console script."""
+    cli()

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
 from conversations.models import Message
-from conversations.store import replies_to, store_inbound
+from conversations.outbound import Delivery, bot_payload, message_event, where as where_of
 from conversations.turn import Turn, TurnConflict, open_turn
-from conversations.types import Inbound, OutgoingMessage, StoredInbound
+from conversations.types import OutgoingMessage
 from dialogue.engine import Engine, TurnResult, UserMessage
 from dialogue.executor import advance
 from dialogue.ports import Context
@@ -34,14 +33,6 @@ HUMAN_STATUSES = tuple(sorted(_HUMAN))
 Publisher = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass
-class Handled:
-    """The outcome of one inbound message: where it was stored and the replies to it."""
-
-    stored: StoredInbound
-    replies: list[Message] = field(default_factory=list)
-
-
 def _no_publish(event: str, data: dict[str, Any]) -> None:
     return None
 
@@ -51,7 +42,8 @@ class TurnPipeline:
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
-                 fast_understanding: bool = False, handoff: HandoffService | None = None) -> None:
+                 fast_understanding: bool = False, handoff: HandoffService | None = None,
+                 delivery: Delivery | None = None) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
@@ -61,16 +53,8 @@ class TurnPipeline:
         self.fast_understanding = fast_understanding
         #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)
         self.handoff = handoff
-
-    def handle(self, inbound: Inbound) -> Handled:
-        """Store ``inbound`` (committed before anything else) and answer it."""
-        stored = store_inbound(self.db, inbound)
-        if self.metrics and not stored.duplicate:
-            self.metrics.messages_in.labels(inbound.channel).inc()
-        answered = self.run_pending(stored.conversation_id)
-        if stored.message_id in answered:
-            return Handled(stored, answered[stored.message_id])
-        return Handled(stored, replies_to(self.db, stored.message_id))
+        #: how new messages leave: outbox rows for store-and-forward channels (``conversations.outbound``)
+        self.delivery = delivery
 
     def run_pending(self, conversation_id: int) -> dict[int, list[Message]]:
         """Run the turns of every stored customer message not yet handled, in seq order;
@@ -78,7 +62,8 @@ class TurnPipeline:
         for _attempt in range(3):
             answered: dict[int, list[Message]] = {}
             try:
-                with open_turn(self.db, self.locks, conversation_id, write=self.fast_understanding) as turn:
+                with open_turn(self.db, self.locks, conversation_id, write=self.fast_understanding,
+                               delivery=self.delivery) as turn:
                     self._run(turn, answered)
                 return answered
             except TurnConflict:
@@ -130,13 +115,8 @@ class TurnPipeline:
             answered[message.id] = []
             if result is not None:
                 for bot in result.messages:
-                    payload = {"buttons": bot.buttons, "utter_action": bot.utter_action}
-                    if bot.custom is not None:
-                        payload["custom"] = bot.custom
-                    if bot.image:
-                        payload["image"] = bot.image
-                    reply = turn.append_message(OutgoingMessage("bot", bot.text, payload), in_reply_to=message.id,
-                                                flush=False)
+                    reply = turn.append_message(OutgoingMessage("bot", bot.text, _bot_payload(bot)),
+                                                in_reply_to=message.id, flush=False)
                     new_messages.append(reply)
                     answered[message.id].append(reply)
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
@@ -144,25 +124,20 @@ class TurnPipeline:
         turn.save_state(state)
         outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
         status = turn.conversation.status
-        where = {"conversation_id": conversation.id, "channel": conversation.channel,
-                 "thread_key": conversation.thread_key}
+        where = dict(where_of(conversation))
         turn.session.flush()  # one batch INSERT for the replies; gives them their ids
         published = sorted([m for m, _ in results] + new_messages, key=lambda m: m.seq)
-        snapshot = [_message_json(m) for m in published]
+        snapshot = [dict(message_event(conversation, m)) for m in published]
         changed = status != before
         extra = {key: value for outcome in outcomes for key, value in outcome.status_data.items()}
-        for outcome in outcomes:  # the agents' inbox first: the customer's events don't depend on it
-            if outcome.pending is not None:
-                turn.after_commit(outcome.pending.publish_events)
+        # the handoff's events (the agents' inbox) were attached to the turn first; follow-ups
+        # (offers, summaries) run once the turn lock is released
         turn.after_commit(lambda: self._publish(where, snapshot, status, changed, extra))
-        for outcome in outcomes:
-            if outcome.pending is not None:
-                turn.after_commit(outcome.pending.run_followups)
 
     def _publish(self, where: dict[str, Any], messages: list[dict[str, Any]], status: str, changed: bool,
                  extra: dict[str, Any] | None = None) -> None:
         for message in messages:
-            self.publish("message", {**where, **message})
+            self.publish("message", message)
         if changed:
             self.publish("status", {**where, "status": status})
         if extra:  # the handoff's details for the customer: place in line, estimated wait, agent
@@ -230,12 +205,7 @@ class TurnPipeline:
 
 
 def _bot_payload(bot: BotMessage) -> dict[str, Any]:
-    payload: dict[str, Any] = {"buttons": bot.buttons, "utter_action": bot.utter_action}
-    if bot.custom is not None:
-        payload["custom"] = bot.custom
-    if bot.image:
-        payload["image"] = bot.image
-    return payload
+    return bot_payload(bot.buttons, bot.utter_action, image=bot.image, custom=bot.custom)
 
 
 def _silence_after_handoff(result: TurnResult) -> None:
@@ -258,10 +228,3 @@ def _handoff_request(effect: dict[str, Any]) -> HandoffRequest:
     return HandoffRequest(reason=reason, team=team if isinstance(team, str) else None,
                           priority=str(slots.get("handoff_priority") or "normal"),
                           flow=effect.get("flow"), slots=slots)
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    payload = message.payload or {}
-    return {"id": message.id, "seq": message.seq, "role": message.role, "text": message.text,
-            "buttons": payload.get("buttons") or [], "in_reply_to": message.in_reply_to,
-            "created_at": message.created_at.isoformat() if message.created_at else None}

@@ -11,10 +11,14 @@ from typing import Any
 
 import socketio
 
-from connectors.widget.origins import OriginPolicy
+from connectors.origins import OriginPolicy
+from connectors.turns import TurnRunner
 from conversations.bus import EventBus
 from conversations.db import Database
+from conversations.inbound import Inbox
 from conversations.locks import TurnLocks
+from conversations.outbound import Delivery
+from conversations.types import Channel
 from dialogue.actions.registry import RemoteActions
 from dialogue.assistant import Assistant, load_assistant
 from dialogue.engine import Engine
@@ -46,6 +50,14 @@ class Services:
     sio: socketio.Server
     bus: EventBus
     metrics: Metrics
+    #: the one way in: ``inbox.receive(Inbound)``
+    inbox: Inbox
+    #: runs turns off the connectors' handlers, one at a time per conversation
+    turns: TurnRunner
+    #: which channels' messages go through the outbox
+    delivery: Delivery
+    #: the store-and-forward channels of the mounted connectors, by name (what the outbox delivers through)
+    channels: dict[str, Channel] = field(default_factory=dict)
     #: called by ``close()`` before the database goes (worker pools of connectors)
     closers: list[Callable[[], object]] = field(default_factory=list)
     #: agents, queue, assignment, timers (``handoff/``)
@@ -139,13 +151,16 @@ def build_services(settings: Settings) -> Services:
     sio = build_socketio(settings)
     bus = EventBus()
     locks = TurnLocks()
-    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, llm=llm)
+    delivery = Delivery()
+    handoff = HandoffService(db, locks, settings, publish=bus.publish, metrics=metrics, llm=llm, delivery=delivery)
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics,
-                            fast_understanding=not settings.anthropic_api_key, handoff=handoff)
+                            fast_understanding=not settings.anthropic_api_key, handoff=handoff, delivery=delivery)
     handoff.resumer = pipeline.resume
-    services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, handoff=handoff,
-                        knowledge=knowledge)
+    turns = TurnRunner(settings.widget_turn_workers)
+    inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
+    services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,
+                        handoff=handoff, knowledge=knowledge)
     services.closers.append(knowledge.stop)
     services.closers.append(handoff.close_down)
     return services

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     #: run the handoff timers (APScheduler) in the web process; off when `helpdesk worker` runs them
     timers_in_web: bool = Field(True, validation_alias=_env("HELPDESK_TIMERS_IN_WEB"))
     timer_interval: float = Field(5.0, gt=0, validation_alias=_env("HELPDESK_TIMER_INTERVAL"))
+    #: deliver the outbox (Slack, email replies) from a background thread of the web process;
+    #: false when `helpdesk worker` processes deliver it
+    outbox_in_web: bool = Field(True, validation_alias=_env("HELPDESK_OUTBOX_IN_WEB"))
+    #: seconds between outbox polls (a commit that queues rows wakes the worker at once)
+    outbox_interval: float = Field(1.0, gt=0, validation_alias=_env("HELPDESK_OUTBOX_INTERVAL"))
+    #: seconds a claimed outbox row stays invisible to other workers (a worker that died mid-delivery
+    #: leaves its rows to be retried after it); channels must time out well within it
+    outbox_lease: float = Field(300.0, gt=0, validation_alias=_env("HELPDESK_OUTBOX_LEASE"))
+    #: connectors from outside connectors/registry.py: comma-separated "module:Class"
+    extra_connectors: str = Field("", validation_alias=_env("HELPDESK_EXTRA_CONNECTORS"))
     #: website widget: secret the host site signs user ids with (HMAC-SHA256); unset → no identities
     widget_site_secret: str | None = Field(None, validation_alias=_env("HELPDESK_WIDGET_SITE_SECRET"))
     widget_token_max_age: int = Field(30 * 24 * 3600, validation_alias=_env("HELPDESK_WIDGET_TOKEN_MAX_AGE"))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from conversations.db import Database
 from conversations.types import Inbound
+from conversations.inbound import Inbox
 from routing import TurnPipeline
 from services import build_engine
 from settings import Settings
@@ -68,11 +69,12 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
         assistant = load_assistant(settings.assistant)
         engine = build_engine(settings, assistant)
         pipeline = TurnPipeline(db, engine, fast_understanding=True)
+        inbox = Inbox(db, pipeline.run_pending, lambda cid, job: job(), lambda channel: None)
         for c in range(conversations):
             for turn in range(1, turns + 1):
                 text = SCRIPT[(turn - 1) % len(SCRIPT)]
                 started = time.perf_counter()
-                pipeline.handle(Inbound(channel="bench", thread_key=f"c{c}", text=text))
+                inbox.receive(Inbound(channel="bench", thread_key=f"c{c}", text=text), answer=True)
                 elapsed = (time.perf_counter() - started) * 1000
                 if turn in EARLY:
                     samples["turn 5"].append(elapsed)

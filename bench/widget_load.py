@@ -76,7 +76,7 @@ def serve_helpdesk(port: int, mode: str, folder: str, database_url: str | None) 
                         assistant=str(REPO / "flows"), secret_key="bench", log_level="WARNING",
                         widget_rate_per_minute=0, host="127.0.0.1", port=port)
     if mode == "threading":
-        from cli import serve
+        from app import serve
 
         serve(settings)
         return
@@ -103,7 +103,7 @@ def _run_wsgi(app: Any, port: int, mode: str) -> None:
     else:
         from werkzeug.serving import WSGIRequestHandler, run_simple
 
-        class RequestHandler(WSGIRequestHandler):  # as cli.serve: no Nagle delay on small frames
+        class RequestHandler(WSGIRequestHandler):  # as app.serve: no Nagle delay on small frames
             disable_nagle_algorithm = True
 
         run_simple("127.0.0.1", port, app, threaded=True, request_handler=RequestHandler)

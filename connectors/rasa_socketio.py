@@ -25,14 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
-from connectors.widget.ratelimit import RateLimiter
-from connectors.widget.runner import TurnRunner
+from connectors.base import BaseConnector, ConnectorContext
 from conversations.models import Message
-from conversations.store import store_inbound
 from conversations.types import Inbound
 
 if TYPE_CHECKING:
-    from services import Services
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 CHANNEL = "socketio"
@@ -67,12 +65,10 @@ def bot_uttered(message: Message) -> list[dict[str, Any]]:
 class RasaSocketIONamespace(socketio.Namespace):
     """Rasa's ``SocketIOInput`` protocol over the helpdesk's turn pipeline."""
 
-    def __init__(self, services: Services, runner: TurnRunner, limiter: RateLimiter,
-                 namespace: str = NAMESPACE) -> None:
+    def __init__(self, ctx: ConnectorContext, namespace: str = NAMESPACE) -> None:
         super().__init__(namespace)
-        self.services = services
-        self.runner = runner
-        self.limiter = limiter
+        self.ctx = ctx
+        self.limiter = ctx.limiter
 
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         return True
@@ -99,11 +95,7 @@ class RasaSocketIONamespace(socketio.Namespace):
             log.info("rasa_socketio.message.rejected", extra={"code": exc.code})
             self.emit("error", {"code": exc.code, "message": str(exc)}, to=sid)
             return
-        stored = store_inbound(self.services.db, inbound)
-        if not stored.duplicate:
-            self.services.metrics.messages_in.labels(CHANNEL).inc()
-        cid = stored.conversation_id
-        self.runner.submit(cid, lambda: self.services.pipeline.run_pending(cid))
+        self.ctx.inbox.receive(inbound)
 
     def _inbound(self, sid: str, data: Any) -> Inbound:
         if not isinstance(data, dict):
@@ -114,8 +106,8 @@ class RasaSocketIONamespace(socketio.Namespace):
         message = data.get("message")
         if not isinstance(message, str) or not message.strip():
             raise _Refused("'message' must be a non-empty string", "empty_message")
-        if len(message) > self.services.settings.max_message_chars:
-            raise _Refused(f"the message is longer than {self.services.settings.max_message_chars} characters",
+        if len(message) > self.ctx.settings.max_message_chars:
+            raise _Refused(f"the message is longer than {self.ctx.settings.max_message_chars} characters",
                            "message_too_long")
         metadata = {**_metadata(data.get(METADATA_KEY)), **_metadata(data.get("metadata"))}
         if self.limiter.allow(session_id):
@@ -129,7 +121,7 @@ class RasaSocketIONamespace(socketio.Namespace):
         """Bus subscriber: bot, agent and system messages of a session become ``bot_uttered``."""
         if event != "message" or data.get("channel") != CHANNEL or data.get("role") == "customer":
             return
-        with self.services.db.read_session() as session:
+        with self.ctx.db.read_session() as session:
             message = session.get(Message, data.get("id"))
         if message is None:
             return
@@ -160,9 +152,13 @@ def _metadata(value: Any) -> dict[str, Any]:
     return value
 
 
-def init_rasa_socketio(services: Services, runner: TurnRunner, limiter: RateLimiter) -> RasaSocketIONamespace:
-    """Register the namespace and its bus subscription."""
-    namespace = RasaSocketIONamespace(services, runner, limiter)
-    services.sio.register_namespace(namespace)
-    services.bus.subscribe(namespace.on_bus_event)
-    return namespace
+class RasaSocketIOConnector(BaseConnector):
+    """Rasa's socket.io channel: a live channel (replies are emitted from the bus after commit)."""
+
+    name = CHANNEL
+
+    def mount(self, app: Flask, ctx: ConnectorContext) -> None:
+        """Register the namespace and its bus subscription."""
+        namespace = RasaSocketIONamespace(ctx)
+        ctx.sio.register_namespace(namespace)
+        ctx.bus.subscribe(namespace.on_bus_event)

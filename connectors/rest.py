@@ -5,13 +5,17 @@ Answers with the bot's replies to that message: ``[{recipient_id, text, buttons?
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
+from connectors.base import BaseConnector, ConnectorContext
 from connectors.errors import BadRequest
 from conversations.models import Message
 from conversations.types import Inbound
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 CHANNEL = "rest"
 MAX_SENDER_CHARS = 255
@@ -57,18 +61,26 @@ def reply_json(sender: str, message: Message) -> dict[str, Any]:
     return out
 
 
-def blueprint() -> Blueprint:
+class RestConnector(BaseConnector):
+    """Rasa's REST channel: a live channel that answers in the HTTP response."""
+
+    name = CHANNEL
+
+    def mount(self, app: Flask, ctx: ConnectorContext) -> None:
+        app.register_blueprint(blueprint(ctx))
+
+
+def blueprint(ctx: ConnectorContext) -> Blueprint:
     bp = Blueprint("rest_channel", __name__)
 
     @bp.post("/webhooks/rest/webhook")
     def webhook() -> Response:
-        services = current_app.extensions["helpdesk"]
         body = request.get_json(silent=True)
         if body is None:
             raise BadRequest("the body must be valid JSON (Content-Type: application/json)", code="invalid_json")
-        inbound = parse_rest_body(body, services.settings.max_message_chars)
-        handled = services.pipeline.handle(inbound)
-        return jsonify([reply_json(inbound.thread_key, m) for m in handled.replies])
+        inbound = parse_rest_body(body, ctx.settings.max_message_chars)
+        receipt = ctx.inbox.receive(inbound, answer=True)
+        return jsonify([reply_json(inbound.thread_key, m) for m in receipt.replies])
 
     @bp.get("/webhooks/rest/")
     def health() -> Response:

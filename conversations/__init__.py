@@ -6,6 +6,7 @@ See DESIGN.md §2 ("One turn, end to end").
 from __future__ import annotations
 
 from conversations.db import Database
+from conversations.inbound import Inbox, Receipt
 from conversations.locks import TurnLocks
 from conversations.models import (
     Conversation,
@@ -14,6 +15,7 @@ from conversations.models import (
     Message,
     Outbox,
 )
+from conversations.outbound import Author, Button, Delivery, FileRef, OutboundMessage
 from conversations.outbox import OutboxWorker, RetryPolicy
 from conversations.store import (
     get_conversation,
@@ -25,17 +27,24 @@ from conversations.turn import ConversationNotFound, Turn, TurnConflict, open_tu
 from conversations.types import Channel, Inbound, OutgoingMessage, StoredInbound
 
 __all__ = [
+    "Author",
+    "Button",
     "Channel",
     "Conversation",
     "ConversationNotFound",
     "Customer",
     "Database",
+    "Delivery",
+    "FileRef",
+    "Inbox",
     "DialogueEvent",
     "Inbound",
     "Message",
+    "OutboundMessage",
     "Outbox",
     "OutboxWorker",
     "OutgoingMessage",
+    "Receipt",
     "RetryPolicy",
     "StoredInbound",
     "Turn",

@@ -24,6 +24,7 @@ from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from conversations.models import Outbox, utcnow
+from conversations.outbound import OutboundMessage
 from conversations.types import Channel
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ class _Claimed:
 
 class OutboxWorker:
     """Delivers due outbox rows through the registered channels.
+
+    Only rows of the channels it was given are claimed: rows of a channel no process serves
+    wait (pending) instead of burning their attempts.
 
     Args:
         db: the database.
@@ -159,7 +163,8 @@ class OutboxWorker:
         )
         query = (
             select(Outbox)
-            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now, ~waiting)
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now, ~waiting,
+                   Outbox.channel.in_(sorted(self._channels)))
             .order_by(Outbox.id)
             .limit(limit)
         )
@@ -172,7 +177,7 @@ class OutboxWorker:
         try:
             if channel is None:
                 raise LookupError(f"no channel named {row.channel!r} is registered")
-            channel.deliver(row.destination, row.payload)
+            channel.deliver(OutboundMessage.from_json(row.payload))
         except Exception as error:
             self._record_failure(row, error)
             return False

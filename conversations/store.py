@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from conversations.attachments import Attachment
 from conversations.locks import TurnLocks
 from conversations.models import Conversation, Customer, Message, utcnow
 from conversations.turn import (
@@ -37,7 +38,8 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
     Finds or creates the customer (when ``customer_external_id`` is given) and the
     conversation by (channel, thread key), safely under concurrency; a message whose
     external id the conversation already has is dropped and reported as a duplicate.
-    Non-empty ``metadata`` is stored in the message payload under ``"metadata"``.
+    Non-empty ``metadata`` is stored in the message payload under ``"metadata"``; the
+    ``attachment_ids`` are linked to the message in the same transaction.
 
     This is on every message's path, so it is a handful of Core statements (no ORM unit of
     work): the conversation's ``last_seq`` is taken with one ``UPDATE … RETURNING`` (which
@@ -73,6 +75,13 @@ _NEW_CONVERSATION = insert(_conversations).returning(_conversations.c.id)
 _LINK_CUSTOMER = (update(_conversations).where(_conversations.c.id == bindparam("b_id"))
                   .values(customer_id=bindparam("b_customer_id")))
 _NEW_MESSAGE = insert(_messages).returning(_messages.c.id)
+_attachments = Attachment.__table__
+#: the message that carries the files (the first one wins)
+_LINK_ATTACHMENTS = (
+    update(_attachments)
+    .where(_attachments.c.id.in_(bindparam("b_ids", expanding=True)), _attachments.c.message_id.is_(None))
+    .values(conversation_id=bindparam("b_conversation_id"), message_id=bindparam("b_message_id"))
+)
 
 
 def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
@@ -100,6 +109,9 @@ def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
         "conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
         "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
         "in_reply_to": None, "created_at": now}).scalar_one()
+    if inbound.attachment_ids:
+        connection.execute(_LINK_ATTACHMENTS, {"b_ids": list(inbound.attachment_ids),
+                                               "b_conversation_id": conversation_id, "b_message_id": message_id})
     return StoredInbound(conversation_id, message_id, seq, duplicate=False)
 
 

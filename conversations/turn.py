@@ -2,8 +2,9 @@
 
 ``with open_turn(db, locks, conversation_id) as turn:`` serialises the turns of one
 conversation and commits everything a turn writes (messages, state, status, events,
-outbox rows) together; callbacks registered with :meth:`Turn.after_commit` (socket
-emits, worker wake-ups) run only after that commit succeeded.
+outbox rows) together. It is the one after-commit mechanism: callbacks registered with
+:meth:`Turn.after_commit` (bus events, worker wake-ups) run only after that commit
+succeeded, those of :meth:`Turn.after_release` once the turn lock is released too.
 
 A turn has two phases, so that slow work between reading and writing (the LLM call,
 actions) blocks neither webhooks storing new messages nor other conversations:
@@ -51,6 +52,7 @@ from conversations.types import OutgoingMessage
 
 if TYPE_CHECKING:
     from conversations.db import Database
+    from conversations.outbound import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +132,12 @@ class Turn:
     """
 
     def __init__(
-        self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+        self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
+        delivery: Delivery | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self._delivery = delivery
+        self._appended: list[Message] = []
         self._eager_write = write
         self._db = db
         self._locks = locks
@@ -141,6 +146,7 @@ class Turn:
         self._writing = False
         self._processed_seq_read = 0
         self._callbacks: list[Callable[[], object]] = []
+        self._released: list[Callable[[], object]] = []
         self.conversation: Conversation
         """The conversation row; change it through the write methods."""
 
@@ -168,16 +174,24 @@ class Turn:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if exc_type is None and self._delivery is not None and self._appended:
+            try:
+                self._delivery.before_commit(self, self._appended)  # outbox rows join the transaction
+            except BaseException as error:
+                self.__exit__(type(error), error, error.__traceback__)
+                raise
         stack, session = self._stack, self._open_session()
         self._stack, self._session = None, None
         with stack or ExitStack():
             if exc_type is not None:
                 session.rollback()
                 self._callbacks.clear()
+                self._released.clear()
                 return
             session.commit()
             session.close()
-            self._run_callbacks()
+            self._run(self._callbacks)
+        self._run(self._released)  # the turn lock is free now
 
     @property
     def session(self) -> Session:
@@ -225,9 +239,28 @@ class Turn:
 
         ``flush=False`` defers the INSERT (and the id) to the next flush or the commit."""
         session = self._writable()
-        return add_message(
+        row = add_message(
             session, self.conversation, message, in_reply_to=in_reply_to, flush=flush
         )
+        self._appended.append(row)
+        return row
+
+    def external_ids(self, message_ids: Iterable[int]) -> dict[int, str]:
+        """The channels' external ids of some messages of this conversation (those that have one)."""
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        query = select(Message.id, Message.external_id).where(
+            Message.id.in_(ids), Message.external_id.is_not(None))
+        return {row.id: row.external_id for row in self._open_session().execute(query)}
+
+    def latest_customer_external_id(self) -> str | None:
+        """The external id of the conversation's latest customer message that has one."""
+        query = (select(Message.external_id)
+                 .where(Message.conversation_id == self.conversation_id, Message.role == "customer",
+                        Message.external_id.is_not(None))
+                 .order_by(Message.seq.desc()).limit(1))
+        return self._open_session().scalars(query).first()
 
     def mark_processed(self, seq: int) -> None:
         """Record that the turn for customer messages up to ``seq`` has run."""
@@ -296,12 +329,19 @@ class Turn:
         return row
 
     def after_commit(self, callback: Callable[[], object]) -> None:
-        """Run ``callback`` after a successful commit (socket emits, worker wake-ups)."""
+        """Run ``callback`` after a successful commit, in the order registered (bus events,
+        worker wake-ups). The turn lock is still held: keep it quick."""
         self._callbacks.append(callback)
 
-    def _run_callbacks(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+    def after_release(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` after a successful commit once the turn lock is released, after every
+        :meth:`after_commit` callback (follow-up work that may open this conversation's turn again)."""
+        self._released.append(callback)
+
+    def _run(self, callbacks: list[Callable[[], object]]) -> None:
+        due = list(callbacks)
+        callbacks.clear()
+        for callback in due:
             try:
                 callback()
             except Exception:
@@ -312,9 +352,13 @@ class Turn:
 
 
 def open_turn(
-    db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False
+    db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
+    delivery: Delivery | None = None,
 ) -> Turn:
     """Open the unit of work of one turn: ``with open_turn(db, locks, cid) as turn:``.
+
+    ``delivery`` decides, just before the commit, how the turn's new bot/agent/system messages
+    leave (``conversations.outbound``: outbox rows for store-and-forward channels).
 
     ``write=True`` skips the read phase and takes the write lock at once: right when the work
     between reading and writing is short (offline understanding, agent actions).
@@ -322,4 +366,4 @@ def open_turn(
     Raises:
         ConversationNotFound: on entering, when no conversation has that id.
     """
-    return Turn(db, locks, conversation_id, write=write)
+    return Turn(db, locks, conversation_id, write=write, delivery=delivery)

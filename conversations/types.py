@@ -8,7 +8,10 @@ else in the system sees channel-specific data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from conversations.outbound import OutboundMessage
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Inbound:
     """Customer email, stored when the customer has none yet."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Channel metadata (Rasa ``metadata``); stored in the message payload under ``"metadata"``."""
+    attachment_ids: tuple[str, ...] = ()
+    """Files already saved for this thread (``conversations.attachments.save_attachment``) that the
+    message carries; they are linked to it in the transaction that stores it."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,16 @@ class OutgoingMessage:
 
 
 class Channel(Protocol):
-    """The delivery port a connector implements for the outbox worker."""
+    """The delivery port a store-and-forward connector implements for the outbox worker."""
 
     name: str
+    """The channel name its conversations have (``Conversation.channel``, ``Inbound.channel``)."""
 
-    def deliver(self, destination: str, payload: dict[str, Any]) -> None:
-        """Send one outbox payload; raise to have the outbox retry.
+    def deliver(self, message: OutboundMessage) -> None:
+        """Send one message; return once the channel accepted it, raise to have the outbox retry.
+
+        Called at least once per message, in ``seq`` order per conversation, from a worker
+        thread or process (never inside a transaction). Time out well within the outbox lease.
 
         An exception with a ``retry_after`` attribute (seconds) sets the next attempt
         time, as a channel's ``Retry-After`` header asks.

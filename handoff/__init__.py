@@ -29,11 +29,6 @@ def init_handoff(app: Flask, services: Services) -> None:
     namespace = AgentNamespace(service)
     services.sio.register_namespace(namespace)
     services.bus.subscribe(namespace.on_bus_event)
-    widget = app.extensions.get("helpdesk.widget")
-    if widget is not None and hasattr(widget, "authorize_agent"):
-        from handoff.files import agent_may_see_attachment
-
-        widget.authorize_agent = agent_may_see_attachment
     if services.settings.timers_in_web:
         scheduler = TimerScheduler(service, interval=services.settings.timer_interval)
         scheduler.start()

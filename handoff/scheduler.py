@@ -14,6 +14,7 @@ import threading
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -39,6 +40,25 @@ def sweep(key: str) -> None:
         log.info("handoff.timers.fired", extra=fired)
 
 
+class _StoppableExecutor(ThreadPoolExecutor):
+    """APScheduler 3's thread pool, minus a shutdown race: its scheduler thread may wake once more
+    after ``shutdown()`` and submit a due job to the closed pool, which logs "cannot schedule new
+    futures after shutdown" with a traceback (agronholm/apscheduler#285, #985). Submitting and
+    shutting down both run under the scheduler's job-store lock, so a flag set at shutdown is enough."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._closed = False
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._closed = True
+        super().shutdown(wait)
+
+    def _do_submit_job(self, job: object, run_times: object) -> None:
+        if not self._closed:  # stopping: the next process (or start) sweeps instead
+            super()._do_submit_job(job, run_times)
+
+
 class TimerScheduler:
     """Starts and stops the background scheduler of one app."""
 
@@ -47,7 +67,7 @@ class TimerScheduler:
         self.key = f"{service.db.url.render_as_string(hide_password=True)}#{id(service)}"
         store = SQLAlchemyJobStore(engine=service.db.engine, tablename=JOB_TABLE)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": store}, timezone=UTC,
+            jobstores={"default": store}, executors={"default": _StoppableExecutor()}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(30, int(interval * 4))})
 
     def start(self) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
+from conversations.outbound import Delivery
 from conversations.models import Conversation, Customer, Message, utcnow
 from conversations.turn import ConversationNotFound, Turn, open_turn
 from conversations.types import OutgoingMessage
@@ -46,8 +47,11 @@ class HandoffService:
     """Requests, assignment and the queue; one per app (``services.handoff``)."""
 
     def __init__(self, db: Database, locks: TurnLocks, settings: Settings, *, publish: Publisher,
-                 clock: Clock = utcnow, metrics: Metrics | None = None, llm: ClaudeClient | None = None) -> None:
+                 clock: Clock = utcnow, metrics: Metrics | None = None, llm: ClaudeClient | None = None,
+                 delivery: Delivery | None = None) -> None:
         self.db, self.locks, self.settings = db, locks, settings
+        #: how agent and system messages leave (outbox rows for store-and-forward channels)
+        self.delivery = delivery
         #: the app's Claude client (None without an API key), for the summaries
         self.llm = llm
         self.publish, self.clock, self.metrics = publish, clock, metrics
@@ -70,15 +74,13 @@ class HandoffService:
     @contextmanager
     def conversation(self, conversation_id: int) -> Iterator[tuple[Turn, Pending]]:
         """The conversation's turn (write phase) plus events published after its commit."""
-        pending = Pending(self.publish)
         try:
-            with open_turn(self.db, self.locks, conversation_id, write=True) as turn:
+            with open_turn(self.db, self.locks, conversation_id, write=True,
+                           delivery=self.delivery) as turn:
                 turn.session  # noqa: B018 - enter the write phase: lock the row now
-                turn.after_commit(pending.publish_events)
-                yield turn, pending
+                yield turn, Pending(self.publish, turn)
         except ConversationNotFound as exc:
             raise NotFound(f"no conversation {conversation_id}", code="conversation_not_found") from exc
-        pending.run_followups()
 
     def say(self, turn: Turn, pending: Pending | None, text: str, *, role: str = "system",
             author: str | None = None, reply_to: int | None = None,
@@ -128,7 +130,7 @@ class HandoffService:
             announce: also say the handoff message (when the assistant did not say its own).
         """
         session = turn.session
-        pending = Pending(self.publish)
+        pending = Pending(self.publish, turn)
         outcome = Outcome(pending=pending)
         if queue.open_handoff(session, turn.conversation.id) is not None:
             return outcome
@@ -226,7 +228,7 @@ class HandoffService:
     # --- customer messages while people have the conversation -----------------------------
     def on_customer_messages(self, turn: Turn, messages: list[Message]) -> Outcome:
         """Note customer activity (stops auto-resolve) and collect the off-hours email address."""
-        outcome = Outcome(pending=Pending(self.publish))
+        outcome = Outcome(pending=Pending(self.publish, turn))
         handoff = queue.open_handoff(turn.session, turn.conversation.id)
         if handoff is None or not messages:
             return outcome

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from conversations.models import Message
+from conversations.turn import Turn
 
 from handoff.models import PRIORITIES
 
@@ -54,12 +55,23 @@ class AgentRef:
 
 
 class Pending:
-    """Events gathered during a transaction and published after it commits."""
+    """Events gathered during a turn, published after it commits, and follow-up work run once its
+    lock is released — through the turn's own after-commit mechanism (:meth:`Turn.after_commit`,
+    :meth:`Turn.after_release`) once :meth:`attach`-ed; ``flush`` runs them by hand otherwise."""
 
-    def __init__(self, publish: Publisher) -> None:
+    def __init__(self, publish: Publisher, turn: Turn | None = None) -> None:
         self._publish = publish
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._after: list[Callable[[], object]] = []
+        if turn is not None:
+            self.attach(turn)
+
+    def attach(self, turn: Turn) -> Pending:
+        """Publish with ``turn``'s commit (events in the order added, at this point of the turn's
+        after-commit callbacks) and run the follow-ups after its lock is released."""
+        turn.after_commit(self.publish_events)
+        turn.after_release(self.run_followups)
+        return self
 
     def add(self, event: str, data: dict[str, Any]) -> None:
         self._events.append((event, data))
@@ -79,8 +91,8 @@ class Pending:
             self._publish(event, data)
 
     def run_followups(self) -> None:
-        """Follow-up work; call it once the conversation's turn lock is released (an offer may
-        open the same conversation's turn again)."""
+        """Follow-up work, once the conversation's turn lock is released (an offer may open the
+        same conversation's turn again)."""
         after, self._after = self._after, []
         for callback in after:
             try:

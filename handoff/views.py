@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversations.models import Conversation, Customer, Message
+from conversations.outbound import message_event
 
 from handoff import queue
 from handoff.models import PRIORITIES, Agent, Handoff, Note, Team
@@ -19,13 +20,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def message_json(conversation: Conversation, message: Message) -> dict[str, Any]:
-    """A message as the bus publishes it (the shape of ``routing``'s, plus the author)."""
-    payload = message.payload or {}
-    return {"conversation_id": conversation.id, "channel": conversation.channel,
-            "thread_key": conversation.thread_key, "id": message.id, "seq": message.seq,
-            "role": message.role, "text": message.text, "buttons": payload.get("buttons") or [],
-            "in_reply_to": message.in_reply_to, "created_at": iso(message.created_at),
-            "author": {"name": message.author} if message.author else None}
+    """A message as the bus publishes it (``conversations.outbound.message_event``)."""
+    return dict(message_event(conversation, message))
 
 
 def note_json(note: Note, author: str | None = None) -> dict[str, Any]:

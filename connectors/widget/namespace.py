@@ -2,7 +2,7 @@
 
 Connect with ``auth={"token"?, "last_seq"?, "identity"?}`` → ``session`` event. ``message``
 events are checked, rate limited, stored (the ack carries ``{id, seq}``) and their turn runs on
-the :class:`~connectors.widget.runner.TurnRunner`. Everything visitors see after that — their
+the :class:`~connectors.turns.TurnRunner`. Everything visitors see after that — their
 own messages, bot replies, agent and system messages, status changes, agent typing — comes from
 the event bus (published after commit) as emits to the visitor's room, so every tab and every
 reconnect gets it; with HELPDESK_REDIS_URL the emits cross processes.
@@ -13,24 +13,22 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 
 from connectors.widget import protocol
 from connectors.widget.live import BotTyping, RecentMessages
 from connectors.widget.protocol import ProtocolError, room_for
+from connectors.base import ConnectorContext, Limiter
 from connectors.widget.ratelimit import RateLimiter
-from connectors.widget.runner import TurnRunner
 from connectors.widget.tokens import Identity, IdentityRejected, Visitor, VisitorTokens, resolve_visitor, \
     verify_identity
-from conversations.attachments import AttachmentRejected, link_attachments, owned_attachments
+from conversations.attachments import AttachmentRejected, owned_attachments
+from conversations.inbound import Receipt
 from conversations.models import Conversation, Message
-from conversations.store import get_conversation, list_messages, store_inbound
-from conversations.types import Inbound, StoredInbound
-
-if TYPE_CHECKING:
-    from services import Services
+from conversations.store import get_conversation, list_messages
+from conversations.types import Inbound
 
 log = logging.getLogger(__name__)
 CHANNEL = "widget"
@@ -41,24 +39,23 @@ MAX_REPLAY = 1000
 
 @dataclass(frozen=True)
 class WidgetParts:
-    """What the namespace needs besides the services."""
+    """What the namespace needs besides the connector context."""
 
     tokens: VisitorTokens
-    limiter: RateLimiter
+    limiter: Limiter
     typing_limiter: RateLimiter
-    runner: TurnRunner
 
 
 class WidgetNamespace(socketio.Namespace):
     """One instance per app; handlers run inline per connection (``async_handlers=False``),
     so one visitor's messages are stored in the order they were sent."""
 
-    def __init__(self, services: Services, parts: WidgetParts, namespace: str = NAMESPACE) -> None:
+    def __init__(self, ctx: ConnectorContext, parts: WidgetParts, namespace: str = NAMESPACE) -> None:
         super().__init__(namespace)
-        self.services = services
+        self.ctx = ctx
         self.parts = parts
         self.recent = RecentMessages()
-        self.typing = BotTyping(self._emit_bot_typing, services.settings.widget_typing_delay)
+        self.typing = BotTyping(self._emit_bot_typing, ctx.settings.widget_typing_delay)
 
     # connecting -------------------------------------------------------------------------
 
@@ -78,19 +75,19 @@ class WidgetNamespace(socketio.Namespace):
         if claim is None:
             return None
         try:
-            return verify_identity(claim, self.services.settings.widget_site_secret)
+            return verify_identity(claim, self.ctx.settings.widget_site_secret)
         except IdentityRejected as exc:
             log.warning("widget.identity.rejected", extra={"code": exc.code})
             self.emit("error", protocol.error(exc.code, str(exc)), to=sid)
             return None
 
     def _session(self, visitor: Visitor, last_seq: Any) -> dict[str, Any]:
-        conversation = get_conversation(self.services.db, CHANNEL, visitor.key)
+        conversation = get_conversation(self.ctx.db, CHANNEL, visitor.key)
         out: dict[str, Any] = {"token": self.parts.tokens.issue(visitor), "visitor_id": visitor.key,
                                "conversation_id": None, "status": "bot", "messages": [], "has_earlier": False}
         if conversation is not None:
             after = self._replay_from(conversation, last_seq)
-            rows = list_messages(self.services.db, conversation.id, after_seq=after)
+            rows = list_messages(self.ctx.db, conversation.id, after_seq=after)
             out.update(conversation_id=conversation.id, status=conversation.status,
                        messages=[protocol.message_from_row(m) for m in rows],
                        has_earlier=after > 0 and not _positive_int(last_seq))
@@ -99,14 +96,14 @@ class WidgetNamespace(socketio.Namespace):
     def _replay_from(self, conversation: Conversation, last_seq: Any) -> int:
         if _positive_int(last_seq):
             return max(int(last_seq), conversation.last_seq - MAX_REPLAY)
-        return max(0, conversation.last_seq - self.services.settings.widget_history_limit)
+        return max(0, conversation.last_seq - self.ctx.settings.widget_history_limit)
 
     # messages ---------------------------------------------------------------------------
 
     def on_message(self, sid: str, data: Any) -> dict[str, Any]:
         visitor: Visitor = self.get_session(sid)["visitor"]
         try:
-            message = protocol.parse_message(data, self.services.settings.max_message_chars)
+            message = protocol.parse_message(data, self.ctx.settings.max_message_chars)
             wait = self.parts.limiter.allow(visitor.key)
             if wait:
                 raise _RateLimited(wait)
@@ -117,7 +114,6 @@ class WidgetNamespace(socketio.Namespace):
             return self._refuse(sid, "rate_limited", "too many messages; wait a moment before sending more",
                                 protocol.client_id_of(data), retry_after=math.ceil(exc.wait))
         stored = self._store(sid, visitor, message, attachments)
-        self.parts.runner.submit(stored.conversation_id, lambda: self._turn(stored.conversation_id, visitor.key))
         return {"id": stored.message_id, "seq": stored.seq, "conversation_id": stored.conversation_id,
                 "duplicate": stored.duplicate}
 
@@ -125,36 +121,32 @@ class WidgetNamespace(socketio.Namespace):
         if not ids:
             return []
         try:
-            infos = owned_attachments(self.services.db, ids, channel=CHANNEL, thread_key=visitor.key)
+            infos = owned_attachments(self.ctx.db, ids, channel=CHANNEL, thread_key=visitor.key)
         except AttachmentRejected as exc:
             raise ProtocolError(str(exc), code=exc.code) from exc
         return [info.as_json() for info in infos]
 
     def _store(self, sid: str, visitor: Visitor, message: protocol.ClientMessage,
-               attachments: list[dict[str, Any]]) -> StoredInbound:
+               attachments: list[dict[str, Any]]) -> Receipt:
         inbound = Inbound(channel=CHANNEL, thread_key=visitor.key, text=message.text,
                           payload=message.stored_payload(attachments), external_id=message.client_id,
                           author=visitor.name, customer_external_id=visitor.user_id or visitor.key,
-                          customer_name=visitor.name, customer_email=visitor.email, metadata=message.metadata)
-        stored = store_inbound(self.services.db, inbound)
-        if not stored.duplicate:
-            self.services.metrics.messages_in.labels(CHANNEL).inc()
-            self.recent.put(stored.message_id, {
+                          customer_name=visitor.name, customer_email=visitor.email, metadata=message.metadata,
+                          attachment_ids=tuple(a["id"] for a in attachments))
+
+        def remember(receipt: Receipt) -> None:  # before the turn publishes the message
+            self.recent.put(receipt.message_id, {
                 "text": message.text if message.payload is None else (message.title or message.payload),
                 "attachments": attachments, "client_id": message.client_id, "sender": sid})
-            link_attachments(self.services.db, [a["id"] for a in attachments],
-                             conversation_id=stored.conversation_id, message_id=stored.message_id)
-        return stored
+
+        return self.ctx.inbox.receive(inbound, on_stored=remember,
+                                           around_turn=lambda: self.typing.during(room_for(visitor.key)))
 
     def _refuse(self, sid: str, code: str, message: str, client_id: str | None, **extra: Any) -> dict[str, Any]:
         log.info("widget.message.rejected", extra={"code": code})
         error = protocol.error(code, message, client_id=client_id, **extra)
         self.emit("error", error, to=sid)
         return {"error": error}
-
-    def _turn(self, conversation_id: int, thread_key: str) -> None:
-        with self.typing.during(room_for(thread_key)):
-            self.services.pipeline.run_pending(conversation_id)
 
     def _emit_bot_typing(self, room: str, typing: bool) -> None:
         self.emit("typing", {"typing": typing, "role": "bot"}, room=room)
@@ -163,9 +155,9 @@ class WidgetNamespace(socketio.Namespace):
         visitor: Visitor = self.get_session(sid)["visitor"]
         if self.parts.typing_limiter.allow(visitor.key):
             return
-        conversation = get_conversation(self.services.db, CHANNEL, visitor.key)
+        conversation = get_conversation(self.ctx.db, CHANNEL, visitor.key)
         if conversation is not None:
-            self.services.bus.publish("typing", {"conversation_id": conversation.id, "channel": CHANNEL,
+            self.ctx.bus.publish("typing", {"conversation_id": conversation.id, "channel": CHANNEL,
                                                  "thread_key": visitor.key, "role": "customer",
                                                  "typing": protocol.parse_typing(data)})
 
@@ -194,7 +186,7 @@ class WidgetNamespace(socketio.Namespace):
             sender = extras.pop("sender", None)
             return {**protocol.message_from_event(data), **extras}, sender
         if data.get("role") != "bot" and isinstance(data.get("id"), int):
-            with self.services.db.read_session() as session:
+            with self.ctx.db.read_session() as session:
                 row = session.get(Message, data["id"])
             if row is not None:
                 return protocol.message_from_row(row), None

@@ -20,14 +20,15 @@ from urllib.parse import quote
 from flask import Blueprint, Request, Response, current_app, jsonify, render_template, request
 
 from connectors.errors import BadRequest, error_response
-from connectors.widget.origins import OriginPolicy
-from connectors.widget.ratelimit import RateLimiter
-from connectors.widget.runner import TurnRunner
+from connectors.origins import OriginPolicy
+from connectors.base import Limiter
+from connectors.turns import TurnRunner
 from connectors.widget.tokens import Visitor, VisitorTokens
 from conversations.attachments import Attachment, AttachmentRejected, load_attachment, save_attachment
 
 if TYPE_CHECKING:
-    from services import Services
+    from conversations.db import Database
+    from settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 CHANNEL = "widget"
@@ -46,13 +47,15 @@ class WidgetHttp:
     """What the widget's HTTP views share; ``app.extensions["helpdesk.widget"]`` holds it.
 
     ``authorize_agent(request, attachment)`` decides whether a request comes from an agent
-    allowed to see a conversation's files; the agent work replaces it.
+    allowed to see a conversation's files (the connector context's ``agent_may_see``).
     """
 
     tokens: VisitorTokens
-    limiter: RateLimiter
+    limiter: Limiter
     runner: TurnRunner
     origins: OriginPolicy
+    db: Database
+    settings: Settings
     authorize_agent: AgentCheck = deny_agents
     _bundle: tuple[bytes, str] | None = field(default=None, repr=False)
 
@@ -72,10 +75,6 @@ def _widget() -> WidgetHttp:
     return current_app.extensions["helpdesk.widget"]  # type: ignore[no-any-return]
 
 
-def _services() -> Services:
-    return current_app.extensions["helpdesk"]  # type: ignore[no-any-return]
-
-
 def blueprint() -> Blueprint:
     bp = Blueprint("widget", __name__, template_folder="templates")
     bp.add_url_rule("/", "demo", _demo)
@@ -88,7 +87,7 @@ def blueprint() -> Blueprint:
 
 
 def _demo() -> str:
-    return render_template("demo.html", max_attachment_bytes=_services().settings.max_attachment_bytes)
+    return render_template("demo.html", max_attachment_bytes=_widget().settings.max_attachment_bytes)
 
 
 def _script() -> Response:
@@ -128,7 +127,7 @@ def _upload() -> tuple[Response, int]:
     if visitor is None:
         raise BadRequest("a valid visitor token is required (Authorization: Bearer <token>)",
                          code="invalid_token", status=401)
-    max_bytes = _services().settings.max_attachment_bytes
+    max_bytes = _widget().settings.max_attachment_bytes
     if (request.content_length or 0) > max_bytes + MULTIPART_OVERHEAD:
         raise BadRequest(f"the file is larger than {max_bytes} bytes", code="attachment_too_large", status=413)
     request.max_content_length = max_bytes + MULTIPART_OVERHEAD
@@ -140,7 +139,7 @@ def _upload() -> tuple[Response, int]:
         raise BadRequest("send the file as the multipart field 'file'", code="no_file")
     data = upload.stream.read(max_bytes + 1)
     try:
-        info = save_attachment(_services().db, channel=CHANNEL, thread_key=visitor.key, name=upload.filename,
+        info = save_attachment(_widget().db, channel=CHANNEL, thread_key=visitor.key, name=upload.filename,
                                data=data, max_bytes=max_bytes)
     except AttachmentRejected as exc:
         status = {"attachment_too_large": 413, "unsupported_attachment": 415}.get(exc.code, 400)
@@ -156,7 +155,7 @@ def _too_many(wait: float) -> tuple[Response, int]:
 
 def _download(attachment_id: str) -> Response:
     visitor = _bearer_visitor()
-    attachment = load_attachment(_services().db, attachment_id) if len(attachment_id) <= 32 else None
+    attachment = load_attachment(_widget().db, attachment_id) if len(attachment_id) <= 32 else None
     allowed = attachment is not None and (
         (visitor is not None and attachment.channel == CHANNEL and attachment.thread_key == visitor.key)
         or _widget().authorize_agent(request, attachment))

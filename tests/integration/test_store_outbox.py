@@ -19,6 +19,7 @@ from conversations import (
     store_inbound,
 )
 from conversations.models import Outbox, utcnow
+from conversations.outbound import Author, OutboundMessage
 
 
 class FakeClock:
@@ -51,12 +52,12 @@ class FlakyChannel:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def deliver(self, destination: str, payload: dict[str, Any]) -> None:
+    def deliver(self, message: OutboundMessage) -> None:
         with self._lock:
             self.calls += 1
             if self.calls <= self.failures:
                 raise self.error
-            self.delivered.append((destination, payload))
+            self.delivered.append((message.thread_key, {"text": message.text}))
 
 
 def _enqueue(
@@ -64,8 +65,10 @@ def _enqueue(
 ) -> None:
     cid = store_inbound(db, Inbound(channel, thread, "hi")).conversation_id
     with open_turn(db, TurnLocks(), cid) as turn:
-        for text in texts:
-            turn.enqueue_outbox(channel, thread, {"text": text})
+        for seq, text in enumerate(texts, start=2):
+            message = OutboundMessage(conversation_id=cid, message_id=seq, seq=seq, channel=channel,
+                                      thread_key=thread, author=Author("bot"), text=text)
+            turn.enqueue_outbox(channel, thread, message.to_json())
 
 
 def _rows(db: Database) -> list[Outbox]:
@@ -146,15 +149,19 @@ def test_rows_fail_after_max_attempts(db: Database) -> None:
     assert (row.status, row.attempts, channel.calls) == ("failed", 3, 3)
 
 
-def test_a_missing_channel_is_retried_like_a_failure(db: Database) -> None:
+def test_rows_of_a_channel_the_worker_does_not_serve_wait_untouched(db: Database) -> None:
+    """Another process (one with the email connector) delivers them: claiming them here would only
+    burn their attempts on "no channel named 'email'"."""
     _enqueue(db, ["hello"], channel="email", thread="ann@example.org")
+    _enqueue(db, ["hi"], thread="C1:1.0")
     clock = FakeClock()
+    slack = FlakyChannel()
 
-    OutboxWorker(db, {}, clock=clock).run_once()
+    assert OutboxWorker(db, {"slack": slack}, clock=clock).run_once() == 1
 
-    [row] = _rows(db)
-    assert (row.status, row.attempts) == ("pending", 1)
-    assert "no channel named 'email'" in (row.last_error or "")
+    email, sent = _rows(db)
+    assert (email.channel, email.status, email.attempts, email.last_error) == ("email", "pending", 0, None)
+    assert (sent.status, slack.delivered) == ("sent", [("C1:1.0", {"text": "hi"})])
 
 
 def test_a_failed_row_holds_back_later_rows_of_its_conversation(db: Database) -> None:

@@ -47,11 +47,11 @@ WEB_TIMER_INTERVAL = 0.1
 
 
 def _worker_command() -> list[str]:
-    """The ``helpdesk`` console script next to this interpreter (pyproject: ``helpdesk = "app:main"``)."""
+    """The ``helpdesk`` console script next to this interpreter (pyproject: ``helpdesk = "cli:main"``)."""
     script = Path(sys.executable).with_name("helpdesk")
     if script.exists():
         return [str(script), "worker"]
-    return [sys.executable, "-c", "from app import main; main()", "worker"]
+    return [sys.executable, "-c", "from cli import main; main()", "worker"]
 
 
 class Worker:

@@ -1,4 +1,4 @@
-"""Running turns off the socket handlers, in order per conversation.
+"""Running turns off the connectors' request and socket handlers, in order per conversation (shared by every channel).
 
 Socket handlers store the inbound message (so it can be acknowledged with its ``seq``) and
 submit the conversation here. A bounded pool runs ``TurnPipeline.run_pending`` — which answers
@@ -48,7 +48,7 @@ class TurnRunner:
             try:
                 job()
             except Exception:  # noqa: BLE001 - a failed turn must not kill the worker
-                log.exception("widget.turn.failed", extra={"conversation_id": conversation_id})
+                log.exception("connectors.turn.failed", extra={"conversation_id": conversation_id})
             with self._lock:
                 self._running.discard(conversation_id)
                 if self._jobs[conversation_id][1]:
