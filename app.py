@@ -21,6 +21,7 @@ from connectors.registry import enabled_connectors
 from connectors.widget.ratelimit import RateLimiter
 from conversations.outbox import OutboxWorker, RetryPolicy
 from handoff import init_handoff
+from handoff.desk import ChatDesk
 from handoff.files import agent_may_see_attachment
 from observability import CONTENT_TYPE_LATEST
 from services import Services, build_services, secret_key
@@ -62,6 +63,7 @@ def connector_context(services: Services, secret: str) -> ConnectorContext:
         secret_key=secret, limiter=RateLimiter(settings.widget_rate_burst, settings.widget_rate_per_minute),
         origins=OriginPolicy(settings.allowed_origins), turns=services.turns,
         agent_may_see=agent_may_see_attachment,
+        desk=(lambda channel: ChatDesk(services.handoff, channel)) if services.handoff else None,  # type: ignore[arg-type]
     )
 
 

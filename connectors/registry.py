@@ -31,6 +31,7 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("rest", "connectors.rest:RestConnector"),
     Entry("widget", "connectors.widget:WidgetConnector"),
     Entry("socketio", "connectors.rasa_socketio:RasaSocketIOConnector"),
+    Entry("slack", "connectors.slack.connector:SlackConnector", lambda settings: settings.slack_enabled),
 )
 
 

@@ -95,14 +95,12 @@ class ChatDesk:
         with service.conversation(conversation_id) as (turn, pending):
             if queue.open_handoff(turn.session, conversation_id) is not None:
                 return None
+            # the request's own events and follow-ups are attached to the turn; its messages and
+            # the status change are what a customer turn would have published
             outcome = service.request(turn, HandoffRequest(reason=reason), announce=True)
             for message in outcome.messages:
                 pending.add("message", views.message_json(turn.conversation, message))
             service.status_event(turn, pending, **outcome.status_data)
-            if outcome.pending is not None:
-                turn.after_commit(outcome.pending.publish_events)
-        if outcome.pending is not None:
-            outcome.pending.run_followups()
         return None
 
     def conversation_for(self, thread_key: str) -> int | None:
