@@ -9,7 +9,10 @@ Slack avatar (``username``/``icon_url``, scope ``chat:write.customize``).
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from connectors.slack.blocks import message_blocks
@@ -67,16 +70,36 @@ def render(message: Outbound, *, agent_icon: Callable[[str], str | None] | None 
 
 
 class SlackChannel:
-    """Delivers outbox rows of Slack conversations."""
+    """Delivers outbox rows of Slack conversations.
+
+    The outbox delivers at least once and ``chat.postMessage`` has no idempotency key: the message
+    ids this process has posted are remembered, so a row retried after its post went through but
+    its recording failed is not posted twice (each post also carries the helpdesk message id as
+    Slack message metadata)."""
 
     name = CHANNEL
 
     def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None) -> None:
         self._sender = sender
         self._agent_icon = agent_icon
+        self._posted: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def deliver(self, message: Outbound) -> None:
         """Post the message in its Slack thread; raises ``SlackDeliveryError`` for the outbox to retry."""
+        message_id = getattr(message, "message_id", None)
+        with self._lock:
+            if message_id is not None and message_id in self._posted:
+                log.info("slack.message.already_posted", extra={"message_id": message_id})
+                return
         post = render(message, agent_icon=self._agent_icon)
+        if message_id is not None:
+            post = replace(post, metadata={"event_type": "helpdesk_message", "event_payload": {
+                "message_id": message_id, "conversation_id": getattr(message, "conversation_id", None)}})
         ts = self._sender.send(post)
+        if message_id is not None:
+            with self._lock:
+                self._posted[message_id] = ts
+                if len(self._posted) > 10_000:
+                    self._posted.popitem(last=False)
         log.info("slack.message.delivered", extra={"channel": post.channel, "ts": ts})

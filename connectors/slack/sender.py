@@ -131,6 +131,8 @@ class SlackPost:
     """Shown instead of the app's name (an agent's name); needs ``chat:write.customize``."""
     icon_url: str | None = None
     update_ts: str | None = None
+    metadata: dict[str, Any] | None = None
+    """Slack message metadata (``event_type``, ``event_payload``): which helpdesk message this is."""
 
 
 class SlackSender:
@@ -151,7 +153,7 @@ class SlackSender:
                 response = self.client.chat_update(ts=post.update_ts, **args)
             else:
                 extra = {k: v for k, v in (("thread_ts", post.thread_ts), ("username", post.username),
-                                           ("icon_url", post.icon_url)) if v}
+                                           ("icon_url", post.icon_url), ("metadata", post.metadata)) if v}
                 response = self.client.chat_postMessage(**args, **extra)
         except SlackApiError as exc:
             raise _delivery_error(exc) from exc

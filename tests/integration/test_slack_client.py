@@ -104,10 +104,11 @@ class _Button:
 
 
 class _Out:
-    def __init__(self, text: str, *, role: str = "bot", name: str | None = None, buttons: tuple[_Button, ...] = ()
-                 ) -> None:
+    def __init__(self, text: str, *, role: str = "bot", name: str | None = None, buttons: tuple[_Button, ...] = (),
+                 message_id: int | None = None) -> None:
         self.thread_key, self.text, self.buttons = "C1:1700000001.000100", text, buttons
         self.author, self.attachments, self.image = _Author(role, name), (), None
+        self.message_id, self.conversation_id = message_id, 7
 
 
 def test_agent_replies_show_the_agents_name_and_bot_buttons_are_block_kit(slack: FakeSlack) -> None:
@@ -201,3 +202,12 @@ def test_top_level_messages_within_the_window_join_the_open_conversation(db: Dat
     assert Grouping(db, window=0).key_for("C1", "U1", "200.5", None) == "C1:200.5"
     assert thread_of_message(db, "slack:C1:100.1") == "C1:100.1"
     assert thread_of_message(db, "slack:C1:404") is None
+
+
+def test_a_message_posted_once_is_not_posted_again_when_its_row_is_retried(slack: FakeSlack) -> None:
+    channel = SlackChannel(sender_for(slack))
+    channel.deliver(_Out("hello", message_id=41))
+    channel.deliver(_Out("hello", message_id=41))  # the outbox retries: recording the first send failed
+    [posted] = slack.posted("C1")
+    assert posted["metadata"] == {"event_type": "helpdesk_message",
+                                  "event_payload": {"message_id": 41, "conversation_id": 7}}
