@@ -65,3 +65,17 @@ def test_the_manifest_asks_for_what_the_connector_uses() -> None:
     for scope in ("chat:write", "chat:write.customize", "users:read.email", "reactions:read", "files:read",
                   "channels:history", "im:history", "app_mentions:read"):
         assert scope in scopes
+
+
+@pytest.mark.parametrize(("values", "enabled"), [
+    ({}, False), ({"slack_bot_token": "xoxb-1"}, False),
+    ({"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"}, True),
+    ({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"}, True),
+    ({"slack_signing_secret": "s", "slack_app_token": "xapp-1"}, False),
+])
+def test_the_slack_connector_is_mounted_only_when_configured(values: dict[str, str], enabled: bool) -> None:
+    from connectors.registry import enabled_connectors
+    from settings import Settings
+
+    names = [c.name for c in enabled_connectors(Settings(**values))]
+    assert ("slack" in names) is enabled
