@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench validate e2e clean browser rasa-webchat
+.PHONY: install install-runtime run test test-fast bench validate e2e clean browser rasa-webchat
 
-$(BIN)/helpdesk: pyproject.toml
+## what the service needs (with pip's progress): `make run`
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e .
+	touch $@
+
+## plus the test extras: `make test` and the other developer targets
+$(BIN)/helpdesk: $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -15,6 +21,8 @@ $(BIN)/helpdesk: pyproject.toml
 	touch $@
 
 install: $(BIN)/helpdesk
+
+install-runtime: $(VENV)/.runtime
 
 ## Debian's Chromium for the headless browser tests (Playwright, from the test extras, drives it)
 browser:
@@ -41,7 +49,7 @@ $(RASA_WEBCHAT)/lib/index.js:
 	fi
 
 ## Serve the helpdesk on http://127.0.0.1:5000 (SQLite under instance/, the default assistant)
-run: install
+run: install-runtime
 	$(BIN)/helpdesk run
 
 ## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server)

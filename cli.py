@@ -9,11 +9,27 @@ import threading
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from settings import Settings
+if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor pydantic
+    from flask import Flask
+
+    from settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _app_or_exit(settings: Settings) -> Flask:
+    """The app, or exit 1 with one line when the database schema is not current or the secret is empty."""
+    from app import StartupRefused, create_checked_app
+
+    try:
+        return create_checked_app(settings)
+    except StartupRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group()
@@ -29,7 +45,8 @@ def run(host: str | None, port: int | None) -> None:
     from app import serve
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    serve(Settings(**overrides))
+    settings = _settings(**overrides)
+    serve(settings, _app_or_exit(settings))
 
 
 @cli.group()
@@ -42,7 +59,7 @@ def db_upgrade() -> None:
     """Migrate the database to the latest schema."""
     from conversations.db import Database
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         database.upgrade()
@@ -63,7 +80,7 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
     from dialogue.assistant import load_assistant
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
     except AssistantError as exc:
@@ -80,23 +97,75 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
 
 @cli.command()
 @click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+@click.option("--commands", "overlay_file", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Scripted commands per user step (an overlay file, see dialogue/e2e_overlay.py).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def test(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
-    """Run Rasa e2e test files against the assistant with offline understanding."""
+def test(assistant_dir: str | None, overlay_file: Path | None, paths: tuple[Path, ...]) -> None:
+    """Run Rasa e2e test files against the assistant with offline understanding, or with the
+    scripted commands of --commands."""
     from dialogue.assistant import load_assistant
     from dialogue.e2e import format_report, run_tests
+    from dialogue.e2e_overlay import read_overlay
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
-    path = assistant_dir or Settings().assistant
+    path = assistant_dir or _settings().assistant
     try:
         assistant = load_assistant(path)
+        overlay = read_overlay(overlay_file) if overlay_file else None
     except AssistantError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    result = run_tests(list(paths), assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain))
+    result = run_tests(list(paths), assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain),
+                       overlay=overlay)
     click.echo(format_report(result))
     sys.exit(0 if result.failed == 0 and result.passed > 0 else 1)
+
+
+@cli.command()
+@click.option("--assistant", "assistant_dir", default=None, help="Assistant folder (HELPDESK_ASSISTANT).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
+    """Score understanding on labelled messages (like ``rasa test nlu``): per-flow precision,
+    recall and F1, a confusion table and the misses; offline understanding, and Claude as well
+    when ANTHROPIC_API_KEY is set. Case format: dialogue/generators/evaluation.py."""
+    from dialogue.assistant import load_assistant
+    from dialogue.generators.evaluation import evaluate as run_evaluation
+    from dialogue.generators.evaluation import format_report, load_cases
+    from dialogue.generators.offline import OfflineCommandGenerator
+    from dialogue.yaml_io import AssistantError
+
+    settings = Settings()
+    path = assistant_dir or settings.assistant
+    try:
+        assistant = load_assistant(path)
+        cases = load_cases(paths)
+    except AssistantError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    offline = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path)
+    click.echo(format_report(run_evaluation(assistant, offline, cases), "offline understanding"))
+    generator = _llm_generator(settings, assistant)
+    if generator is None:
+        click.echo("\nClaude: skipped (ANTHROPIC_API_KEY is not set)")
+        return
+    click.echo("")
+    click.echo(format_report(run_evaluation(assistant, generator, cases), f"Claude ({settings.llm_model})"))
+
+
+def _llm_generator(settings: Settings, assistant: object) -> object | None:
+    """The LLM command generator as ``helpdesk run`` builds it, None without a key."""
+    from dialogue.generators.answers import Voice
+    from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
+    from services import build_llm_client
+
+    client = build_llm_client(settings)
+    if client is None:
+        return None
+    options = LLMOptions(assistant_name=Voice.from_config(assistant.config).name,  # type: ignore[attr-defined]
+                         history_turns=settings.llm_history_turns,
+                         retrieval_threshold=settings.llm_retrieval_threshold)
+    return LLMCommandGenerator(client, assistant.flows, assistant.domain, options)  # type: ignore[attr-defined]
 
 
 @cli.command()
@@ -106,7 +175,7 @@ def chat(sender: str) -> None:
     from conversations.types import Inbound
     from services import build_services
 
-    services = build_services(Settings())
+    services = build_services(_settings())
     click.echo("Type a message (Ctrl-D to quit). Buttons show their payload in [brackets].")
     try:
         while True:
@@ -130,14 +199,16 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from app import create_app, outbox_worker
+    from app import outbox_worker
     from handoff.scheduler import TimerScheduler
+    from maintenance import add_maintenance_jobs
 
-    settings = Settings()
-    app = create_app(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
+    settings = _settings()
+    app = _app_or_exit(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
     services = app.extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
+    add_maintenance_jobs(timers, services)
     # the store-and-forward channels of the enabled connectors (connectors/registry.py); rows of
     # channels without one stay pending for a process that has it
     outbox = outbox_worker(services) if services.channels else None
@@ -158,6 +229,12 @@ def worker(interval: float) -> None:
         timers.shutdown()
         services.close()
     click.echo("worker stopped")
+
+
+def _settings(**overrides: object) -> Settings:
+    from settings import Settings
+
+    return Settings(**overrides)
 
 
 class _StopSignals:
@@ -202,7 +279,7 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
     from handoff import auth
     from handoff.errors import HandoffError
 
-    settings = Settings()
+    settings = _settings()
     database = Database(settings.database_url)
     try:
         if settings.auto_migrate or (settings.auto_migrate is None and database.dialect_name == "sqlite"):
@@ -235,5 +312,6 @@ def slack_check() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``helpdesk`` console script."""
+    """Entry point of the ``helpdesk`` console script: imports only what the command needs, so
+    ``helpdesk --help`` answers at once (the app, the LLM SDK and the scheduler load on use)."""
     cli()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,18 +72,46 @@ class Services:
         self.db.dispose()
 
 
+class EmptySecret(ValueError):
+    """The configured secret (or the secret file) is empty: nothing may be signed with it."""
+
+
 def secret_key(settings: Settings) -> str:
-    """The configured secret, or one generated once and kept under the instance folder."""
-    if settings.secret_key:
+    """The one secret every signer of the helpdesk uses (visitor tokens, …): HELPDESK_SECRET_KEY,
+    or one generated once into ``<instance>/secret_key`` (created readable by its owner only).
+
+    A Flask app's ``SECRET_KEY`` is never used, so a host app cannot change (or blank) it.
+
+    Raises:
+        EmptySecret: HELPDESK_SECRET_KEY is set but empty, or the secret file is empty.
+    """
+    if settings.secret_key is not None:
+        if not settings.secret_key.strip():
+            raise EmptySecret("HELPDESK_SECRET_KEY is empty: set a long random value or unset it")
         return settings.secret_key
     path = Path(settings.instance_path) / "secret_key"
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    if not path.exists():
+        _write_new_secret(path)
+    key = path.read_text().strip()
+    if not key:
+        raise EmptySecret(f"{path} is empty: delete it (a new secret is generated) or fill it")
     return key
+
+
+def _write_new_secret(path: Path) -> None:
+    """Create ``path`` (mode 0600) holding a new random secret, unless another process just did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)  # atomic: the first process's secret wins, complete
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def build_engine(settings: Settings, assistant: Assistant, *, knowledge: KnowledgeBase | None = None,
@@ -98,11 +127,12 @@ def build_engine(settings: Settings, assistant: Assistant, *, knowledge: Knowled
     voice = Voice.from_config(assistant.config)
     ports = Ports(actions=assistant.action_runner(remote=remote), chitchat=ChitchatAnswerer(llm, voice=voice),
                   search=KnowledgeAnswerer(knowledge.search, llm, voice=voice) if knowledge else None)
-    generator: CommandGenerator = OfflineCommandGenerator(assistant.flows, assistant.domain)
     if llm is not None:
         options = LLMOptions(assistant_name=voice.name, history_turns=settings.llm_history_turns,
                              retrieval_threshold=settings.llm_retrieval_threshold)
-        generator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
+        generator: CommandGenerator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
+    else:  # trains a classifier (scikit-learn): only when it is the one used
+        generator = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path)
     return Engine(assistant, generator, ports, step_limit=settings.step_limit,
                   max_chars=settings.max_message_chars)
 
@@ -143,6 +173,12 @@ def build_services(settings: Settings) -> Services:
         migrate = db.dialect_name == "sqlite"
     if migrate:
         db.upgrade()
+    else:
+        try:
+            db.check_schema()  # nothing may create a table outside the migrations
+        except Exception:
+            db.dispose()
+            raise
     assistant = load_assistant(settings.assistant)
     metrics = Metrics()
     knowledge = build_knowledge(settings, db, assistant)

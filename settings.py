@@ -122,6 +122,30 @@ class Settings(BaseSettings):
     #: seconds a bot turn runs before the widget shows the bot typing (0: always)
     widget_typing_delay: float = Field(0.3, validation_alias=_env("HELPDESK_WIDGET_TYPING_DELAY"))
     max_attachment_bytes: int = Field(10 * 1024 * 1024, validation_alias=_env("HELPDESK_MAX_ATTACHMENT_BYTES"))
+    # --- security and abuse limits (see the README's "Security") ---
+    #: proxies in front of the app that append X-Forwarded-For (0: trust no header, key by the peer)
+    trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=_env("HELPDESK_TRUSTED_PROXIES"))
+    #: key prefix of the rate-limit buckets in Redis
+    redis_prefix: str = Field("helpdesk", validation_alias=_env("HELPDESK_REDIS_PREFIX"))
+    #: messages (every channel) and uploads per client address per minute; 0 turns the limit off
+    address_rate_burst: int = Field(60, ge=1, validation_alias=_env("HELPDESK_ADDRESS_RATE_BURST"))
+    address_rate_per_minute: float = Field(120, ge=0, validation_alias=_env("HELPDESK_ADDRESS_RATE_PER_MINUTE"))
+    #: new widget visitors (and Rasa socket.io sessions) per client address per minute
+    new_sessions_burst: int = Field(10, ge=1, validation_alias=_env("HELPDESK_NEW_SESSIONS_BURST"))
+    new_sessions_per_minute: float = Field(10, ge=0, validation_alias=_env("HELPDESK_NEW_SESSIONS_PER_MINUTE"))
+    #: REST and Rasa socket.io messages per sender (as the widget's per visitor)
+    sender_rate_burst: int = Field(10, ge=1, validation_alias=_env("HELPDESK_SENDER_RATE_BURST"))
+    sender_rate_per_minute: float = Field(30, ge=0, validation_alias=_env("HELPDESK_SENDER_RATE_PER_MINUTE"))
+    #: uploads not sent in a message are deleted after this many seconds
+    upload_expiry_seconds: int = Field(3600, gt=0, validation_alias=_env("HELPDESK_UPLOAD_EXPIRY_SECONDS"))
+    #: uploads a visitor may hold that no message carries yet
+    max_pending_uploads: int = Field(5, ge=1, validation_alias=_env("HELPDESK_MAX_PENDING_UPLOADS"))
+    #: failed logins of one account (and 4× that of one address) before each try waits
+    login_max_failures: int = Field(5, ge=1, validation_alias=_env("HELPDESK_LOGIN_MAX_FAILURES"))
+    #: the wait doubles with each further failure, from 1 s up to this
+    login_max_delay: int = Field(900, ge=1, validation_alias=_env("HELPDESK_LOGIN_MAX_DELAY"))
+    #: set → GET /metrics needs ``Authorization: Bearer <token>``
+    metrics_token: str | None = Field(None, validation_alias=_env("HELPDESK_METRICS_TOKEN"))
 
     @property
     def slack_enabled(self) -> bool:

@@ -99,7 +99,8 @@ def start_server(tmp: str, agents: int) -> tuple[Any, Any, str, list[str]]:
 
     settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", instance_path=f"{tmp}/instance",
                         assistant=str(REPO / "flows"), secret_key="bench", log_level="WARNING",
-                        timers_in_web=False, handoff_assignment="manual")
+                        timers_in_web=False, handoff_assignment="manual", address_rate_per_minute=0,
+                        sender_rate_per_minute=0)
     app = create_app(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -74,7 +74,8 @@ def serve_helpdesk(port: int, mode: str, folder: str, database_url: str | None) 
     settings = Settings(database_url=database_url or f"sqlite:///{folder}/bench.db", instance_path=folder,
                         auto_migrate=True,
                         assistant=str(REPO / "flows"), secret_key="bench", log_level="WARNING",
-                        widget_rate_per_minute=0, host="127.0.0.1", port=port)
+                        widget_rate_per_minute=0, address_rate_per_minute=0, new_sessions_per_minute=0,
+                        host="127.0.0.1", port=port)
     if mode == "threading":
         from app import serve
 

@@ -23,7 +23,7 @@ dedupe on ``message.message_id`` where the channel allows) by the outbox worker:
 thread of the web process (HELPDESK_OUTBOX_IN_WEB, the default) or ``helpdesk worker``.
 
 A connector imports only ``conversations``, this module, the shared ``connectors/*.py`` modules
-(turn runner, origin policy, errors) and its own package — never another connector.
+(turn runner, origin policy, limits, errors) and its own package — never another connector.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import socketio
     from flask import Flask, Request
 
+    from connectors.limits import ChannelLimits
     from connectors.origins import OriginPolicy
     from connectors.turns import TurnRunner
     from conversations.attachments import Attachment
@@ -47,12 +48,6 @@ if TYPE_CHECKING:
 
 #: True when the request comes from an agent allowed to see the attachment's conversation
 AgentCheck = Callable[["Request", "Attachment"], bool]
-
-
-class Limiter(Protocol):
-    """A per-key rate limit: ``allow(key)`` returns 0 when allowed, else the seconds to wait."""
-
-    def allow(self, key: str) -> float: ...
 
 
 class Metrics(Protocol):
@@ -74,9 +69,10 @@ class ConnectorContext:
     sio: socketio.Server
     """The app's socket.io server (register namespaces on it)."""
     secret_key: str
-    """Signs tokens (the app's SECRET_KEY)."""
-    limiter: Limiter
-    """The customer message rate limit, shared by every channel (keyed by thread)."""
+    """Signs tokens: the helpdesk's one secret (``services.secret_key``), never a host app's SECRET_KEY."""
+    limits: ChannelLimits
+    """The rate limits every channel applies (per visitor/sender, per client address, new sessions;
+    in Redis when HELPDESK_REDIS_URL is set)."""
     origins: OriginPolicy
     """HELPDESK_ALLOWED_ORIGINS."""
     turns: TurnRunner

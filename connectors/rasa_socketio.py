@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import socketio
 
 from connectors.base import BaseConnector, ConnectorContext
+from connectors.limits import client_address
 from conversations.models import Message
+from conversations.text import json_problem, text_problem
 from conversations.types import Inbound
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ NAMESPACE = "/"
 MAX_SESSION_ID_CHARS = 255
 #: where Rasa's SocketIOInput reads a message's metadata (its ``metadata_key`` default)
 METADATA_KEY = "customData"
+#: most JSON characters of a message's metadata (as the widget's)
+MAX_METADATA_CHARS = 2000
 
 
 def room_for(session_id: str) -> str:
@@ -68,14 +72,21 @@ class RasaSocketIONamespace(socketio.Namespace):
     def __init__(self, ctx: ConnectorContext, namespace: str = NAMESPACE) -> None:
         super().__init__(namespace)
         self.ctx = ctx
-        self.limiter = ctx.limiter
+        self.limits = ctx.limits
 
     def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self.save_session(sid, {"environ": {"REMOTE_ADDR": environ.get("REMOTE_ADDR")}})
         return True
 
     def on_session_request(self, sid: str, data: Any = None) -> None:
         session_id = data.get("session_id") if isinstance(data, dict) else None
         if not _valid_session_id(session_id):
+            environ = self.get_session(sid).get("environ") or {}
+            if self.limits.new_session.allow(client_address(environ)):
+                log.warning("rasa_socketio.session.refused", extra={"address": client_address(environ)})
+                self.emit("error", {"code": "rate_limited", "message": "too many new sessions from your address; "
+                                    "try again in a minute"}, to=sid)
+                return
             session_id = uuid.uuid4().hex
         self._join(sid, session_id)
         self.emit("session_confirm", session_id, to=sid)
@@ -88,7 +99,7 @@ class RasaSocketIONamespace(socketio.Namespace):
             self.enter_room(sid, room_for(session_id))
             session["session_id"] = session_id
 
-    def on_user_uttered(self, sid: str, data: Any) -> None:
+    def on_user_uttered(self, sid: str, data: Any = None) -> None:
         try:
             inbound = self._inbound(sid, data)
         except _Refused as exc:
@@ -109,8 +120,11 @@ class RasaSocketIONamespace(socketio.Namespace):
         if len(message) > self.ctx.settings.max_message_chars:
             raise _Refused(f"the message is longer than {self.ctx.settings.max_message_chars} characters",
                            "message_too_long")
+        problem = text_problem(message) or text_problem(str(data.get("message_id", "")))
+        if problem:
+            raise _Refused(f"the message {problem}", "invalid_text")
         metadata = {**_metadata(data.get(METADATA_KEY)), **_metadata(data.get("metadata"))}
-        if self.limiter.allow(session_id):
+        if self.limits.message(session_id, self.get_session(sid).get("environ") or {}):
             raise _Refused("too many messages; wait a moment before sending more", "rate_limited")
         self._join(sid, session_id)
         message_id = data.get("message_id", metadata.get("message_id"))
@@ -136,7 +150,8 @@ class _Refused(ValueError):
 
 
 def _valid_session_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_SESSION_ID_CHARS
+    return (isinstance(value, str) and 0 < len(value.strip()) and len(value) <= MAX_SESSION_ID_CHARS
+            and text_problem(value) is None)
 
 
 def _metadata(value: Any) -> dict[str, Any]:
@@ -149,6 +164,12 @@ def _metadata(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise _Refused("'customData' (or 'metadata') must be a JSON object", "invalid_metadata")
+    if len(json.dumps(value, default=str)) > MAX_METADATA_CHARS:
+        raise _Refused(f"'customData' (or 'metadata') must be at most {MAX_METADATA_CHARS} characters of JSON",
+                       "invalid_metadata")
+    problem = json_problem(value)
+    if problem:
+        raise _Refused(f"'customData' (or 'metadata') {problem}", "invalid_metadata")
     return value
 
 

@@ -5,13 +5,16 @@ Answers with the bot's replies to that message: ``[{recipient_id, text, buttons?
 
 from __future__ import annotations
 
+import json
+import math
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from connectors.base import BaseConnector, ConnectorContext
-from connectors.errors import BadRequest
+from connectors.errors import BadRequest, error_response
 from conversations.models import Message
+from conversations.text import json_problem, text_problem
 from conversations.types import Inbound
 
 if TYPE_CHECKING:
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 CHANNEL = "rest"
 MAX_SENDER_CHARS = 255
+#: most JSON characters of a message's metadata (as the widget's)
+MAX_METADATA_CHARS = 2000
 
 
 def parse_rest_body(body: Any, max_chars: int) -> Inbound:
@@ -39,9 +44,19 @@ def parse_rest_body(body: Any, max_chars: int) -> Inbound:
         raise BadRequest(f"'message' is longer than {max_chars} characters", code="message_too_long")
     if not isinstance(metadata, dict):
         raise BadRequest("'metadata' must be a JSON object", code="invalid_metadata")
+    if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
+        raise BadRequest(f"'metadata' must be at most {MAX_METADATA_CHARS} characters of JSON",
+                         code="metadata_too_large")
     message_id = body.get("message_id", metadata.get("message_id"))
-    if message_id is not None and not isinstance(message_id, (str, int)):
-        raise BadRequest("'message_id' must be a string", code="invalid_message_id")
+    if message_id is not None and (not isinstance(message_id, (str, int)) or len(str(message_id)) > 255):
+        raise BadRequest("'message_id' must be a string of at most 255 characters", code="invalid_message_id")
+    for name, value in (("sender", sender), ("message", message), ("message_id", str(message_id or ""))):
+        problem = text_problem(value)
+        if problem:
+            raise BadRequest(f"'{name}' {problem}", code="invalid_text")
+    problem = json_problem(metadata)
+    if problem:
+        raise BadRequest(f"'metadata' {problem}", code="invalid_metadata")
     return Inbound(channel=CHANNEL, thread_key=sender, text=message, external_id=_opt(message_id),
                    customer_external_id=sender, metadata=metadata)
 
@@ -75,10 +90,18 @@ def blueprint(ctx: ConnectorContext) -> Blueprint:
 
     @bp.post("/webhooks/rest/webhook")
     def webhook() -> Response:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested thousands deep: json refuses it this way, not with a ValueError
+            raise BadRequest("the body is nested too deeply", code="invalid_json") from None
         if body is None:
             raise BadRequest("the body must be valid JSON (Content-Type: application/json)", code="invalid_json")
         inbound = parse_rest_body(body, ctx.settings.max_message_chars)
+        wait = ctx.limits.message(inbound.thread_key, request.environ)
+        if wait:
+            response, status = error_response("rate_limited", "too many messages; wait a moment", 429)
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response, status  # type: ignore[return-value]
         receipt = ctx.inbox.receive(inbound, answer=True)
         return jsonify([reply_json(inbound.thread_key, m) for m in receipt.replies])
 

@@ -13,10 +13,10 @@ import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, select, update
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from conversations.models import Base, UTCDateTime, utcnow
@@ -110,11 +110,12 @@ def clean_name(name: str | None, content_type: str) -> str:
 
 
 def save_attachment(db: Database, *, channel: str, thread_key: str, name: str | None, data: bytes,
-                    max_bytes: int) -> AttachmentInfo:
+                    max_bytes: int, max_pending: int | None = None) -> AttachmentInfo:
     """Check and store one uploaded file for a thread; it is not part of any message yet.
 
     Raises:
-        AttachmentRejected: empty, over ``max_bytes``, or not an image or PDF.
+        AttachmentRejected: empty, over ``max_bytes``, not an image or PDF, or the thread holds
+            ``max_pending`` uploads no message carries yet.
     """
     if not data:
         raise AttachmentRejected("the file is empty", code="empty_attachment")
@@ -128,8 +129,27 @@ def save_attachment(db: Database, *, channel: str, thread_key: str, name: str | 
                      name=clean_name(name, content_type), content_type=content_type, size=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), data=data)
     with db.session() as session, session.begin():
+        if max_pending is not None and _pending(session, channel, thread_key) >= max_pending:
+            raise AttachmentRejected(f"at most {max_pending} files may wait to be sent; send or wait for them "
+                                     "to expire first", code="too_many_pending_uploads")
         session.add(row)
     return _info(row)
+
+
+def _pending(session: Any, channel: str, thread_key: str) -> int:
+    query = select(func.count()).select_from(Attachment).where(
+        Attachment.channel == channel, Attachment.thread_key == thread_key, Attachment.message_id.is_(None),
+        Attachment.conversation_id.is_(None))
+    return int(session.scalar(query) or 0)
+
+
+def expire_unsent(db: Database, *, older_than_seconds: float, now: datetime | None = None) -> int:
+    """Delete uploads that no message carried within ``older_than_seconds``; how many went."""
+    cutoff = (now or utcnow()) - timedelta(seconds=older_than_seconds)
+    with db.session() as session, session.begin():
+        result = session.execute(delete(Attachment).where(
+            Attachment.message_id.is_(None), Attachment.conversation_id.is_(None), Attachment.created_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def owned_attachments(db: Database, ids: Sequence[str], *, channel: str, thread_key: str) -> list[AttachmentInfo]:
@@ -175,6 +195,7 @@ __all__ = [
     "AttachmentInfo",
     "AttachmentRejected",
     "clean_name",
+    "expire_unsent",
     "link_attachments",
     "load_attachment",
     "owned_attachments",

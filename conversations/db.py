@@ -7,6 +7,7 @@ PostgreSQL gets a pre-pinging connection pool.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -71,9 +72,30 @@ class Database:
         with self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
 
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(the database's Alembic revision or None, the newest revision of our migrations)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, str(head)
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaNotCurrent` unless the database is migrated to the newest revision."""
+        current, head = self.schema_revision()
+        if current != head:
+            raise SchemaNotCurrent(
+                f"the database schema is at {current or 'nothing'}, not {head}: run `helpdesk db upgrade`")
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database was never migrated, or not to the newest revision."""
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -101,7 +123,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if in_memory:
         options["poolclass"] = StaticPool
     elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates its -wal and -shm files with the database file's mode: owner only
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     engine = create_engine(url, echo=echo, **options)
     writers = _writer_queue(database if not in_memory else f"memory:{id(engine)}")
     event.listen(engine, "connect", _sqlite_on_connect(wal=not in_memory))

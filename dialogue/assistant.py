@@ -12,6 +12,7 @@ from dialogue.domain import Domain, parse_domain
 from dialogue.flow_parser import parse_flow
 from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
 from dialogue.languages import read_config_languages, translation_language, translation_warnings
+from dialogue.rules import Rule, parse_rules
 from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"
@@ -30,6 +31,11 @@ class Assistant:
     domain: Domain
     python_actions: PythonActions | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: Rasa's command generator input limit (config.yml ``user_input.max_characters``, default 420)
+    #: when the project has a Rasa pipeline with an LLM command generator
+    max_message_chars: int | None = None
+    #: Rasa NLU-based rules of one intent and actions, by intent (:mod:`dialogue.rules`)
+    rules: dict[str, Rule] = field(default_factory=dict)
     #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
     warnings: list[Problem] = field(default_factory=list)
     detailed_warnings: list[Problem] = field(default_factory=list)
@@ -101,7 +107,11 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     root = Path(path)
     if not root.is_dir():
         raise AssistantError([Problem(str(root), None, "assistant folder not found")])
-    flows, domain, problems = _read_folder(root)
+    mantle = _mantle_problem(root)
+    if mantle is not None:
+        raise AssistantError([mantle])
+    nlu = _NluParts()
+    flows, domain, problems = _read_folder(root, nlu)
     primary, additional, more = read_config_languages(root)
     problems += more
     defaults, default_domain = load_defaults()
@@ -115,13 +125,14 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
             actions = PythonActions.from_file(root / "actions.py")
         except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
             problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
-    assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root))
+    assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
+                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules)
     if validate:
         from dialogue.validation import validate_assistant
 
         problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
-        assistant.warnings = translation_warnings(flows.values(), domain)
-        assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True)
+        assistant.warnings = translation_warnings(flows.values(), domain) + nlu.ignored
+        assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True) + nlu.ignored
     if problems:
         raise AssistantError(problems)
     for flow in flows.values():  # only the assistant's languages are ever shown
@@ -130,10 +141,44 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     return assistant
 
 
-def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
+MANTLE_FILE = "agent.yml"
+
+
+def _mantle_problem(root: Path) -> Problem | None:
+    """Rasa's experimental Mantle projects (``agent.yml`` + ``skills/``, no flows) are refused in
+    one line: their skills, orchestrator and memory are not CALM flows (RASA-NOTES §12.13)."""
+    if not (root / MANTLE_FILE).is_file() or not (root / "skills").is_dir():
+        return None
+    if any(path.is_dir() for path in (root / "data", root / "flows")):
+        return None
+    return Problem(str(root / MANTLE_FILE), None, "Rasa Mantle projects (agent.yml with skills/) are "
+                                                  "not supported: only CALM flows (data/*.yml) are")
+
+
+@dataclass
+class _NluParts:
+    """Rasa's NLU-based dialogue found in the project: simple rules, and what is ignored."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+    ignored: list[Problem] = field(default_factory=list)
+
+
+def _read_nlu_parts(node: dict[str, Any], file: str, parts: _NluParts) -> None:
+    if "rules" in node:
+        rules, ignored = parse_rules(node, file)
+        for rule in rules:
+            parts.rules.setdefault(rule.intent, rule)
+        parts.ignored += ignored
+    if node.get("stories"):
+        parts.ignored.append(Problem(file, line_of(node, "stories"), "stories ignored: NLU-based stories "
+                                                                     "are not run (rules of one intent are)"))
+
+
+def _read_folder(root: Path, parts: _NluParts | None = None) -> tuple[dict[str, Flow], Domain, list[Problem]]:
     flows: dict[str, Flow] = {}
     domain = Domain()
     problems: list[Problem] = []
+    parts = parts if parts is not None else _NluParts()
     for path in yaml_files(root):
         try:
             node = read_yaml(path)
@@ -143,6 +188,7 @@ def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
         if not isinstance(node, dict):
             continue
         keys = set(map(str, node))
+        _read_nlu_parts(node, str(path), parts)
         if "flows" in keys:
             _load_flows(node, str(path), flows, problems)
         if keys & DOMAIN_MARKERS and (path.name.startswith("domain") or "domain" in path.parts
@@ -152,6 +198,29 @@ def _read_folder(root: Path) -> tuple[dict[str, Flow], Domain, list[Problem]]:
             problems += more
             domain.merge(part)
     return flows, domain, problems
+
+
+RASA_CONFIGS = ("config.yml", "config/config.yml")
+RASA_INPUT_LIMIT = 420
+
+
+def _rasa_input_limit(root: Path) -> int | None:
+    """``user_input.max_characters`` of the LLM command generator in a Rasa ``config.yml`` (Rasa's
+    default 420: longer messages get ``utter_user_input_too_long_error_rasa``); None without one."""
+    for name in RASA_CONFIGS:
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            node = read_yaml(path)
+        except AssistantError:
+            return None
+        pipeline = node.get("pipeline") if isinstance(node, dict) else None
+        for component in pipeline if isinstance(pipeline, list) else []:
+            if isinstance(component, dict) and str(component.get("name", "")).endswith("CommandGenerator"):
+                limit = (component.get("user_input") or {}).get("max_characters", RASA_INPUT_LIMIT)
+                return int(limit) if isinstance(limit, int) and limit > 0 else RASA_INPUT_LIMIT
+    return None
 
 
 def _read_config(root: Path) -> dict[str, Any]:

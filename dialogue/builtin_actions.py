@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dialogue.actions.registry import ActionError
+from dialogue.cleaning import ROUTE_TO_CALM_SLOT
 from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.commands.start_flow import resume_frame
 from dialogue.conditions_parser import ConditionError
@@ -127,9 +128,9 @@ def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
     if definition is not None:
         try:
             coerced = definition.coerce(value)
-        except CoercionError as exc:
-            utter(ctx, exc.rejection, frame)
+        except CoercionError as exc:  # as in Rasa: the slot is emptied, then the rejection said
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, exc.rejection, frame)
             return None
         if coerced != value or type(coerced) is not type(value):
             ctx.tracker.set_slot(slot, coerced)
@@ -137,12 +138,12 @@ def _run_slot_rejections(ctx: Context, frame: dict[str, Any]) -> str | None:
         try:
             violated = evaluate(rejection["if"], None, ctx, context, strict=True)
         except (ConditionError, ValueError):
-            utter(ctx, "utter_internal_error_rasa", frame)
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, "utter_internal_error_rasa", frame)
             return None
         if violated:
-            utter(ctx, str(rejection["utter"]), frame)
             ctx.tracker.set_slot(slot, None)
+            utter(ctx, str(rejection["utter"]), frame)
             return None
     return None
 
@@ -163,7 +164,7 @@ def _rewind(ctx: Context, frame: dict[str, Any], corrected: dict[str, Any]) -> N
     context = frame["context"]
     target = ctx.tracker.frame_by_id(context.get("reset_frame_id") or "")
     step_id = context.get("reset_step_id")
-    if target is None or step_id is None or target is not ctx.tracker.top_user_frame():
+    if target is None or step_id is None or not _only_calls_above(ctx, target):
         return
     index = ctx.tracker.stack.index(target)
     ctx.tracker.stack = ctx.tracker.stack[: index + 1] + [frame]
@@ -172,6 +173,13 @@ def _rewind(ctx: Context, frame: dict[str, Any], corrected: dict[str, Any]) -> N
     hits = [collected.index(s) for s in corrected if s in collected]
     if hits:
         target["collected"] = collected[: min(hits)]
+
+
+def _only_calls_above(ctx: Context, target: dict[str, Any]) -> bool:
+    """The corrected flow is the active one: above it are only the flows it called."""
+    frames = ctx.tracker.user_frames()
+    above = frames[frames.index(target) + 1:] if target in frames else [None]
+    return all(f is not None and f["frame_type"] == "call" for f in above)
 
 
 def _cancel_flow(ctx: Context, frame: dict[str, Any]) -> str | None:
@@ -237,14 +245,20 @@ def _human_handoff(ctx: Context, frame: dict[str, Any]) -> str | None:
     return None
 
 
-def _answer_with(port_name: str, fallback: str) -> Builtin:
+def _answer_with(port_name: str, fallback: str | None) -> Builtin:
+    """Answer from a port; ``fallback`` None: no answer means Rasa's "no relevant answer"."""
     def run(ctx: Context, frame: dict[str, Any]) -> str | None:
         responder = getattr(ctx.ports, port_name)
         messages = responder(ctx.tracker) if responder else []
         for message in messages:
             ctx.tracker.say(message)
-        if not messages:
+        if not messages and fallback is not None:
             utter(ctx, fallback, frame)
+        elif not messages:
+            # EnterpriseSearchPolicy without a relevant answer: CannotHandle with this reason, so
+            # pattern_cannot_handle answers (utter_no_relevant_answer_found, or the project's branch)
+            ctx.tracker.push("pattern_cannot_handle", kind="pattern",
+                             context={"reason": "cannot_handle_no_relevant_answer"})
         return None
 
     return run
@@ -256,6 +270,20 @@ def _clean_stack(ctx: Context, frame: dict[str, Any]) -> str | None:
 
 
 def _noop(ctx: Context, frame: dict[str, Any]) -> str | None:
+    return None
+
+
+def _reset_routing(ctx: Context, frame: dict[str, Any]) -> str | None:
+    """Rasa's ``action_reset_routing``: the coexistence slot goes back to None (next message is
+    routed afresh); nothing to do in projects without it."""
+    if ROUTE_TO_CALM_SLOT in ctx.domain.slots and ctx.tracker.slots.get(ROUTE_TO_CALM_SLOT) is not None:
+        ctx.tracker.set_slot(ROUTE_TO_CALM_SLOT, None)
+    return None
+
+
+def _hangup(ctx: Context, frame: dict[str, Any]) -> str | None:
+    """Rasa's ``action_hangup`` ends the session (``SessionEnded``; voice channels hang up)."""
+    ctx.tracker.emit("session_ended", reason="hangup")
     return None
 
 
@@ -275,13 +303,13 @@ BUILTINS: dict[str, Builtin] = {
     "action_restart": _restart,
     "action_session_start": _session_start,
     "action_human_handoff": _human_handoff,
-    "action_trigger_search": _answer_with("search", "utter_no_knowledge_base"),
+    "action_trigger_search": _answer_with("search", None),
     "action_trigger_chitchat": _answer_with("chitchat", "utter_chitchat"),
     "action_clean_stack": _clean_stack,
     "action_handoff_metric": _noop,
-    "action_reset_routing": _noop,
+    "action_reset_routing": _reset_routing,
     "action_extract_slots": _noop,
-    "action_hangup": _noop,
+    "action_hangup": _hangup,
     "action_default_fallback": _noop,
     "action_send_text": _noop,
 }

@@ -23,10 +23,12 @@ from dialogue.commands import (
 )
 from dialogue.commands.set_slot import EXTRACTOR_LLM, EXTRACTOR_NLU, normalise_value
 from dialogue.domain import Domain
-from dialogue.flows import FlowsList
+from dialogue.flows import Flow, FlowsList, FlowStep
 from dialogue.tracker import DialogueTracker
 
 RESTRICTED_EXTRACTORS = (EXTRACTOR_LLM, EXTRACTOR_NLU)
+#: Rasa's coexistence slot (CALM vs. NLU-based dialogue); when a domain has it, understanding sets it
+ROUTE_TO_CALM_SLOT = "route_session_to_calm"
 #: slots of the default patterns, which understanding may always fill when asked
 SINGLETONS = (CannotHandle, RepeatBotMessages, ChitChat)
 
@@ -88,18 +90,22 @@ def _clean_set(command: SetSlot, tracker: DialogueTracker, flows: FlowsList, dom
         return _clean_start(StartFlow(command.value), tracker, flows)
     if command.name not in domain.slots:
         return [CannotHandle("cannot_handle_invalid_slot")]
+    if command.name == ROUTE_TO_CALM_SLOT:  # Rasa exempts the coexistence slot from these rules
+        return [] if tracker.slots.get(command.name) == command.value else [command]
     if command.extractor == EXTRACTOR_LLM \
             and not domain.slots[command.name].understanding_may_fill(active_flows(tracker, starting)):
         return []  # its mappings leave it to actions, set_slots and buttons (RASA-NOTES §2)
     value = normalise_value(command.value)
     asked = tracker.asked_slot()
-    if command.extractor in RESTRICTED_EXTRACTORS and command.name != asked \
+    current = tracker.slots.get(command.name)
+    # Rasa's clean_up_slot_command: a slot that already has a value is corrected whatever flow
+    # collects it (ask_before_filling ones too); only new values must belong to the active flows
+    if current is None and command.extractor in RESTRICTED_EXTRACTORS and command.name != asked \
             and command.name not in collectable_slots(tracker, flows, starting):
         return []
-    current = tracker.slots.get(command.name)
     if command.name == asked or current is None:
         return [SetSlot(command.name, value, command.extractor)]
-    if current == value:
+    if current == value or str(current) == str(value):
         return []
     if command.extractor == "CommandPayloadReader" and not _collected_by_stack(command.name, tracker, flows):
         return [SetSlot(command.name, value, command.extractor)]
@@ -123,16 +129,33 @@ def _collected_by_stack(slot: str, tracker: DialogueTracker, flows: FlowsList) -
 def collectable_slots(tracker: DialogueTracker, flows: FlowsList, starting: list[str]) -> set[str]:
     """Slots understanding may fill now: collects (not ask-before-filling) of the active flow, its
     called children and flows started in this message, plus the slots of patterns on the stack."""
-    flow_ids = [f["flow_id"] for f in tracker.stack] + starting
+    flow_ids = [f["flow_id"] for f in tracker.stack] + list(starting)
     slots: set[str] = set()
     for flow_id in flow_ids:
         flow = flows.get(flow_id)
         if flow is None or (flow.is_pattern and flow_id not in [f["flow_id"] for f in tracker.stack]):
             continue
-        for step in flow.collect_steps():
+        for step in collect_steps_with_calls(flow, flows):
             if step.collect and (not step.ask_before_filling or flow.is_pattern):
                 slots.add(step.collect)
     return slots
+
+
+def collect_steps_with_calls(flow: Flow, flows: FlowsList) -> list[FlowStep]:
+    """The collect steps of ``flow`` and of the flows it calls, recursively — Rasa's
+    ``Flow.get_collect_steps`` walks ``steps_with_calls_resolved``, so a message that starts
+    ``transfer_money`` may fill the slots of the flow it calls (finance template)."""
+    steps: list[FlowStep] = []
+    seen: set[str] = set()
+    pending = [flow]
+    while pending:
+        current = pending.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        steps += current.collect_steps()
+        pending += [flows[str(s.target)] for s in current.steps if s.kind == "call" and str(s.target) in flows]
+    return steps
 
 
 def _clean_clarify(command: Clarify, tracker: DialogueTracker, flows: FlowsList) -> list[Any]:
@@ -157,7 +180,8 @@ def _combine(commands: list[Command]) -> list[Command]:
                 continue
             seen.add(type(command))
         result.append(command)
-    if len(result) > 1:
+    # as in Rasa's clean_up_commands, the coexistence slot does not count as "another command"
+    if len([c for c in result if not (isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT)]) > 1:
         result = [c for c in result if not isinstance(c, CannotHandle)] or result[:1]
     return result
 

@@ -86,6 +86,8 @@ class SlotDefinition:
     mappings: tuple[SlotMapping, ...] = ()
     #: ``validation: {rejections, refill_utter}``, None when not written
     validation: SlotValidation | None = None
+    #: ``internal: true``: only flows and actions set it; a customer's ``/SetSlots`` never can
+    internal: bool = False
 
     def understanding_may_fill(self, active_flows: Iterable[str] = ()) -> bool:
         """Whether understanding (the LLM, or offline understanding in its place) may set this slot.
@@ -130,8 +132,8 @@ class SlotDefinition:
             return _to_float(self.name, value)
         if self.type == "categorical":
             return self._categorical(value)
-        if self.type == "text":
-            return value if isinstance(value, str) else _text(value)
+        # text and any slots keep the value as it is, as Rasa's base Slot.coerce_value does
+        # (``rasa/shared/core/slots.py``): a flow may compare a text slot with ``true``
         return value
 
     def _categorical(self, value: Any) -> str:
@@ -259,7 +261,8 @@ def _parse_slots(slots: Any, file: str, domain: Domain, problems: list[Problem])
         validation = _parse_validation(str(name), spec.get("validation"), file,
                                        line_of(spec, "validation") or line, problems)
         domain.slots[str(name)] = SlotDefinition(
-            str(name), slot_type, values, plain(spec.get("initial_value")), line, file, mappings, validation)
+            str(name), slot_type, values, plain(spec.get("initial_value")), line, file, mappings, validation,
+            internal=spec.get("internal") is True)
 
 
 def _parse_mappings(slot: str, raw: Any, file: str, line: int | None,

@@ -35,6 +35,7 @@ from dialogue.e2e_checks import (
     parse_assertion,
     parse_step_check,
 )
+from dialogue.e2e_overlay import Overlay, apply_overlay
 from dialogue.engine import Engine, UserMessage
 from dialogue.ports import Ports
 from dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
@@ -106,6 +107,8 @@ class UserStep:
     line: int | None
     metadata: dict[str, Any]
     commands: list[Command] | None
+    #: the NLU intent a scripted-commands overlay gives the message (``intent x``)
+    intent: str | None = None
 
 
 @dataclass
@@ -176,15 +179,21 @@ def _is_test_file(path: Path) -> bool:
 
 def run_tests(paths: list[Path], assistant: Assistant,
               generator_factory: Callable[[Assistant], CommandGenerator], *,
-              remote: ActionRunner | None = None) -> SuiteResult:
-    """Run every test case found under ``paths``; never raises for a bad test file."""
+              remote: ActionRunner | None = None, overlay: Overlay | None = None) -> SuiteResult:
+    """Run every test case found under ``paths``; never raises for a bad test file.
+
+    With an ``overlay`` (:mod:`dialogue.e2e_overlay`) user steps get their scripted commands."""
     cases: list[CaseResult] = []
     for file, root in _discover(paths):
         specs, problems = load_test_file(file, root, assistant.path)
+        if overlay is not None:
+            apply_overlay(specs, file, overlay)
         if problems:
             cases.append(_error_case(file.name, str(file), problems))
         for spec in specs:
             cases.append(_run_case(spec, str(file), assistant, generator_factory, remote))
+    if overlay is not None and overlay.unused():
+        cases.append(_error_case(Path(overlay.path).name, overlay.path, overlay.unused()))
     passed = sum(1 for c in cases if c.passed)
     return SuiteResult(cases=cases, passed=passed, failed=len(cases) - passed)
 
@@ -227,7 +236,7 @@ def _play(engine: Engine, state: dict[str, Any] | None, turn: PlannedTurn,
     if turn.user is None:
         return TurnOutput([], []), state, None
     user = turn.user
-    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands)
+    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent)
     try:
         result = engine.handle(state, message)
     except Exception as exc:  # noqa: BLE001 - an engine crash fails the case, not the run

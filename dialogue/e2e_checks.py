@@ -17,10 +17,10 @@ Matching rules (RASA-NOTES §7, §13):
   any one of the given keys (a forbidden button is any one of the listed buttons).
 - ``pattern_clarification_contains`` needs a ``flow_started`` event for ``pattern_clarification``
   in the turn; the offered flows are the options of the turn's (cleaned) ``clarify`` commands --
-  the ids the pattern frame was pushed with, before ``action_clarify_flows`` trims them -- plus the
-  ``/flow_id`` payloads of the buttons of ``utter_clarification_options_rasa``. A list form passes
-  when every listed id (or flow name) is offered; ``{flow_ids: [...], operator: all|any}`` needs
-  exactly those ids (``all``) or at least one of them (``any``).
+  the ids the pattern frame was pushed with, before ``action_clarify_flows`` trims them (the
+  ``flow_started`` event's metadata, as in Rasa). As in Rasa, a list form names flows and must equal
+  the offered flow names; ``{flow_ids: [...], operator: all|any}`` needs exactly those ids
+  (``all``) or at least one of them (``any``).
 - Values compare loosely (:func:`values_equal`).
 """
 
@@ -371,7 +371,14 @@ def _find_clarification(arg: tuple[str, list[str]], events: list[Event], output:
     if index is None:
         return None
     operator, expected = arg
+    metadata = events[index].get("metadata") or {}
+    if operator == "contains" and "names" in metadata:
+        # Rasa (e2e_test/assertions.py): the list form names flows and must equal the names the
+        # clarification was started with
+        return index if set(expected) == {str(n) for n in metadata["names"]} else None
     ids, names = clarification_offers(output)
+    if "clarification_ids" in metadata:
+        ids = {str(i) for i in metadata["clarification_ids"]}
     if operator == "all":
         ok = set(expected) == ids
     elif operator == "any":
@@ -415,7 +422,7 @@ def expectation(check: Check) -> str:
     if kind == "action_executed":
         return f"action {arg} run"
     if kind == "pattern_clarification_contains":
-        words = {"all": "exactly", "any": "any of", "contains": "at least"}[arg[0]]
+        words = {"all": "exactly", "any": "any of", "contains": "the flows named"}[arg[0]]
         return f"{CLARIFICATION} started, offering {words}: {', '.join(arg[1])}"
     return check.label
 

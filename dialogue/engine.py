@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dialogue.assistant import Assistant
-from dialogue.cleaning import apply_force_slot_filling, clean_commands
+from dialogue.builtin_actions import LISTEN, run_action
+from dialogue.cleaning import ROUTE_TO_CALM_SLOT, active_flows, apply_force_slot_filling, clean_commands
 from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
 from dialogue.commands.cancel_flow import frames_to_cancel
+from dialogue.commands.set_slot import EXTRACTOR_LLM
+from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
-from dialogue.payloads import read_payload
+from dialogue.payloads import customer_may_set, read_payload
 from dialogue.ports import Context, Ports
+from dialogue.rules import Rule, intent_of_payload
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
 
@@ -37,6 +41,8 @@ class UserMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: commands given instead of understanding (e2e tests with ``commands:``)
     commands: list[Command] | None = None
+    #: the NLU intent, when known (an e2e test's scripted ``intent x``); runs a simple Rasa rule
+    intent: str | None = None
 
 
 @dataclass
@@ -59,7 +65,8 @@ class Engine:
         self.generator = generator
         self.ports = ports or Ports(actions=assistant.action_runner())
         self.step_limit = step_limit
-        self.max_chars = max_chars
+        limit = assistant.max_message_chars
+        self.max_chars = min(max_chars, limit) if limit else max_chars
         self._domain_json = assistant.domain.as_dict()
 
     def handle(self, state: dict[str, Any] | None, message: UserMessage) -> TurnResult:
@@ -67,6 +74,9 @@ class Engine:
         tracker = DialogueTracker.from_state(message.sender_id, state, self.assistant.domain)
         tracker.channel = message.channel
         tracker.latest_message = {"text": message.text, "metadata": message.metadata}
+        rule = self._rule_for(message, tracker)
+        if rule is not None:
+            return self._run_rule(rule, tracker, message)
         commands = self._understand(message, tracker)
         tracker.latest_message["commands"] = [c.as_dict() for c in commands]
         tracker.emit("user", text=message.text, parse_data={"commands": tracker.latest_message["commands"]},
@@ -75,6 +85,30 @@ class Engine:
         execute_commands(commands, ctx)
         advance(ctx, step_limit=self.step_limit)
         return self._finish(tracker, message, commands)
+
+    def _rule_for(self, message: UserMessage, tracker: DialogueTracker) -> Rule | None:
+        """A simple NLU-based rule for the message's intent (:mod:`dialogue.rules`), unless the
+        conversation is routed to CALM (coexistence slot true) or a flow is triggered by it."""
+        rules = self.assistant.rules
+        if not rules or tracker.slots.get(ROUTE_TO_CALM_SLOT) is True:
+            return None
+        intent = message.intent
+        if intent is None and read_payload(message.text, self.assistant.flows) is None:
+            intent = intent_of_payload(message.text)
+        return rules.get(intent) if intent else None
+
+    def _run_rule(self, rule: Rule, tracker: DialogueTracker, message: UserMessage) -> TurnResult:
+        """Run the rule's actions in order, as Rasa's RulePolicy predicts them."""
+        tracker.latest_message["intent"] = {"name": rule.intent}
+        tracker.emit("user", text=message.text, parse_data={"intent": {"name": rule.intent}, "commands": []},
+                     metadata=message.metadata)
+        ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
+        frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
+                 "type": "rule", "context": {}}
+        for name in rule.actions:
+            if run_action(ctx, name, frame) == LISTEN:
+                break
+        return self._finish(tracker, message, [])
 
     def _understand(self, message: UserMessage, tracker: DialogueTracker) -> list[Command]:
         flows, domain = self.assistant.flows, self.assistant.domain
@@ -85,6 +119,7 @@ class Engine:
             return [Error("rasa_internal_error_user_input_too_long")]
         payload = read_payload(text, flows)
         if payload is not None:
+            payload = customer_may_set(payload, tracker, domain, active_flows(tracker, []))
             return clean_commands(payload, tracker, flows, domain) or [CannotHandle()]
         if message.commands is not None:
             proposed = list(message.commands)
@@ -96,8 +131,15 @@ class Engine:
                 return [Error("rasa_internal_error_default", {"message": str(exc)})]
         if any(isinstance(c, Error) for c in proposed):
             return [c for c in proposed if isinstance(c, Error)][:1]
+        if ROUTE_TO_CALM_SLOT in domain.slots and not any(
+                isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT for c in proposed):
+            # coexistence projects: Rasa's LLM command generator adds this to its commands, so the
+            # session stays with CALM (single_step_based_llm_command_generator.py); we are all CALM
+            proposed.append(SetSlot(ROUTE_TO_CALM_SLOT, True, EXTRACTOR_LLM))
         cleaned = apply_force_slot_filling(clean_commands(proposed, tracker, flows, domain), tracker)
-        return cleaned or [CannotHandle()]
+        if not [c for c in cleaned if not (isinstance(c, SetSlot) and c.name == ROUTE_TO_CALM_SLOT)]:
+            cleaned.append(CannotHandle())
+        return cleaned
 
     def _finish(self, tracker: DialogueTracker, message: UserMessage, commands: list[Command]) -> TurnResult:
         texts = [m.text for m in tracker.messages if m.text]
@@ -117,6 +159,8 @@ def execute_commands(commands: list[Command], ctx: Context) -> None:
         tracker.scratch["cancel_targets"] = frames_to_cancel(tracker)
         tracker.scratch["cancelling"] = len(tracker.scratch["cancel_targets"]) == len(
             [f for f in tracker.user_frames()])
+    active = tracker.active_user_frame()
+    tracker.scratch[ACTIVE_AT_START] = active["frame_id"] if active else None
     before, first_event = watched_values(ctx.domain, tracker), len(tracker.events)
     for command in commands:
         if isinstance(command, SetSlot):

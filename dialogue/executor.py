@@ -13,7 +13,7 @@ from dialogue.builtin_actions import LISTEN, internal_error, run_action
 from dialogue.conditions import render_template
 from dialogue.evaluation import evaluate, frame_context
 from dialogue.flows import END, START, Flow, FlowStep
-from dialogue.frames import cancel_frames, end_frame, flow_slots_to_reset
+from dialogue.frames import cancel_frames, end_frame, flow_slots_to_reset, reset_slots
 from dialogue.ports import Context
 
 CONTINUE = "continue"
@@ -53,10 +53,23 @@ def _walk(ctx: Context, step_limit: int) -> None:
         if steps > step_limit:
             raise StepLimitReached()
         if frame["step_id"] == START:
-            ctx.tracker.emit("flow_started", flow_id=flow.id)
+            _emit_started(ctx, frame, flow)
         frame["step_id"] = step.id
         if _run_step(ctx, frame, flow, step) == LISTEN:
             return
+
+
+#: frame context a ``flow_started`` event carries, as Rasa's FlowStarted metadata does (e2e
+#: ``pattern_clarification_contains`` reads the offered names and ids from it)
+STARTED_METADATA = ("names", "clarification_ids")
+
+
+def _emit_started(ctx: Context, frame: dict[str, Any], flow: Flow) -> None:
+    metadata = {k: frame["context"][k] for k in STARTED_METADATA if k in frame.get("context", {})}
+    if metadata:
+        ctx.tracker.emit("flow_started", flow_id=flow.id, metadata=metadata)
+    else:
+        ctx.tracker.emit("flow_started", flow_id=flow.id)
 
 
 def _next_step(ctx: Context, frame: dict[str, Any], flow: Flow) -> FlowStep | None:
@@ -123,10 +136,15 @@ def _run_set_slots(ctx: Context, frame: dict[str, Any], flow: Flow, step: FlowSt
 
 def _run_link(ctx: Context, frame: dict[str, Any], flow: Flow, step: FlowStep) -> str:
     target = str(step.target)
+    kind = "pattern" if target.startswith("pattern_") else "flow"
     deferred = flow_slots_to_reset(ctx, frame) + frame["context"].get("deferred_reset", [])
     ctx.tracker.remove_frame(frame)
     ctx.tracker.emit("flow_completed", flow_id=flow.id, step_id=step.id)
-    kind = "pattern" if target.startswith("pattern_") else "flow"
+    if kind == "flow":
+        # as in Rasa, the linking flow ends here and resets its slots before the linked one runs;
+        # a linked pattern (human handoff) still sees them and resets them when it ends
+        reset_slots(ctx, deferred)
+        deferred = []
     context = {"deferred_reset": deferred, "linked_from": flow.id}
     if kind == "pattern":
         context["reason"] = frame["context"].get("reason") or f"link from {flow.id}"

@@ -54,11 +54,12 @@ def slots_set_since(tracker: DialogueTracker, first_event: int, before: dict[str
 
 def push_validations(tracker: DialogueTracker, domain: Domain, names: Iterable[str], *,
                      below_top: bool = False) -> None:
-    """Push a validation frame per slot in ``names`` (the first one ends up highest, so it runs first).
+    """Push a validation frame per slot in ``names`` in order, so the last one set runs first (Rasa's
+    ``push_stack_frames_to_follow_commands`` pushes them in the order of the slot events).
 
     ``below_top`` places them under the running frame, which finishes first (a correction confirms
     the new value before it is validated, as in Rasa)."""
-    for name in reversed(list(names)):
+    for name in list(names):
         context = validate_frame_context(domain, name)
         if context is not None:
             tracker.push(VALIDATE_PATTERN, kind="pattern", context=context, below_top=below_top)

@@ -84,15 +84,16 @@ def next_list_shape(flow: Flow) -> Problems:
 
 
 def link_placement(flow: Flow) -> Problems:
-    """A link step ends its branch: it must be last and may not have ``next``."""
+    """A link step ends its branch, so it may not have ``next``.
+
+    As in Rasa (``validation.py``: only a link step *with* a next link is refused), a link may be
+    followed by more steps when those are jump targets; a step nothing leads to is reported by
+    :func:`unreachable_steps`.
+    """
     for step in flow.steps:
-        if step.kind != "link":
-            continue
-        if step.explicit_next:
+        if step.kind == "link" and step.explicit_next:
             yield problem(flow, step, "a link step cannot have 'next': the flow ends there "
                                       "and the linked flow takes over")
-        if not step.last_in_list:
-            yield problem(flow, step, "a link step must be the last step of its branch")
 
 
 def nested_last_step_next(flow: Flow) -> Problems:

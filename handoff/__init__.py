@@ -33,3 +33,4 @@ def init_handoff(app: Flask, services: Services) -> None:
         scheduler = TimerScheduler(service, interval=services.settings.timer_interval)
         scheduler.start()
         services.closers.append(scheduler.shutdown)
+        app.extensions["helpdesk.scheduler"] = scheduler

@@ -59,14 +59,18 @@ class AgentActions:
 
     # --- actions --------------------------------------------------------------------------
     def claim(self, ref: AgentRef, conversation_id: int) -> dict[str, Any]:
-        """Take a queued conversation, or take over one the bot is handling. 409 if someone has it."""
+        """Take a queued conversation, or take over one the bot is handling. 409 if someone has it,
+        or if the agent is offline (admins may claim while offline)."""
         with self.service.conversation(conversation_id) as (turn, pending):
-            self._ensure_assigned(turn, ref, pending)
+            self._ensure_assigned(turn, ref, pending, claiming=True)
             return self._item(turn, queue.open_handoff(turn.session, conversation_id))
 
-    def _ensure_assigned(self, turn: Turn, ref: AgentRef, pending: Pending) -> Handoff:
+    def _ensure_assigned(self, turn: Turn, ref: AgentRef, pending: Pending, *, claiming: bool = False) -> Handoff:
         agent = self._agent(turn.session, ref)
         handoff = self._open(turn, ref)
+        mine = handoff is not None and handoff.status == "assigned" and handoff.assignee_id == ref.id
+        if claiming and not mine and not ref.is_admin and agent.presence == "offline":
+            raise Conflict("you are offline: go online (or away) to claim conversations", code="agent_offline")
         if handoff is None:
             handoff = self._take_over(turn, pending)
         if handoff.status == "assigned":

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select, func, or_, select
 
 from conversations.models import Conversation, Message
+from conversations.text import json_problem
 
 from handoff import auth, queue, views
 from handoff.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
@@ -35,13 +36,19 @@ def service() -> HandoffService:
 
 
 def body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested thousands deep: json refuses it this way, not with a ValueError
+        raise Invalid("the body is nested too deeply", code="invalid_json") from None
     if data is None and request.content_length:
         raise Invalid("the body must be valid JSON", code="invalid_json")
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object", code="invalid_json")
+    problem = json_problem(data)
+    if problem:
+        raise Invalid(f"the body {problem}", code="invalid_text")
     return data
 
 
@@ -88,6 +95,9 @@ def _error(exc: HandoffError) -> tuple[Response, int]:
     response = jsonify({"error": {"code": exc.code, "message": exc.message}})
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="helpdesk"'
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response, exc.status
 
 

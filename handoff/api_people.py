@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from handoff import auth, queue, stats, views
 from handoff.api import admin_required, agent_required, bearer, body, current_agent, service
-from handoff.errors import Conflict, Invalid, NotFound
+from handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from handoff.throttle import LoginThrottler
 from handoff.hours import validate
 from handoff.models import Agent, BusinessHours, CannedResponse, Team
 
@@ -42,10 +43,18 @@ def _agent_out(session: Any, agent: Agent) -> dict[str, Any]:
 def login() -> Response:
     """``{email, password}`` → ``{token, agent}``."""
     data, handoff = body(), service()
-    with handoff.db.session() as session, session.begin():
-        token, agent = auth.login(session, data.get("email"), data.get("password"), handoff.now(),
-                                  handoff.settings.agent_token_ttl)
-        out = {"token": token, "agent": _agent_out(session, agent)}
+    throttler = LoginThrottler(handoff.db, handoff.settings.login_max_failures, handoff.settings.login_max_delay)
+    keys = throttler.keys(data.get("email"), request.remote_addr)
+    throttler.check(keys, handoff.now())
+    try:
+        with handoff.db.session() as session, session.begin():
+            token, agent = auth.login(session, data.get("email"), data.get("password"), handoff.now(),
+                                      handoff.settings.agent_token_ttl)
+            out = {"token": token, "agent": _agent_out(session, agent)}
+    except Unauthorized:
+        throttler.failed(keys, handoff.now())
+        raise
+    throttler.succeeded(agent.email)
     return jsonify(out)
 
 
@@ -71,9 +80,13 @@ def _me() -> Response:
 
 @agent_required
 def update_me() -> Response:
-    """``{status?: online|away|offline, name?, password?}``."""
+    """``{status?: online|away|offline, name?, password?, current_password?}``.
+
+    A new ``password`` needs the ``current_password``; it signs the agent out everywhere else
+    (every other token is revoked, their ``/agent`` sockets are closed).
+    """
     data, handoff, ref = body(), service(), current_agent()
-    unknown = set(data) - {"status", "name", "password"}
+    unknown = set(data) - {"status", "name", "password", "current_password"}
     if unknown:
         raise Invalid(f"cannot change {', '.join(sorted(unknown))} here", code="invalid_field")
     with handoff.db.session() as session, session.begin():
@@ -83,11 +96,27 @@ def update_me() -> Response:
             auth.check_account(agent.email, data["name"], "x" * auth.MIN_PASSWORD, agent.role, agent.capacity)
             agent.name = data["name"].strip()
         if "password" in data:
+            _check_current_password(agent, data.get("current_password"))
             auth.check_account(agent.email, agent.name, data["password"], agent.role, agent.capacity)
             agent.password_hash = auth.hash_password(data["password"])
+            auth.revoke_tokens(session, agent.id, keep=bearer())
+    if "password" in data:
+        _signed_out(ref.id, keep=bearer())
     if "status" in data:
         handoff.presence.set(ref.id, data["status"])
     return _me()
+
+
+def _signed_out(agent_id: int, *, keep: str | None = None) -> None:
+    """Tell the ``/agent`` namespace to close the agent's sockets (but those signed in with ``keep``)."""
+    service().publish("agent_signed_out", {"agent_id": agent_id, "keep": auth.token_hash(keep) if keep else None})
+
+
+def _check_current_password(agent: Agent, given: Any) -> None:
+    if not isinstance(given, str) or not given:
+        raise Invalid("changing the password needs 'current_password'", code="current_password_required")
+    if not auth.verify_password(agent.password_hash, given):
+        raise Forbidden("'current_password' is not the current password", code="wrong_password")
 
 
 @agent_required
@@ -141,8 +170,11 @@ def update_agent(agent_id: int) -> Response:
             agent.name = data["name"].strip()
         if "teams" in data:
             auth.set_teams(session, agent, data["teams"])
+        if data.get("active") is False:
+            auth.revoke_tokens(session, agent.id)
         out = _agent_out(session, agent)
     if data.get("active") is False:
+        _signed_out(agent_id)
         handoff.presence.requeue_all(agent_id, f"{out['name']}'s account was disabled.")
     handoff.offer()
     return jsonify(out)

@@ -128,13 +128,28 @@ def authenticate(session: Session, token: str | None, now: datetime) -> AgentRef
     """The agent a bearer token belongs to; ``None`` for a missing, unknown or expired token."""
     if not token:
         return None
+    return authenticate_hash(session, token_hash(token), now)
+
+
+def authenticate_hash(session: Session, hashed: str | None, now: datetime) -> AgentRef | None:
+    """As :func:`authenticate`, for the SHA-256 of a token."""
+    if not hashed:
+        return None
     row = session.execute(select(Agent, AgentToken.expires_at).join(AgentToken, AgentToken.agent_id == Agent.id)
-                          .where(AgentToken.token_hash == token_hash(token))).one_or_none()
+                          .where(AgentToken.token_hash == hashed)).one_or_none()
     if row is None or row[1] <= now or not row[0].active:
         return None
     agent = row[0]
     team_ids = frozenset(session.scalars(select(TeamMembership.team_id).where(TeamMembership.agent_id == agent.id)))
     return AgentRef(agent.id, agent.name, agent.email, agent.role, team_ids, agent.last_seen_at)
+
+
+def revoke_tokens(session: Session, agent_id: int, *, keep: str | None = None) -> None:
+    """Delete the agent's tokens (all but ``keep``): they sign in nowhere any more."""
+    query = delete(AgentToken).where(AgentToken.agent_id == agent_id)
+    if keep:
+        query = query.where(AgentToken.token_hash != token_hash(keep))
+    session.execute(query)
 
 
 def logout(session: Session, token: str) -> None:

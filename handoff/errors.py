@@ -35,3 +35,13 @@ class Conflict(HandoffError):
     """Someone else got there first (a claim), or the conversation is not in the right status."""
 
     status = 409
+
+
+class TooManyAttempts(HandoffError):
+    """Too many failed sign-ins: try again after ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "too_many_attempts") -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -13,14 +13,11 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
-    Unicode,
     UniqueConstraint,
     false,
     true,
@@ -193,20 +190,22 @@ class Timer(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
-class SchedulerJob(Base):
-    """APScheduler's job store table (``SQLAlchemyJobStore(tablename="handoff_scheduler_jobs")``),
-    declared here so that the migrations create it like every other table."""
+class LoginThrottle(Base):
+    """Failed sign-ins per account (``account:<email>``) and per client address (``address:<ip>``),
+    kept in the database so every process sees them (:mod:`handoff.throttle`)."""
 
-    __tablename__ = "handoff_scheduler_jobs"
+    __tablename__ = "login_throttle"
 
-    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
-    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
-    job_state: Mapped[bytes] = mapped_column(LargeBinary)
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: no sign-in is checked for this key before then
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 #: every table of this module (the migrations test checks them)
 TABLES = frozenset({"teams", "agents", "team_memberships", "agent_tokens", "handoffs", "handoff_notes",
-                    "canned_responses", "business_hours", "handoff_timers", "handoff_scheduler_jobs"})
+                    "canned_responses", "business_hours", "handoff_timers", "login_throttle"})
 
 __all__ = [
     "NOTE_KINDS",
@@ -220,7 +219,7 @@ __all__ = [
     "CannedResponse",
     "Handoff",
     "Note",
-    "SchedulerJob",
+    "LoginThrottle",
     "Team",
     "TeamMembership",
     "Timer",

@@ -57,7 +57,7 @@ class AgentNamespace(socketio.Namespace):
                                       self.handoff.now())
         if agent is None:
             raise Refused({"code": "unauthorized", "message": "a valid agent token is required in auth.token"})
-        self.save_session(sid, {"agent": agent})
+        self.save_session(sid, {"agent": agent, "token_hash": auth.token_hash(data["token"])})
         for room in ["agents", f"agent:{agent.id}", "team:none", *(f"team:{t}" for t in agent.team_ids)]:
             self.enter_room(sid, room)
         if agent.is_admin:
@@ -96,7 +96,33 @@ class AgentNamespace(socketio.Namespace):
 
     # --- client events ----------------------------------------------------------------------
     def on_heartbeat(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if not self._still_signed_in(sid):  # signed out by another process (password change, deactivation)
+            self.server.start_background_task(self._disconnect_soon, sid)  # after this ack went out
+            return {"error": {"code": "unauthorized", "message": "signed out"}}
         return self._call(sid, lambda agent: self.handoff.presence.heartbeat(agent.id))
+
+    def _disconnect_soon(self, sid: str) -> None:
+        self.server.sleep(0.2)
+        self.disconnect(sid)
+
+    def _still_signed_in(self, sid: str) -> bool:
+        try:
+            token_hash = self.get_session(sid).get("token_hash")
+        except KeyError:
+            return False
+        with self.handoff.db.read_session() as session:
+            return auth.authenticate_hash(session, token_hash, self.handoff.now()) is not None
+
+    def _sign_out(self, agent_id: Any, keep: Any) -> None:
+        """Close this process's sockets of the agent, except those signed in with the token ``keep``."""
+        for sid, _ in list(self.server.manager.get_participants(NAMESPACE, f"agent:{agent_id}")):
+            try:
+                token_hash = self.get_session(sid).get("token_hash")
+            except KeyError:
+                continue
+            if token_hash != keep:
+                log.info("handoff.agent.socket_closed", extra={"agent_id": agent_id})
+                self.disconnect(sid)
 
     def on_presence(self, sid: str, data: Any = None) -> dict[str, Any]:
         status = data.get("status") if isinstance(data, dict) else None
@@ -124,6 +150,9 @@ class AgentNamespace(socketio.Namespace):
         conversation_id = data.get("conversation_id")
         if event == "agent":
             self.emit("agent", data["agent"], room="agents")
+            return
+        if event == "agent_signed_out":
+            self._sign_out(data.get("agent_id"), data.get("keep"))
             return
         if not isinstance(conversation_id, int):
             return
@@ -186,8 +215,8 @@ class AgentNamespace(socketio.Namespace):
 
 def _conversation_id(data: Any) -> int:
     value = data.get("conversation_id") if isinstance(data, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise Invalid("'conversation_id' must be a number", code="invalid_conversation_id")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise Invalid("'conversation_id' must be a positive 64-bit number", code="invalid_conversation_id")
     return value
 
 

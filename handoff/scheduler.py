@@ -1,21 +1,21 @@
-"""APScheduler driving the handoff timers.
+"""APScheduler driving the handoff timers (and the app's other periodic jobs).
 
-The timers themselves are rows of ``handoff_timers`` (see :mod:`handoff.timers`); APScheduler's
-``BackgroundScheduler`` with a ``SQLAlchemyJobStore`` (table ``handoff_scheduler_jobs``, same
-database) runs the persisted ``handoff-sweep`` interval job that fires the due ones. A job in a
-persisted store is found by a module-level function name, so the job function looks its service
-up in :data:`_SWEEPERS` by a key the scheduler registers.
+The timers themselves are rows of ``handoff_timers`` (see :mod:`handoff.timers`): they are the
+only state. The scheduler keeps its jobs in memory (APScheduler's ``MemoryJobStore``), so it
+creates no table of its own — every table comes from the migrations — and any number of
+processes may run it: each sweep claims a due timer row by deleting it inside the
+conversation's transaction (row lock on PostgreSQL, the writer lock on SQLite), so exactly one
+process fires each timer.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 if TYPE_CHECKING:
@@ -23,21 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JOB_ID = "handoff-sweep"
-JOB_TABLE = "handoff_scheduler_jobs"
-_SWEEPERS: dict[str, HandoffService] = {}
-_GUARD = threading.Lock()
-
-
-def sweep(key: str) -> None:
-    """The persisted job: run the sweep of the service registered under ``key``."""
-    with _GUARD:
-        service = _SWEEPERS.get(key)
-    if service is None:
-        log.warning("handoff.scheduler.no_service", extra={"key": key})
-        return
-    fired = service.sweeper.run()
-    if any(fired.values()):
-        log.info("handoff.timers.fired", extra=fired)
 
 
 class _StoppableExecutor(ThreadPoolExecutor):
@@ -64,23 +49,29 @@ class TimerScheduler:
 
     def __init__(self, service: HandoffService, *, interval: float) -> None:
         self.service, self.interval = service, interval
-        self.key = f"{service.db.url.render_as_string(hide_password=True)}#{id(service)}"
-        store = SQLAlchemyJobStore(engine=service.db.engine, tablename=JOB_TABLE)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": store}, executors={"default": _StoppableExecutor()}, timezone=UTC,
+            executors={"default": _StoppableExecutor()}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(30, int(interval * 4))})
+
+    def sweep(self) -> None:
+        """The timer job: fire the due timers."""
+        fired = self.service.sweeper.run()
+        if any(fired.values()):
+            log.info("handoff.timers.fired", extra=fired)
 
     def start(self) -> None:
         # APScheduler logs every run at INFO; the sweep logs what it fired itself
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-        with _GUARD:
-            _SWEEPERS[self.key] = self.service
         self.scheduler.start()
-        self.scheduler.add_job(sweep, "interval", seconds=self.interval, id=JOB_ID, args=[self.key],
-                               replace_existing=True)
+        self.scheduler.add_job(self.sweep, "interval", seconds=self.interval, id=JOB_ID, replace_existing=True)
+
+    def add_job(self, job_id: str, job: Callable[[], object], *, seconds: float | None = None) -> None:
+        """Run ``job`` every ``seconds`` (or once, now, when ``seconds`` is None)."""
+        if seconds is None:
+            self.scheduler.add_job(job, id=job_id, replace_existing=True)
+        else:
+            self.scheduler.add_job(job, "interval", seconds=seconds, id=job_id, replace_existing=True)
 
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        with _GUARD:
-            _SWEEPERS.pop(self.key, None)

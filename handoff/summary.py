@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations.text import strip_bidi
 from dialogue.generators.llm_client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def deterministic(data: SummaryInput) -> str:
         lines.append("Last customer messages: " + " / ".join(f"\u201c{_clip(t)}\u201d" for t in customer[-3:]))
     lines.append(f"Sentiment: {sentiment(customer[-5:])}.")
     lines.append(f"Suggested next step: {_next_step(data, flows, slots)}")
-    return "\n".join(lines)
+    return strip_bidi("\n".join(lines))
 
 
 _PATTERN_SLOTS = {"max_clarification_options", "continue_conversation", "confirm_correction",
@@ -116,13 +117,13 @@ def _next_step(data: SummaryInput, flows: list[str], slots: dict[str, Any]) -> s
 
 
 def format_claude(answer: dict[str, Any]) -> str:
-    return "\n".join([
+    return strip_bidi("\n".join([
         f"Goal: {answer.get('goal', '').strip()}",
         f"Assistant did: {answer.get('bot_actions', '').strip()}",
         f"Collected: {answer.get('collected', '').strip()}",
         f"Sentiment: {answer.get('sentiment', 'neutral')}",
         f"Suggested next step: {answer.get('next_step', '').strip()}",
-    ])
+    ]))
 
 
 class ClaudeSummarizer:

@@ -46,7 +46,7 @@ class Sweeper:
 
     def _fire(self, timer_id: int, conversation_id: int, kind: str, now: datetime) -> bool:
         with self.service.conversation(conversation_id) as (turn, pending):
-            if not timers.take(turn.session, timer_id):
+            if not timers.take(turn.session, timer_id, now):
                 return False
             handoff = queue.open_handoff(turn.session, conversation_id)
             if handoff is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 HANDOFF = "I'm connecting you with a member of our team. They'll see this conversation, so you won't need to repeat yourself."
 POSITION = "You're number {position} in line."
-WAIT = " The estimated wait is about {wait}."
+WAIT = " The estimated wait is {wait}."
 NO_ESTIMATE = " Someone will be with you shortly."
 AGENT_JOINED = "{name} joined the conversation."
 AGENT_LEFT = "{name} has left; you're back in line and the next available person will continue."
@@ -21,14 +21,14 @@ RELEASED = "You're back with our assistant."
 
 
 def wait_phrase(seconds: float) -> str:
-    """"2 minutes", "1 minute", "less than a minute", "1 hour"."""
+    """"about 2 minutes", "about 1 minute", "less than a minute", "about 1 hour"."""
     minutes = round(seconds / 60)
     if minutes < 1:
         return "less than a minute"
     if minutes < 90:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
     hours = round(minutes / 60)
-    return f"{hours} hours" if hours != 1 else "1 hour"
+    return f"about {hours} hours" if hours != 1 else "about 1 hour"
 
 
 def position_text(position: int, wait_seconds: float | None) -> str:

@@ -40,9 +40,16 @@ def due(session: Session, now: datetime, *, limit: int = 100) -> list[tuple[int,
     return [(int(i), int(c), str(k)) for i, c, k in session.execute(query)]
 
 
-def take(session: Session, timer_id: int) -> bool:
-    """Delete a due timer; True for the one transaction that got it (the others skip it)."""
-    result = session.execute(delete(Timer).where(Timer.id == timer_id))
+def take(session: Session, timer_id: int, now: datetime | None = None) -> bool:
+    """Delete a due timer; True for the one transaction that got it (the others skip it).
+
+    With ``now``, only while it is still due: SQLite reuses the id of a deleted row, so the id a
+    sweep read may by now name the timer another process armed again (the next SLA step).
+    """
+    query = delete(Timer).where(Timer.id == timer_id)
+    if now is not None:
+        query = query.where(Timer.due_at <= now)
+    result = session.execute(query)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from conversations.models import Conversation, Customer, Message
 from conversations.outbound import message_event
+from conversations.text import strip_bidi
 
 from handoff import queue
 from handoff.models import PRIORITIES, Agent, Handoff, Note, Team
@@ -46,7 +47,8 @@ def summary_text(session: Session, handoff_id: int | None) -> str | None:
         return None
     query = (select(Note.text).where(Note.handoff_id == handoff_id, Note.kind == "summary")
              .order_by(Note.id.desc()).limit(1))
-    return session.scalar(query)
+    summary = session.scalar(query)
+    return strip_bidi(summary) if summary else summary
 
 
 def team_name(session: Session, team_id: int | None) -> str | None:
@@ -94,7 +96,7 @@ def _customer(session: Session, customer_id: int | None) -> dict[str, Any] | Non
     customer = session.get(Customer, customer_id) if customer_id else None
     if customer is None:
         return None
-    return {"id": customer.id, "name": customer.name, "email": customer.email,
+    return {"id": customer.id, "name": _plain(customer.name), "email": _plain(customer.email),
             "external_id": customer.external_id, "channel": customer.channel}
 
 
@@ -104,4 +106,9 @@ def _last(session: Session, conversation_id: int) -> dict[str, Any] | None:
     message = session.scalars(query).first()
     if message is None:
         return None
-    return {"role": message.role, "text": message.text, "created_at": iso(message.created_at)}
+    return {"role": message.role, "text": _plain(message.text), "created_at": iso(message.created_at)}
+
+
+def _plain(text: str | None) -> str | None:
+    """Inbox rows show customer text without bidirectional controls (they could reorder the row)."""
+    return strip_bidi(text) if text else text

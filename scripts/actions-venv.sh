@@ -8,6 +8,11 @@
 set -euo pipefail
 
 RASA_SDK_VERSION="3.21.1"
+# What the actions of Rasa's own projects import besides rasa-sdk (tests/compat): the templates'
+# db helpers use Rasa's rasa.shared.utils.io (from the rasa-pro wheel, which needs portalocker,
+# jsonschema and ruamel.yaml), pydantic, and telco's handoff action builds an openai client.
+EXTRAS=(portalocker jsonschema ruamel.yaml pydantic openai)
+EXTRA_MODULES="portalocker, jsonschema, ruamel.yaml, pydantic, openai"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-actions"
 PYTHON="${PYTHON:-python3}"
@@ -16,6 +21,7 @@ if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$RASA_SDK_VERSION" <<'PY' 
 import sys
 from importlib.metadata import version
 import rasa_sdk  # noqa: F401
+import portalocker, jsonschema, ruamel.yaml, pydantic, openai  # noqa: F401,E401
 sys.exit(0 if version("rasa-sdk") == sys.argv[1] else 1)
 PY
 then
@@ -29,5 +35,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 echo "actions-venv: installing rasa-sdk==${RASA_SDK_VERSION}"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "rasa-sdk==${RASA_SDK_VERSION}"
-"$VENV/bin/python" -c "import rasa_sdk, sys; print('actions-venv: rasa-sdk', rasa_sdk.__version__, 'on Python', sys.version.split()[0])"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "rasa-sdk==${RASA_SDK_VERSION}" "${EXTRAS[@]}"
+"$VENV/bin/python" -c "import rasa_sdk, sys, ${EXTRA_MODULES}; print('actions-venv: rasa-sdk', rasa_sdk.__version__, 'on Python', sys.version.split()[0])"

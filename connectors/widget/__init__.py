@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connectors.base import BaseConnector, ConnectorContext
+from connectors.limits import RateLimiter
 from connectors.widget.namespace import CHANNEL, NAMESPACE, WidgetNamespace, WidgetParts
-from connectors.widget.ratelimit import RateLimiter
 from connectors.widget.tokens import Identity, Visitor, VisitorTokens, identity_hash
 from connectors.widget.views import AgentCheck, WidgetHttp, blueprint, deny_agents
 
@@ -30,14 +30,17 @@ class WidgetConnector(BaseConnector):
         self.namespace: WidgetNamespace | None = None
 
     def mount(self, app: Flask, ctx: ConnectorContext) -> None:
-        """Register the widget's namespace, bus subscription and HTTP views on ``app``."""
+        """Register the widget's namespace, bus subscription and HTTP views on ``app``.
+
+        Visitor tokens are signed with the helpdesk's one secret (``ctx.secret_key``), never with
+        a host Flask app's ``SECRET_KEY``."""
         settings = ctx.settings
         tokens = VisitorTokens(ctx.secret_key, settings.widget_token_max_age)
-        parts = WidgetParts(tokens, ctx.limiter, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE))
+        parts = WidgetParts(tokens, ctx.limits, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE))
         self.namespace = WidgetNamespace(ctx, parts)
         ctx.sio.register_namespace(self.namespace)
         ctx.bus.subscribe(self.namespace.on_bus_event)
-        http = WidgetHttp(tokens, ctx.limiter, ctx.turns, ctx.origins, ctx.db, settings,
+        http = WidgetHttp(tokens, ctx.limits, ctx.turns, ctx.origins, ctx.db, settings,
                           authorize_agent=ctx.agent_may_see)
         app.extensions["helpdesk.widget"] = http
         app.register_blueprint(blueprint())

@@ -17,11 +17,13 @@ from typing import Any
 
 import socketio
 
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from connectors.limits import ChannelLimits, Limiter, client_address
 from connectors.widget import protocol
 from connectors.widget.live import BotTyping, RecentMessages
 from connectors.widget.protocol import ProtocolError, room_for
-from connectors.base import ConnectorContext, Limiter
-from connectors.widget.ratelimit import RateLimiter
+from connectors.base import ConnectorContext
 from connectors.widget.tokens import Identity, IdentityRejected, Visitor, VisitorTokens, resolve_visitor, \
     verify_identity
 from conversations.attachments import AttachmentRejected, owned_attachments
@@ -42,8 +44,8 @@ class WidgetParts:
     """What the namespace needs besides the connector context."""
 
     tokens: VisitorTokens
-    limiter: Limiter
-    typing_limiter: RateLimiter
+    limits: ChannelLimits
+    typing_limiter: Limiter
 
 
 class WidgetNamespace(socketio.Namespace):
@@ -65,7 +67,11 @@ class WidgetNamespace(socketio.Namespace):
         from_token = self.parts.tokens.verify(auth.get("token"))
         visitor = resolve_visitor(from_token, identity)
         continued = from_token is not None and from_token.key == visitor.key
-        self.save_session(sid, {"visitor": visitor})
+        if not continued and identity is None and self.parts.limits.new_session.allow(client_address(environ)):
+            log.warning("widget.session.refused", extra={"address": client_address(environ)})
+            raise Refused(protocol.error("rate_limited", "too many new conversations from your address; "
+                                         "try again in a minute"))
+        self.save_session(sid, {"visitor": visitor, "environ": {"REMOTE_ADDR": environ.get("REMOTE_ADDR")}})
         self.enter_room(sid, room_for(visitor.key))
         last_seq = auth.get("last_seq") if continued else 0
         self.emit("session", self._session(visitor, last_seq), to=sid)
@@ -95,16 +101,17 @@ class WidgetNamespace(socketio.Namespace):
 
     def _replay_from(self, conversation: Conversation, last_seq: Any) -> int:
         if _positive_int(last_seq):
-            return max(int(last_seq), conversation.last_seq - MAX_REPLAY)
+            return max(min(int(last_seq), conversation.last_seq), conversation.last_seq - MAX_REPLAY)
         return max(0, conversation.last_seq - self.ctx.settings.widget_history_limit)
 
     # messages ---------------------------------------------------------------------------
 
-    def on_message(self, sid: str, data: Any) -> dict[str, Any]:
-        visitor: Visitor = self.get_session(sid)["visitor"]
+    def on_message(self, sid: str, data: Any = None) -> dict[str, Any]:
+        session = self.get_session(sid)
+        visitor: Visitor = session["visitor"]
         try:
             message = protocol.parse_message(data, self.ctx.settings.max_message_chars)
-            wait = self.parts.limiter.allow(visitor.key)
+            wait = self.parts.limits.message(visitor.key, session["environ"], per=self.parts.limits.visitor)
             if wait:
                 raise _RateLimited(wait)
             attachments = self._attachments(visitor, message.attachments)
@@ -151,7 +158,7 @@ class WidgetNamespace(socketio.Namespace):
     def _emit_bot_typing(self, room: str, typing: bool) -> None:
         self.emit("typing", {"typing": typing, "role": "bot"}, room=room)
 
-    def on_typing(self, sid: str, data: Any) -> None:
+    def on_typing(self, sid: str, data: Any = None) -> None:
         visitor: Visitor = self.get_session(sid)["visitor"]
         if self.parts.typing_limiter.allow(visitor.key):
             return

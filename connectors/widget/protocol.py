@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conversations.models import Message
+from conversations.text import json_problem, text_problem
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_TITLE_CHARS = 200
@@ -56,7 +57,8 @@ class ClientMessage:
 def client_id_of(data: Any) -> str | None:
     """The ``client_id`` of an event if it is a usable one (to tag error events)."""
     value = data.get("client_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID_CHARS else None
+    ok = isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID_CHARS and text_problem(value) is None
+    return value if ok else None
 
 
 def parse_message(data: Any, max_chars: int) -> ClientMessage:
@@ -78,6 +80,9 @@ def parse_message(data: Any, max_chars: int) -> ClientMessage:
             raise ProtocolError(f"'{name}' must be a string", code="invalid_message")
         if isinstance(value, str) and len(value) > max_chars:
             raise ProtocolError(f"the message is longer than {max_chars} characters", code="message_too_long")
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise ProtocolError(f"'{name}' {problem}", code="invalid_text")
     if payload is not None and not payload.strip():
         raise ProtocolError("'payload' must not be empty", code="empty_message")
     if payload is None and not (text and text.strip()) and not attachments:
@@ -94,14 +99,19 @@ def _attachment_ids(value: Any) -> list[str]:
     if value is None:
         return []
     if (not isinstance(value, list) or len(value) > MAX_ATTACHMENTS
-            or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in value)):
+            or not all(isinstance(i, str) and 0 < len(i) <= 64 and not text_problem(i) for i in value)):
         raise ProtocolError(f"'attachments' must be a list of at most {MAX_ATTACHMENTS} attachment ids",
                             code="invalid_attachments")
     return list(dict.fromkeys(value))
 
 
 def _title(value: Any) -> str | None:
-    return value[:MAX_TITLE_CHARS] if isinstance(value, str) and value.strip() else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    problem = text_problem(value)
+    if problem:
+        raise ProtocolError(f"'title' {problem}", code="invalid_text")
+    return value[:MAX_TITLE_CHARS]
 
 
 def _metadata(value: Any) -> dict[str, Any]:
@@ -110,6 +120,9 @@ def _metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or len(json.dumps(value, default=str)) > MAX_METADATA_CHARS:
         raise ProtocolError(f"'metadata' must be an object of at most {MAX_METADATA_CHARS} characters of JSON",
                             code="invalid_metadata")
+    problem = json_problem(value)
+    if problem:
+        raise ProtocolError(f"'metadata' {problem}", code="invalid_metadata")
     return value
 
 

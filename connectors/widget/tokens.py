@@ -6,7 +6,9 @@ does not verify (forged, altered, expired, signed with another secret) starts a 
 visitor and never reveals anyone's conversation.
 
 Identified customers: the host page passes ``{id, name?, email?, hash}`` where ``hash`` is
-``hex(HMAC-SHA256(site_secret, id))`` computed on the site's server. A ``user:`` token is only
+``hex(HMAC-SHA256(site_secret, id))`` computed on the site's server — or, when a name or an
+email is passed, ``hex(HMAC-SHA256(site_secret, id + "\n" + name + "\n" + email))`` (a missing
+one as ""), so a page cannot put another name or email on a signed id. A ``user:`` token is only
 honoured together with the same verified identity, so a logged-out page never shows the last
 user's conversation.
 """
@@ -21,6 +23,8 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
+
+from conversations.text import text_problem
 
 SALT = "helpdesk.widget.visitor"
 MAX_USER_ID_CHARS = 200
@@ -64,9 +68,11 @@ class IdentityRejected(ValueError):
         self.code = code
 
 
-def identity_hash(site_secret: str, user_id: str) -> str:
-    """What the host site's server computes for a user: hex HMAC-SHA256 of the id."""
-    return hmac.new(site_secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+def identity_hash(site_secret: str, user_id: str, name: str | None = None, email: str | None = None) -> str:
+    """What the host site's server computes for a user: hex HMAC-SHA256 of the id, or of
+    ``id\nname\nemail`` when a name or an email is given."""
+    message = user_id if name is None and email is None else f"{user_id}\n{name or ''}\n{email or ''}"
+    return hmac.new(site_secret.encode(), message.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
 
 
 def verify_identity(claim: Any, site_secret: str | None) -> Identity:
@@ -85,9 +91,13 @@ def verify_identity(claim: Any, site_secret: str | None) -> Identity:
     if not site_secret:
         raise IdentityRejected("identified visitors are not enabled on this helpdesk (no site secret)",
                                code="identity_not_configured")
-    if not isinstance(given, str) or not hmac.compare_digest(given.lower(), identity_hash(site_secret, user_id)):
-        raise IdentityRejected("the identity's hash does not match its id")
-    return Identity(user_id, _text(claim.get("name")), _text(claim.get("email")))
+    name, email = claim.get("name"), claim.get("email")
+    if not all(v is None or (isinstance(v, str) and not text_problem(v)) for v in (name, email, user_id)):
+        raise IdentityRejected("the identity's id, name and email must be valid strings")
+    expected = identity_hash(site_secret, user_id, name, email)
+    if not isinstance(given, str) or not hmac.compare_digest(given.lower().encode(), expected.encode()):
+        raise IdentityRejected("the identity's hash does not match its id, name and email")
+    return Identity(user_id, _text(name), _text(email))
 
 
 def _text(value: Any) -> str | None:

@@ -20,8 +20,8 @@ from urllib.parse import quote
 from flask import Blueprint, Request, Response, current_app, jsonify, render_template, request
 
 from connectors.errors import BadRequest, error_response
+from connectors.limits import ChannelLimits
 from connectors.origins import OriginPolicy
-from connectors.base import Limiter
 from connectors.turns import TurnRunner
 from connectors.widget.tokens import Visitor, VisitorTokens
 from conversations.attachments import Attachment, AttachmentRejected, load_attachment, save_attachment
@@ -51,7 +51,7 @@ class WidgetHttp:
     """
 
     tokens: VisitorTokens
-    limiter: Limiter
+    limits: ChannelLimits
     runner: TurnRunner
     origins: OriginPolicy
     db: Database
@@ -131,18 +131,21 @@ def _upload() -> tuple[Response, int]:
     if (request.content_length or 0) > max_bytes + MULTIPART_OVERHEAD:
         raise BadRequest(f"the file is larger than {max_bytes} bytes", code="attachment_too_large", status=413)
     request.max_content_length = max_bytes + MULTIPART_OVERHEAD
-    wait = _widget().limiter.allow(visitor.key)
+    limits = _widget().limits
+    wait = limits.message(visitor.key, request.environ, per=limits.visitor)
     if wait:
         return _too_many(wait)
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("send the file as the multipart field 'file'", code="no_file")
     data = upload.stream.read(max_bytes + 1)
+    settings = _widget().settings
     try:
         info = save_attachment(_widget().db, channel=CHANNEL, thread_key=visitor.key, name=upload.filename,
-                               data=data, max_bytes=max_bytes)
+                               data=data, max_bytes=max_bytes, max_pending=settings.max_pending_uploads)
     except AttachmentRejected as exc:
-        status = {"attachment_too_large": 413, "unsupported_attachment": 415}.get(exc.code, 400)
+        status = {"attachment_too_large": 413, "unsupported_attachment": 415,
+                  "too_many_pending_uploads": 429}.get(exc.code, 400)
         raise BadRequest(str(exc), code=exc.code, status=status) from exc
     return jsonify({"attachment": info.as_json()}), 201
 

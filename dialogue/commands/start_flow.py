@@ -9,6 +9,8 @@ from dialogue.commands.base import Command
 from dialogue.flows import FlowsList
 from dialogue.tracker import DialogueTracker
 
+#: tracker.scratch key: frame id of the active user flow before the message's commands ran
+ACTIVE_AT_START = "active_at_start"
 #: Patterns that wait for the customer's next words; starting a flow answers them.
 WAITING_PATTERNS = ("pattern_completed", "pattern_continue_interrupted", "pattern_clarification",
                     "pattern_customer_satisfaction", "pattern_cannot_handle")
@@ -38,6 +40,11 @@ class StartFlow(Command):
         active = tracker.active_user_frame()
         if active is not None and active["flow_id"] == self.flow:
             return
+        # Rasa (start_flow_command.py) decides from the stack *before* this message's commands
+        # ran: two flows started by one message are both regular, the first listed runs first
+        before = tracker.scratch.get(ACTIVE_AT_START, active["frame_id"] if active else None)
+        if before is None or tracker.frame_by_id(before) is None:
+            active = None
         existing = next((f for f in tracker.user_frames() if f["flow_id"] == self.flow), None)
         if existing is not None:
             resume_frame(tracker, existing)

@@ -58,7 +58,21 @@ def slot_kind(name: str, slot: SlotDefinition | None) -> str:
     return "order" if "order" in lowered else "text"
 
 
-def extract_answer(name: str, slot: SlotDefinition | None, text: str) -> Answer:
+#: canonical value (lower case) -> phrases that mean it (the assistant's NLU synonyms)
+Synonyms = dict[str, list[str]]
+#: an answer not recognised by type is only taken when it is this short (and no question)
+MAX_ATTEMPT_WORDS = 3
+OLD_NEW_PAIR_RE = (
+    re.compile(r"\bfrom\s+(?P<old>\S+@\S+)\s+(?:to|into)\s+(?P<new>\S+@\S+)", re.IGNORECASE),
+    re.compile(r"\breplace\s+(?P<old>\S+@\S+)\s+(?:with|by)\s+(?P<new>\S+@\S+)", re.IGNORECASE),
+    re.compile(r"(?P<new>\S+@\S+)\s+instead\s+of\s+(?P<old>\S+@\S+)", re.IGNORECASE),
+)
+NEW_CUE_RE = re.compile(r"\b(?:to|into|with|new|instead|now)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+OLD_CUE_RE = re.compile(r"\b(?:from|old|current|currently|previous|was)\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+
+
+def extract_answer(name: str, slot: SlotDefinition | None, text: str, *,
+                   synonyms: Synonyms | None = None) -> Answer:
     """Read the answer to the question for slot ``name`` from ``text`` (value None: not found)."""
     kind = slot_kind(name, slot)
     if kind == "bool":
@@ -66,7 +80,7 @@ def extract_answer(name: str, slot: SlotDefinition | None, text: str) -> Answer:
     if kind == "float":
         return Answer(extract_number(text), True)
     if kind == "categorical":
-        return Answer(match_categorical(text, slot.values if slot else ()), True)
+        return Answer(match_categorical(text, slot.values if slot else (), synonyms=synonyms), True)
     if kind == "list":
         return Answer(None, False)
     if kind == "text":
@@ -76,7 +90,8 @@ def extract_answer(name: str, slot: SlotDefinition | None, text: str) -> Answer:
     return Answer(found, True) if found is not None else Answer(text.strip(), False)
 
 
-def extract_mentioned(name: str, slot: SlotDefinition | None, text: str, *, cue: bool = False) -> Any:
+def extract_mentioned(name: str, slot: SlotDefinition | None, text: str, *, cue: bool = False,
+                      synonyms: Synonyms | None = None) -> Any:
     """A value for ``name`` stated outright in ``text``, or None; with ``cue``, also numbers and
     free text introduced by the slot's own words ("my new address is ...")."""
     kind = slot_kind(name, slot)
@@ -85,7 +100,7 @@ def extract_mentioned(name: str, slot: SlotDefinition | None, text: str, *, cue:
     if kind == "order":
         return extract_order_number(text)
     if kind == "categorical":
-        return match_categorical(text, slot.values if slot else (), strict=True)
+        return match_categorical(text, slot.values if slot else (), strict=True, synonyms=synonyms)
     if not cue:
         return None
     if kind == "float":
@@ -136,14 +151,73 @@ def _answer_phrase(tokens: list[str], start: int) -> tuple[int, bool | None]:
     return 1, None
 
 
-def match_categorical(text: str, values: tuple[str, ...] | list[str], *, strict: bool = False) -> str | None:
-    """The allowed value the message names: whole words (stems) first, then a fuzzy match of the
-    message's n-grams (rapidfuzz ratio >= 80) unless ``strict``."""
+def match_categorical(text: str, values: tuple[str, ...] | list[str], *, strict: bool = False,
+                      synonyms: Synonyms | None = None) -> str | None:
+    """The allowed value the message names: whole words (stems) first, then the value's synonym
+    phrases ("too big" -> "wrong size"), then a fuzzy match of the message's n-grams (rapidfuzz
+    ratio >= 80) unless ``strict``."""
     candidates = [v for v in values if not (strict and v.lower() in GENERIC_VALUES)]
     named = _named_values(text, candidates)
+    if len(named) == 1:
+        return named[0]
+    meant = _synonym_values(text, candidates, synonyms or {})
+    if len(meant) == 1:
+        return meant[0]
     if named or strict:
-        return named[0] if len(named) == 1 else None
+        return None
     return _fuzzy_value(text, candidates)
+
+
+def _synonym_values(text: str, values: list[str], synonyms: Synonyms) -> list[str]:
+    """The values whose synonym phrases cover the most of the message (total characters)."""
+    message = f" {clean_text(text)} "
+    found: dict[str, int] = {}
+    for value in values:
+        for phrase in synonyms.get(value.lower(), ()):
+            cleaned = _clean_phrase(phrase)
+            if cleaned and f" {cleaned} " in message:
+                found[value] = found.get(value, 0) + len(cleaned)
+    longest = max(found.values(), default=0)
+    return [v for v, size in found.items() if size == longest]
+
+
+@lru_cache(maxsize=4096)
+def _clean_phrase(phrase: str) -> str:
+    return clean_text(phrase)
+
+
+def looks_like_answer(text: str) -> bool:
+    """A short statement (not a question) that may be a mistyped value ("A10O4", "jane at x")."""
+    return len(text.split()) <= MAX_ATTEMPT_WORDS and not text.rstrip().endswith("?")
+
+
+def old_new_values(text: str, kind: str) -> tuple[str | None, str | None]:
+    """(old, new) values of one kind (e-mail, order number) in a message: "from X to Y",
+    "replace X with Y", "Y instead of X", two values in a row (old first), or one value marked
+    by "to"/"new" (new) or "from"/"current" (old)."""
+    find = extract_email if kind == "email" else extract_order_number
+    if kind == "email":
+        for pattern in OLD_NEW_PAIR_RE:
+            match = pattern.search(text)
+            if match:
+                return find(match.group("old")), find(match.group("new"))
+    spans = _value_spans(text, kind)
+    if len(spans) >= 2:
+        return spans[0][1], spans[1][1]
+    if len(spans) == 1:
+        start, value = spans[0]
+        before = text[:start]
+        if NEW_CUE_RE.search(before):
+            return None, value
+        if OLD_CUE_RE.search(before):
+            return value, None
+    return None, None
+
+
+def _value_spans(text: str, kind: str) -> list[tuple[int, str]]:
+    if kind == "email":
+        return [(m.start(), m.group(0).rstrip(".")) for m in EMAIL_RE.finditer(text)]
+    return [(m.start(), m.group(1).upper()) for m in ORDER_RE.finditer(text)]
 
 
 def _value_words(value: str) -> list[str]:

@@ -66,6 +66,12 @@ def is_dismissal(clean: str) -> bool:
     return bool(DISMISS.search(clean))
 
 
+def without_dismissal(clean: str) -> str:
+    """The message with its dismissal phrases removed ("I changed my mind, cancel order A1005"
+    -> "cancel order A1005")."""
+    return " ".join(DISMISS.sub(" ", clean).split())
+
+
 def is_handoff(clean: str) -> bool:
     """The customer asks for a person ("talk to a human", "agent", "customer service rep")."""
     return bool(HANDOFF.search(clean))

@@ -104,3 +104,31 @@ def test_messages_that_cross_on_the_way_are_shown_in_conversation_order(server: 
     expect(page.locator(".msg.customer .body", has_text="first")).to_be_visible()
     assert len(delayed) == 1 and held == [], "the first message reached the page after the second"
     assert page.locator(".msg.customer .body").all_inner_texts()[-2:] == ["first", "second"]
+
+
+def test_inbox_rows_name_visitors_mark_urgency_and_the_summary_shows_once(server: LiveServer, page: object) -> None:
+    from playwright.sync_api import Page, expect
+    from sqlalchemy import update
+
+    from handoff.models import Handoff
+
+    assert isinstance(page, Page)
+    base = server.url
+    ask_for_human(base, "a1b2c3d4" * 4)
+    ask_for_human(base, "calm")
+    urgent, calm = conversation_id(server.app, "a1b2c3d4" * 4), conversation_id(server.app, "calm")
+    with server.app.extensions["helpdesk"].db.session() as session, session.begin():
+        session.execute(update(Handoff).where(Handoff.conversation_id == urgent).values(priority=3))
+    sign_in(page, base, "ada@example.com")
+    row = page.locator(f'[data-cid="{urgent}"]')
+    expect(row.locator(".name")).to_have_text(re.compile(r"^\S+ Visitor \d{1,4}$"))  # not "rest · a1b2…"
+    expect(row).to_have_class(re.compile(r"\bpriority-urgent\b"))
+    expect(page.locator(f'[data-cid="{calm}"]')).not_to_have_class(re.compile(r"priority-urgent"))
+    assert page.locator(f'[data-cid="{urgent}"] .preview').evaluate(
+        "el => getComputedStyle(el).textOverflow") == "ellipsis"
+    row.click()
+    expect(page.locator("#summary-text")).to_contain_text("Reason: the customer asked for a person")
+    expect(page.locator("#notes li", has_text="Reason:")).to_have_count(0)  # once, in the banner
+    page.click("#act-claim")
+    expect(page.locator("#conv-status")).to_have_text("assigned")
+    expect(page.locator("#act-claim")).to_be_hidden()

@@ -244,3 +244,21 @@ def test_a_page_of_an_origin_not_allowed_cannot_connect(page: Any, server: LiveS
     page.click(".hd-launcher")
     page.wait_for_selector(".hd-banner:has-text(\"Can't reach support\")")
     evil.close()
+
+
+def test_on_a_phone_the_launcher_does_not_cover_send(browser: Any, server: LiveServer) -> None:
+    """At 360 px the open panel fills the screen; tapping Send sends (the launcher used to sit on it)."""
+    context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True)
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT)
+        tab.goto(server.url + "/")
+        tab.click(".hd-launcher")
+        tab.fill(".hd-input", "where is my order")
+        tab.tap(".hd-send", timeout=5000)  # Playwright refuses when another element would get the tap
+        tab.wait_for_selector(".hd-bot .hd-bubble:has-text('order number')")
+        assert tab.locator(".hd-panel").is_visible(), "the chat stayed open"
+        tab.click(".hd-close")
+        assert tab.locator(".hd-launcher").is_visible(), "closed, the launcher is back"
+    finally:
+        context.close()

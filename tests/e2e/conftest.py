@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,13 @@ class LiveServer:
 
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    # every client of a test comes from 127.0.0.1: the per-address limits are tested on their own
+    # (tests/security); Redis keys get a prefix of their own, as parallel runs share the server
+    defaults: dict[str, object] = dict(address_rate_per_minute=0, new_sessions_per_minute=0,
+                                       redis_prefix=f"test-{uuid.uuid4().hex[:12]}")
     return Settings(database_url=db_url, instance_path=str(tmp_path / "instance"),
                     assistant=str(REPO / "flows"), secret_key="test-secret", auto_migrate=True,
-                    **overrides)
+                    **{**defaults, **overrides})
 
 
 @pytest.fixture

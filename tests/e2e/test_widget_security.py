@@ -125,7 +125,7 @@ def test_an_expired_token_starts_a_new_anonymous_session(server: LiveServer, tab
 
 def test_a_verified_identity_links_the_conversation_to_the_customer(server: LiveServer, tabs: Any) -> None:
     identity = {"id": "u-42", "name": "Ada Lovelace", "email": "ada@example.com",
-                "hash": identity_hash(SITE_SECRET, "u-42")}
+                "hash": identity_hash(SITE_SECRET, "u-42", "Ada Lovelace", "ada@example.com")}
     laptop = tabs()
     session = laptop.connect({"identity": identity})
     assert session["visitor_id"] == "user:u-42"

@@ -229,3 +229,26 @@ def test_db_upgrade_migrates_an_empty_database(tmp_path: Path, monkeypatch: pyte
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "up.db").stat().st_size > 0
+
+
+def test_e2e_tests_run_with_scripted_commands(tmp_path: Path) -> None:
+    """--commands: an overlay gives each user step its commands (how tests/compat runs Rasa's projects)."""
+    case = tmp_path / "tests" / "hours.yml"
+    case.parent.mkdir()
+    case.write_text("""test_cases:
+  - test_case: hours
+    steps:
+      - user: "when can I reach you?"
+      - utter: utter_store_hours_contact
+""")
+    overlay = tmp_path / "overlay.yml"
+    overlay.write_text("hours:\n  - when can I reach you?: [start flow store_hours_contact]\n")
+    result = CliRunner().invoke(cli, ["test", "--assistant", str(REPO / "flows"), "--commands", str(overlay),
+                                      str(case)])
+    assert result.exit_code == 0, result.output
+    assert "1 passed, 0 failed" in result.output
+    overlay.write_text("hours:\n  - when can I reach you?: [start flow nowhere]\n  - oops\n")
+    bad = CliRunner().invoke(cli, ["test", "--assistant", str(REPO / "flows"), "--commands", str(overlay),
+                                   str(case)])
+    assert bad.exit_code == 1
+    assert f"{overlay}:3" in bad.output and "each step must be one '- user text: [commands]'" in bad.output

@@ -56,10 +56,14 @@ def add_agent(app: Flask, email: str, *, name: str | None = None, role: str = "a
 
 
 def login(base: str, email: str) -> dict[str, str]:
-    """Authorization headers of a fresh token."""
+    """Authorization headers of a fresh token (the agent is "away": present, may claim, gets no auto-assignment)."""
     response = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30)
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+    headers = {"Authorization": f"Bearer {response.json()['token']}"}
+    if response.json()["agent"]["status"] == "offline":
+        away = httpx.patch(f"{base}/api/v1/agents/me", json={"status": "away"}, headers=headers, timeout=30)
+        assert away.status_code == 200, away.text
+    return headers
 
 
 def ask_for_human(base: str, sender: str, text: str = "I want to talk to a human") -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ def test_an_agent_takes_over_a_live_bot_conversation(app: Flask) -> None:
     say(app, "where is my order")
     token = client.post("/api/v1/auth/login", json={"email": "max@example.com", "password": PASSWORD}).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
+    assert client.patch("/api/v1/agents/me", json={"status": "away"}, headers=headers).status_code == 200
     bots = client.get("/api/v1/conversations?status=bot", headers=headers).json["items"]
     cid = bots[0]["conversation_id"]
     taken = client.post(f"/api/v1/conversations/{cid}/claim", headers=headers)

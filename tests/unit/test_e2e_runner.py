@@ -584,18 +584,18 @@ def test_flow_cancelled_assertion(assistant: Assistant) -> None:
 
 def test_pattern_clarification_contains(assistant: Assistant) -> None:
     commands = '["disambiguate flows transfer_money check_balance"]'
+    # as in Rasa, the list form gives the flow *names* offered, all of them
     assert assertion_case(assistant, """\
-        - pattern_clarification_contains: [transfer_money, check_balance]
-        - pattern_clarification_contains: [transfer_money]
+        - pattern_clarification_contains: [transfer money, check balance]
         - pattern_clarification_contains: {flow_ids: [check_balance, transfer_money], operator: all}
         - pattern_clarification_contains: {flow_ids: [lookup_account, check_balance], operator: any}
         """, commands=commands).passed
     case = assertion_case(assistant, """\
-        - pattern_clarification_contains: [lookup_account]
+        - pattern_clarification_contains: [transfer money]
         - pattern_clarification_contains: {flow_ids: [transfer_money], operator: all}
         """, commands=commands)
     assert [f.line for f in case.failures] == [7, 8]
-    assert "offering at least: lookup_account" in case.failures[0].expected
+    assert "offering the flows named: transfer money" in case.failures[0].expected
     no_clarification = assertion_case(assistant, "- pattern_clarification_contains: [transfer_money]\n")
     assert not no_clarification.passed
 

@@ -236,8 +236,10 @@ def test_correction_re_runs_rejections(chat: Chat) -> None:
 
 def test_cancel_stops_the_flow_and_resets_its_slots(chat: Chat) -> None:
     fill_transfer(chat)
-    assert chat("stop", "cancel flow") == ["Okay, I've stopped transfer money."]
-    assert chat.stack == []
+    # as in Rasa, the cancelled flow ends the stack, so pattern_completed follows
+    assert chat("stop", "cancel flow") == ["Okay, I've stopped transfer money.",
+                                           "Is there anything else I can help you with?"]
+    assert chat.stack == ["pattern_completed", "pattern_collect_information"]
     assert chat.events("flow_cancelled")[0]["flow_id"] == "transfer_money"
     assert chat.slots["recipient"] is None
 
@@ -261,7 +263,7 @@ def test_interrupt_then_decline_cancels_the_interrupted_flow(chat: Chat) -> None
     chat("send money", "start flow transfer_money")
     chat("balance", "start flow check_balance")
     chat("no", "set slot continue_interrupted_flow_confirmation false")
-    assert chat.stack == []
+    assert chat.stack == ["pattern_completed", "pattern_collect_information"]
     assert chat.events("flow_cancelled")[0]["flow_id"] == "transfer_money"
 
 

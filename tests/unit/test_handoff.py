@@ -94,8 +94,9 @@ def test_internal_errors_but_not_bad_input_trigger_a_handoff() -> None:
 def test_texts() -> None:
     assert texts.position_text(2, 150) == "You're number 2 in line. The estimated wait is about 2 minutes."
     assert texts.position_text(1, None).endswith("Someone will be with you shortly.")
-    assert [texts.wait_phrase(s) for s in (20, 60, 5400, 7200)] == ["less than a minute", "1 minute", "2 hours",
-                                                                    "2 hours"]
+    assert [texts.wait_phrase(s) for s in (20, 60, 5400, 7200)] == ["less than a minute", "about 1 minute",
+                                                                    "about 2 hours", "about 2 hours"]
+    assert texts.position_text(1, 10).endswith("The estimated wait is less than a minute."), "never 'about less'"
     assert texts.find_email("write to Jo.Doe+x@Mail.Example.org please") == "jo.doe+x@mail.example.org"
     assert texts.find_email("no address here @ all") is None
 

@@ -167,7 +167,11 @@ def test_understanding_cannot_fill_controlled_custom_or_nlu_mapped_slots(pets: A
         result = turn(engine, generator, result.state, "yes it is", SetSlot(slot, "yes"))
         assert slot_events(result, slot) == [], slot
         assert result.commands == [{"command": "cannot handle", "reason": None}]
-        result = engine.handle(result.state, UserMessage(f"/SetSlots({slot}=yes)", "s1"))
+        typed = engine.handle(result.state, UserMessage(f"/SetSlots({slot}=yes)", "s1"))
+        assert slot_events(typed, slot) == [], f"a payload no button offered may not set {slot}"
+        offered = {**result.state, "last_bot_messages": [
+            {"text": "Checked?", "buttons": [{"title": "Yes", "payload": f"/SetSlots({slot}=yes)"}]}]}
+        result = engine.handle(offered, UserMessage(f"/SetSlots({slot}=yes)", "s1"))
         assert slot_events(result, slot) != [], f"a button may set {slot}"
 
 

@@ -194,7 +194,22 @@ def test_link_with_next() -> None:
     assert (found.line, found.step) == (5, "f_0_link_other")
 
 
-def test_link_not_last_in_nested_branch() -> None:
+def test_link_may_be_followed_by_a_jump_target() -> None:
+    """As in Rasa (finance template's list_transactions): a link, then another step reached by a jump."""
+    text = steps("      - collect: confirmed\n"
+                 "        next:\n"
+                 "          - if: slots.confirmed\n"
+                 "            then: go_other\n"
+                 "          - else: go_third\n"
+                 "      - id: go_other\n"
+                 "        link: other\n"
+                 "      - id: go_third\n"
+                 "        link: other\n") + (
+        "  other:\n    description: Another flow.\n    steps:\n      - action: utter_done\n")
+    assert check(text) == []
+
+
+def test_step_after_a_link_that_nothing_reaches() -> None:
     text = steps("      - collect: confirmed\n"
                  "        next:\n"
                  "          - if: slots.confirmed\n"
@@ -204,7 +219,7 @@ def test_link_not_last_in_nested_branch() -> None:
                  "                next: END\n"
                  "          - else: END\n") + (
         "  other:\n    description: Another flow.\n    steps:\n      - action: utter_done\n")
-    assert only(check(text), "must be the last step of its branch").line == 9
+    assert only(check(text), "unreachable").line == 10
 
 
 def test_last_step_of_nested_branch_needs_next() -> None:

@@ -144,7 +144,9 @@ var CSS_TEXT = [
   ".hd-send{color:var(--hd-accent)}",
   ".hd-footer{font-size:11px;color:#9ca3af;text-align:center;padding:0 0 6px;background:#fff}",
   "@media (max-width:480px){.hd-panel{bottom:0;right:0;left:0;width:100vw;max-width:100vw;height:100%;",
-  "max-height:100%;border-radius:0}}",
+  "max-height:100%;border-radius:0}",
+  // the panel fills a phone's screen and has its own close button: the launcher would cover Send
+  ".hd-launcher[aria-expanded=true]{display:none}}",
 ].join("");
 
 var ICON_CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
@@ -554,8 +556,9 @@ Widget.prototype.setStatus = function (status, live) {
   } else if (status.status === "resolved") {
     text = "This conversation is resolved. Write to us again any time.";
   }
+  // the header says it; the conversation itself gets the server's system message ("Bob joined the
+  // conversation.", "This conversation has been closed…"), so no second notice here
   this.subtitle.textContent = text;
-  if (live && status.status !== this.status && status.status !== "bot") this.notice(text);
   this.status = status.status;
 };
 Widget.prototype.onTyping = function (event) {

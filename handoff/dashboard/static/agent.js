@@ -63,9 +63,15 @@
     var el = $("toast"); el.textContent = text; el.hidden = false;
     clearTimeout(toast.timer); toast.timer = setTimeout(function () { el.hidden = true; }, 4000);
   }
+  var CHANNEL_ICONS = { widget: "💬", rest: "🔌", socketio: "🔌", slack: "#", email: "✉", console: "⌨" };
   function customerName(item) {
+    // a name people can say: the identified name or email, else "Visitor 4821" (from the visitor's id)
     var c = item.customer || {};
-    return c.name || c.email || (item.channel + " · " + (c.external_id || ("#" + item.conversation_id)));
+    var icon = CHANNEL_ICONS[item.channel] || "•";
+    if (c.name || c.email) return icon + " " + (c.name || c.email);
+    var hex = String(c.external_id || "").replace(/[^0-9a-f]/gi, "").slice(-4);
+    var number = hex ? (parseInt(hex, 16) % 10000) : item.conversation_id;
+    return icon + " Visitor " + number;
   }
 
   /* --- sound and visual alert ------------------------------------------------------------- */
@@ -205,7 +211,8 @@
       var last = item.last_message ? item.last_message.text || "" : "";
       var badge = item.status === "queued" && item.priority && item.priority !== "normal"
         ? h("span", { class: "badge " + item.priority, text: item.priority }) : null;
-      var row = h("li", { class: "item" + (item.conversation_id === state.current ? " selected" : ""), "data-cid": item.conversation_id },
+      var urgency = item.status === "queued" && item.priority ? " priority-" + item.priority : "";
+      var row = h("li", { class: "item" + urgency + (item.conversation_id === state.current ? " selected" : ""), "data-cid": item.conversation_id, title: last },
         h("div", { class: "row" }, h("span", { class: "name", text: customerName(item) }),
           h("span", { class: "wait", "data-since": item.status === "queued" ? item.waiting_since || "" : "",
             text: item.status === "queued" ? duration(since(item.waiting_since)) : (item.assignee ? item.assignee.name : item.status) })),
@@ -251,7 +258,8 @@
     $("summary").hidden = !d.summary; $("summary-text").textContent = d.summary || "";
     var mine = d.assignee && state.me && d.assignee.id === state.me.id;
     $("act-claim").textContent = d.status === "bot" || d.status === "resolved" ? "Take over" : "Claim";
-    $("act-claim").disabled = mine || (d.status === "assigned" && !(state.me.role === "admin"));
+    $("act-claim").hidden = !!mine;  // one's own conversation has nothing to claim
+    $("act-claim").disabled = d.status === "assigned" && !(state.me.role === "admin");
     $("act-release").disabled = !(d.status === "queued" || d.status === "assigned");
     $("act-transfer").disabled = !(d.status === "queued" || d.status === "assigned");
     $("act-resolve").disabled = d.status === "resolved";
@@ -291,6 +299,10 @@
       .catch(function (e) { toast(e.message); });
   }
   function addNote(note) {
+    if (note.kind === "summary") {  // shown once, in the banner above the transcript
+      if (state.detail) { $("summary").hidden = false; $("summary-text").textContent = note.text; }
+      return;
+    }
     $("notes").appendChild(h("li", {}, h("div", { class: "who", text: (note.kind === "summary" ? "Summary" : note.author ? note.author.name : "System") + " · " + new Date(note.created_at).toLocaleTimeString() }),
       h("div", { text: note.text })));
     if (note.kind === "summary" && state.detail) { $("summary").hidden = false; $("summary-text").textContent = note.text; }

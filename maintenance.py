@@ -1,0 +1,62 @@
+"""Background upkeep run by the process that runs the timers (the web app, or ``helpdesk worker``).
+
+* Turns left unanswered: a customer message stored while the process died is answered when the
+  next process starts, not when the customer writes again (conversations the bot owns).
+* Uploads no message carried expire after HELPDESK_UPLOAD_EXPIRY_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, exists, select
+
+from conversations.attachments import expire_unsent
+from conversations.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from handoff.scheduler import TimerScheduler
+    from services import Services
+
+log = logging.getLogger(__name__)
+#: most conversations answered per start (the rest wait for their customer)
+MAX_RECOVERED = 1000
+
+
+def unanswered_conversations(services: Services) -> list[int]:
+    """Ids of bot-owned conversations with a stored customer message no turn has handled."""
+    waiting = exists().where(and_(Message.conversation_id == Conversation.id, Message.role == "customer",
+                                  Message.seq > Conversation.processed_seq))
+    query = (select(Conversation.id).where(Conversation.status == "bot", waiting)
+             .order_by(Conversation.updated_at).limit(MAX_RECOVERED))
+    with services.db.read_session() as session:
+        return [int(i) for i in session.scalars(query)]
+
+
+def answer_unanswered(services: Services) -> int:
+    """Run the pending turns of every unanswered conversation; how many were answered."""
+    answered = 0
+    for conversation_id in unanswered_conversations(services):
+        try:
+            if services.pipeline.run_pending(conversation_id):
+                answered += 1
+        except Exception:  # noqa: BLE001 - one broken conversation must not stop the others
+            log.exception("maintenance.turn_failed", extra={"conversation_id": conversation_id})
+    if answered:
+        log.info("maintenance.turns_recovered", extra={"conversations": answered})
+    return answered
+
+
+def expire_uploads(services: Services) -> int:
+    expired = expire_unsent(services.db, older_than_seconds=services.settings.upload_expiry_seconds)
+    if expired:
+        log.info("maintenance.uploads_expired", extra={"count": expired})
+    return expired
+
+
+def add_maintenance_jobs(scheduler: TimerScheduler, services: Services) -> None:
+    """Answer unanswered turns once now, and expire unsent uploads periodically."""
+    scheduler.add_job("recover-turns", lambda: answer_unanswered(services))
+    every = max(1.0, min(60.0, services.settings.upload_expiry_seconds / 4))
+    scheduler.add_job("expire-uploads", lambda: expire_uploads(services), seconds=every)
