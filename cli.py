@@ -305,7 +305,7 @@ def slack_check() -> None:
     """Verify the Slack token, its scopes and the app's channel membership; exit 1 if something is missing."""
     from connectors.slack.check import check
 
-    report = check(Settings())
+    report = check(_settings())
     for line in report.lines():
         click.echo(line)
     sys.exit(0 if report.ok else 1)

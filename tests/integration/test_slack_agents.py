@@ -79,7 +79,8 @@ def desk_on(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         events: list[tuple[str, dict[str, object]]] = []
         services.bus.subscribe(lambda event, data: events.append((event, data)))
         with services.db.session() as session, session.begin():
-            auth.create_agent(session, "grace@ours.example", "Grace Agent", "password123", teams=[])
+            grace = auth.create_agent(session, "grace@ours.example", "Grace Agent", "password123", teams=[])
+            grace.presence = "online"  # claiming needs an agent who is not offline (the dashboard's rule)
         parts = assemble(settings, services.db, receive_into(services.db), ChatDesk(services.handoff, "slack"))
         try:
             yield Desk(services, slack, parts, events)

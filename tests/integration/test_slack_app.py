@@ -86,7 +86,7 @@ def helpdesk_for(db_url: str, tmp_path: Path, slack: FakeSlack, **overrides: Any
         "slack_support_channels": "C_SUPPORT", "slack_agent_channel": "C_AGENTS", "slack_pace_seconds": 0,
         "timers_in_web": False, "handoff_assignment": "manual", "outbox_interval": 0.2, **overrides}
     with serve(db_url, tmp_path, **settings) as server:
-        add_agent(server.app, "grace@ours.example", name="Grace Agent")
+        add_agent(server.app, "grace@ours.example", name="Grace Agent", presence="online")
         yield Helpdesk(server, slack)
 
 
