@@ -135,7 +135,7 @@ def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
     from dialogue.generators.offline import OfflineCommandGenerator
     from dialogue.yaml_io import AssistantError
 
-    settings = Settings()
+    settings = _settings()
     path = assistant_dir or settings.assistant
     try:
         assistant = load_assistant(path)
