@@ -83,6 +83,7 @@ bench: install
 	$(BIN)/python bench/widget_load.py
 	$(BIN)/python bench/llm_turns.py
 	$(BIN)/python bench/handoff_fanout.py
+	$(BIN)/python bench/slack_events.py
 
 clean:
 	rm -rf $(VENV) .venv-actions instance .pytest_cache .cache
