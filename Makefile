@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-runtime run test test-fast lint bench validate e2e clean browser rasa-webchat
+.PHONY: install install-runtime run test test-fast lint bench validate e2e clean browser rasa-webchat mail-servers
 
 ## what the service needs (with pip's progress): `make run`
 $(VENV)/.runtime: pyproject.toml
@@ -27,6 +27,11 @@ install-runtime: $(VENV)/.runtime
 ## Debian's Chromium for the headless browser tests (Playwright, from the test extras, drives it)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+## Debian's Dovecot for the IMAP tests (tests/mailservers.py starts its own instance on a free loopback
+## port with a configuration in a temporary folder; the system service is not used)
+mail-servers:
+	@test -x /usr/sbin/dovecot || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd)
 
 ## rasa-webchat 1.0.1 (Botfront's Rasa web chat) for tests/browser/test_rasa_webchat.py: the npm tarball,
 ## checked against its sha512, unpacked into .cache/node/ (lib/index.js is a self-contained UMD bundle:
@@ -54,7 +59,7 @@ run: install-runtime
 
 ## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server),
 ## after the linters
-test: lint install .venv-actions/.installed browser rasa-webchat
+test: lint install .venv-actions/.installed browser rasa-webchat mail-servers
 	$(BIN)/python -m pytest
 
 ## ruff (lint + import order) and mypy (pydantic plugin), both configured in pyproject.toml
@@ -78,6 +83,7 @@ bench: install
 	$(BIN)/python bench/widget_load.py
 	$(BIN)/python bench/llm_turns.py
 	$(BIN)/python bench/handoff_fanout.py
+	$(BIN)/python bench/slack_events.py
 
 clean:
 	rm -rf $(VENV) .venv-actions instance .pytest_cache .cache

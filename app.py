@@ -24,6 +24,7 @@ from connectors.registry import enabled_connectors
 from conversations.db import Database, SchemaNotCurrent
 from conversations.outbox import OutboxWorker, RetryPolicy
 from handoff import init_handoff
+from handoff.desk import ChatDesk
 from handoff.files import agent_may_see_attachment
 from maintenance import add_maintenance_jobs
 from observability import CONTENT_TYPE_LATEST
@@ -90,6 +91,7 @@ def connector_context(services: Services, secret: str, limits: ChannelLimits) ->
         secret_key=secret, limits=limits,
         origins=OriginPolicy(settings.allowed_origins), turns=services.turns,
         agent_may_see=agent_may_see_attachment,
+        desk=(lambda channel: ChatDesk(services.handoff, channel)) if services.handoff else None,  # type: ignore[arg-type]
     )
 
 
@@ -104,6 +106,9 @@ def mount_connectors(app: Flask, services: Services, secret: str, limits: Channe
         if channel is not None:
             services.channels[channel.name] = channel
             services.delivery.use_outbox(channel.name)
+        forward = getattr(connector, "forward", None)  # optional: carries other channels' messages too
+        if forward is not None:
+            services.delivery.forwarders.append(forward)
         services.closers.append(connector.stop)
     for connector in connectors:
         connector.start()

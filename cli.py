@@ -296,6 +296,22 @@ def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple
         database.dispose()
 
 
+@cli.group()
+def slack() -> None:
+    """Slack commands (README, "Connect Slack")."""
+
+
+@slack.command("check")
+def slack_check() -> None:
+    """Verify the Slack token, its scopes and the app's channel membership; exit 1 if something is missing."""
+    from connectors.slack.check import check
+
+    report = check(_settings())
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
 def main() -> None:
     """Entry point of the ``helpdesk`` console script: imports only what the command needs, so
     ``helpdesk --help`` answers at once (the app, the LLM SDK and the scheduler load on use)."""

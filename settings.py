@@ -53,10 +53,43 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("HELPDESK_SLACK_API_URL"))
     slack_support_channels: str | None = Field(None, validation_alias=_env("HELPDESK_SLACK_SUPPORT_CHANNELS"))
     slack_agent_channel: str | None = Field(None, validation_alias=_env("HELPDESK_SLACK_AGENT_CHANNEL"))
+    # --- Slack (see the README's "Connect Slack") ---
+    #: a customer's top-level messages this many seconds apart join their open conversation (0: never)
+    slack_group_window: float = Field(600.0, ge=0, validation_alias=_env("HELPDESK_SLACK_GROUP_WINDOW"))
+    #: the emoji (name without colons) whose reaction hands a message's conversation to a person
+    slack_ticket_emoji: str = Field("ticket", min_length=1, validation_alias=_env("HELPDESK_SLACK_TICKET_EMOJI"))
+    #: an agent's thread message starting with this goes to the customer (others stay internal notes)
+    slack_reply_prefix: str = Field("!reply", min_length=1, validation_alias=_env("HELPDESK_SLACK_REPLY_PREFIX"))
+    #: seconds between two messages to one Slack channel (Slack allows about one per second)
+    slack_pace_seconds: float = Field(1.0, ge=0, validation_alias=_env("HELPDESK_SLACK_PACE_SECONDS"))
+    #: a 429's Retry-After up to this many seconds is waited out in place; longer → the outbox retries later
+    slack_max_inline_wait: float = Field(5.0, ge=0, validation_alias=_env("HELPDESK_SLACK_MAX_INLINE_WAIT"))
+    #: seconds Slack user names, avatars and channel kinds stay cached
+    slack_cache_seconds: float = Field(3600.0, ge=0, validation_alias=_env("HELPDESK_SLACK_CACHE_SECONDS"))
+    #: the helpdesk's public base URL, for "open in the dashboard" links in handoff cards (optional)
+    public_url: str | None = Field(None, validation_alias=_env("HELPDESK_PUBLIC_URL"))
     email_address: str | None = Field(None, validation_alias=_env("HELPDESK_EMAIL_ADDRESS"))
     smtp_url: str | None = Field(None, validation_alias=_env("HELPDESK_SMTP_URL"))
     imap_url: str | None = Field(None, validation_alias=_env("HELPDESK_IMAP_URL"))
     email_inbound_token: str | None = Field(None, validation_alias=_env("HELPDESK_EMAIL_INBOUND_TOKEN"))
+    # --- email (see the README's "Connect email") ---
+    #: the display name on outgoing mail: "Northwind Support <support@shop.example>"
+    email_from_name: str = Field("Support", validation_alias=_env("HELPDESK_EMAIL_FROM_NAME"))
+    #: the largest raw message accepted (webhook: 413; IMAP: its headers and a note are stored)
+    email_max_bytes: int = Field(25 * 1024 * 1024, gt=0, validation_alias=_env("HELPDESK_EMAIL_MAX_BYTES"))
+    #: a larger attachment is listed on the message but not stored
+    email_max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0,
+                                            validation_alias=_env("HELPDESK_EMAIL_MAX_ATTACHMENT_BYTES"))
+    email_max_attachments: int = Field(20, ge=0, validation_alias=_env("HELPDESK_EMAIL_MAX_ATTACHMENTS"))
+    #: automatic (bot) replies to one sender per hour; more are not sent (0: no cap)
+    email_auto_reply_limit: int = Field(5, ge=0, validation_alias=_env("HELPDESK_EMAIL_AUTO_REPLY_LIMIT"))
+    #: seconds between IMAP polls; with IDLE the wait ends as soon as mail arrives
+    imap_interval: float = Field(60.0, gt=0, validation_alias=_env("HELPDESK_IMAP_INTERVAL"))
+    imap_idle: bool = Field(True, validation_alias=_env("HELPDESK_IMAP_IDLE"))
+    #: the first poll of a mailbox also reads the mail already in it (else only mail arriving from then on)
+    imap_import_existing: bool = Field(False, validation_alias=_env("HELPDESK_IMAP_IMPORT_EXISTING"))
+    #: socket timeout of SMTP and IMAP connections (well within the outbox lease)
+    email_timeout: float = Field(30.0, gt=0, validation_alias=_env("HELPDESK_EMAIL_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPDESK_LOG_LEVEL"))
     # --- agents and handoff (see the README's "Agents and handoff") ---
     #: auto: waiting conversations go to the least-loaded online agent of their team; manual: agents claim
@@ -142,6 +175,11 @@ class Settings(BaseSettings):
         if self.widget_turn_workers:
             return self.widget_turn_workers
         return 256 if self.anthropic_api_key or self.action_server_url else 8
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack is on with a bot token plus a signing secret (Events API) or an app token (Socket Mode)."""
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
     @property
     def origins(self) -> list[str] | str:

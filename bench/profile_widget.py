@@ -1,8 +1,8 @@
 """Profile the helpdesk serving widget messages, end to end, with py-spy.
 
 Starts the helpdesk (``--mode``, SQLite, offline understanding) in its own process, attaches
-``py-spy record --gil`` (samples of the thread holding the GIL: where Python code runs; time in C
-code that releases the GIL, like SQLite, and in the kernel is not seen) while ``--clients``
+``py-spy record --gil`` (samples of the thread holding the GIL: where Python code runs; time in
+C code that releases the GIL, like SQLite, and in the kernel is not seen) while ``--clients``
 visitors send nonstop for ``--duration`` seconds, and prints the functions that take the largest
 share of the samples, inclusive (the function and what it calls) and by themselves. The raw
 collapsed stacks stay in a temporary folder (``--keep FILE`` copies them out, e.g. for a flame

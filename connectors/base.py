@@ -79,6 +79,9 @@ class ConnectorContext:
     """The shared turn runner (``inbox.receive`` schedules on it; ``turns.wait_idle()`` in tests)."""
     agent_may_see: AgentCheck
     """The agent side's check for attachment downloads."""
+    desk: Callable[[str], Any] | None = None
+    """The agent inbox for chat connectors (Slack): ``desk(channel)`` → a ``handoff.desk.ChatDesk``
+    (agents found by email or name, claim, reply or note, resolve, hand over); None without handoff."""
 
 
 @runtime_checkable

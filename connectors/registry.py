@@ -31,6 +31,8 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("rest", "connectors.rest:RestConnector"),
     Entry("widget", "connectors.widget:WidgetConnector"),
     Entry("socketio", "connectors.rasa_socketio:RasaSocketIOConnector"),
+    Entry("email", "connectors.email.connector:EmailConnector", lambda settings: bool(settings.email_address)),
+    Entry("slack", "connectors.slack.connector:SlackConnector", lambda settings: settings.slack_enabled),
 )
 
 

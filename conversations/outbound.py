@@ -191,6 +191,10 @@ class Delivery:
 
     outbox_channels: set[str] = field(default_factory=set)
     wake: list[Callable[[], object]] = field(default_factory=list)
+    #: connectors that may also carry messages of other channels' conversations (the email
+    #: follow-up of a widget conversation): called with the turn and its new outgoing messages
+    #: before the commit, they may add outbox rows and return whether they did
+    forwarders: list[Callable[[Turn, Sequence[Message]], bool]] = field(default_factory=list)
 
     def use_outbox(self, channel: str) -> None:
         """Deliver ``channel``'s bot, agent and system messages through the outbox."""
@@ -203,14 +207,22 @@ class Delivery:
         """Queue an outbox row per outgoing message of a store-and-forward conversation (same transaction)."""
         conversation = turn.conversation
         outgoing = [m for m in messages if m.role != "customer"]
-        if not outgoing or not self.stores_and_forwards(conversation.channel):
+        if not outgoing:
             return
-        turn.session.flush()  # the messages' ids
-        answered = turn.external_ids({m.in_reply_to for m in outgoing if m.in_reply_to})
-        latest = turn.latest_customer_external_id()
-        for message in sorted(outgoing, key=lambda m: m.seq):
-            reply_to = answered.get(message.in_reply_to) if message.in_reply_to else None
-            out = OutboundMessage.from_row(conversation, message, reply_to or latest)
-            turn.enqueue_outbox(conversation.channel, conversation.thread_key, out.to_json(), message.id)
-        for wake in self.wake:
-            turn.after_commit(wake)
+        queued = False
+        if self.stores_and_forwards(conversation.channel):
+            turn.session.flush()  # the messages' ids
+            answered = turn.external_ids({m.in_reply_to for m in outgoing if m.in_reply_to})
+            latest = turn.latest_customer_external_id()
+            for message in sorted(outgoing, key=lambda m: m.seq):
+                reply_to = answered.get(message.in_reply_to) if message.in_reply_to else None
+                out = OutboundMessage.from_row(conversation, message, reply_to or latest)
+                turn.enqueue_outbox(conversation.channel, conversation.thread_key, out.to_json(), message.id)
+            queued = True
+        if self.forwarders:
+            turn.session.flush()
+            for forward in self.forwarders:
+                queued = bool(forward(turn, outgoing)) or queued
+        if queued:
+            for wake in self.wake:
+                turn.after_commit(wake)

@@ -203,10 +203,15 @@ def _message(message: Message) -> dict[str, Any]:
     payload = message.payload or {}
     attachments = [{k: a.get(k) for k in ("id", "name", "content_type", "size")}
                    for a in payload.get("attachments") or [] if isinstance(a, dict)]
-    return {"id": message.id, "seq": message.seq, "role": message.role, "text": message.text,
-            "buttons": payload.get("buttons") or [], "attachments": attachments,
-            "author": {"name": message.author} if message.author else None,
-            "created_at": serializers.iso(message.created_at)}
+    out = {"id": message.id, "seq": message.seq, "role": message.role, "text": message.text,
+           "buttons": payload.get("buttons") or [], "attachments": attachments,
+           "author": {"name": message.author} if message.author else None,
+           "created_at": serializers.iso(message.created_at)}
+    email = payload.get("email")
+    if isinstance(email, dict):  # a message that came by email: subject, sender, the quoted history
+        out["email"] = {k: email.get(k) for k in ("subject", "from", "to", "cc", "date", "quoted", "full_text",
+                                                   "skipped_attachments", "no_reply")}
+    return out
 
 
 # --- actions ------------------------------------------------------------------------------------

@@ -160,7 +160,9 @@ class Intake:
         _customer(turn).email = email
         self.ctx.note(turn, handoff, NoteEntry(f"Customer left the email address {email} "
                                                "outside business hours: reply by email."))
-        return [self.ctx.say(turn, None, Say(texts.EMAIL_THANKS.format(email=email), reply_to=message.id))]
+        # the payload tells the email channel to continue this conversation by email
+        return [self.ctx.say(turn, None, Say(texts.EMAIL_THANKS.format(email=email), reply_to=message.id,
+                                             payload={"email_follow_up": email}))]
 
 
 def _customer(turn: Turn) -> Customer:

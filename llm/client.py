@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-# the anthropic SDK is imported when a client is built: ~50 MB and seconds that a deployment
-# without a key never needs
+if TYPE_CHECKING:  # imported when a client is built: ~50 MB and seconds that a deployment without a key never needs
+    pass
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
+import connectors.email.models  # noqa: F401,E402 - registers the email channel's tables
 import conversations.attachments  # noqa: F401,E402 - registers the widget's attachments table
 import handoff.models  # noqa: F401,E402 - registers the handoff tables on Base.metadata
 from conversations.models import Base

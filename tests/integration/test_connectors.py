@@ -31,7 +31,7 @@ def test_the_registry_mounts_the_built_in_connectors_and_extra_ones(tmp_path: Pa
     assert [c.name for c in connectors] == ["rest", "widget", "socketio", "recorder"]
     assert all(isinstance(c, Connector) for c in connectors)
     assert [c.name for c in connectors if c.channel() is not None] == ["recorder"]
-    assert [e.name for e in REGISTRY] == ["rest", "widget", "socketio"]
+    assert [e.name for e in REGISTRY] == ["rest", "widget", "socketio", "email", "slack"]  # off without settings
 
 
 def test_a_disabled_entry_is_not_even_imported() -> None:

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from connectors.email.models import TABLES as EMAIL_TABLES
 from conversations.attachments import TABLES as WIDGET_TABLES
 from conversations.db import Database, alembic_config
 from conversations.models import Base
@@ -19,7 +20,8 @@ from knowledge.models import TABLES as KNOWLEDGE_TABLES
 from knowledge.models import include_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"customers", "conversations", "messages", "outbox", "dialogue_events"} | KNOWLEDGE_TABLES | HANDOFF_TABLES | WIDGET_TABLES
+TABLES = ({"customers", "conversations", "messages", "outbox", "dialogue_events"}
+          | KNOWLEDGE_TABLES | HANDOFF_TABLES | WIDGET_TABLES | EMAIL_TABLES)
 
 
 def _tables(db: Database) -> set[str]:

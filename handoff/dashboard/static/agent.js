@@ -252,7 +252,9 @@
   }
   function renderConversation(d) {
     $("placeholder").hidden = true; $("view").hidden = false; $("details").hidden = false;
-    $("conv-title").textContent = customerName(d);
+    var mailed = d.messages.filter(function (m) { return m.email; });
+    var subject = mailed.length ? mailed[0].email.subject : null;
+    $("conv-title").textContent = subject || customerName(d);  // an email conversation: its subject
     $("conv-status").textContent = d.status; $("conv-status").className = "badge " + d.status;
     $("conv-meta").textContent = meta(d);
     $("summary").hidden = !d.summary; $("summary-text").textContent = d.summary || "";
@@ -266,7 +268,8 @@
     var list = $("messages"); clear(list);
     d.messages.forEach(function (m) { list.appendChild(messageEl(m)); });
     list.scrollTop = list.scrollHeight;
-    dl($("customer"), d.customer ? { Name: d.customer.name, Email: d.customer.email, Channel: d.channel, Id: d.customer.external_id } : { Channel: d.channel });
+    var sender = mailed.length ? mailed[mailed.length - 1].email.from : null;
+    dl($("customer"), d.customer ? { Name: d.customer.name || (sender && sender.name), Email: d.customer.email || (sender && sender.address), Channel: d.channel, Id: d.customer.external_id } : { Channel: d.channel, Email: sender && sender.address });
     var lh = d.last_handoff || {};
     dl($("handoff"), { Status: d.status, Reason: d.reason || lh.reason, Team: d.team || lh.team, Priority: d.priority,
       Waiting: d.waiting_since ? new Date(d.waiting_since).toLocaleString() : null, Flows: (d.flows || []).filter(function (f) { return f.indexOf("pattern_") !== 0; }).join(", ") });
@@ -285,12 +288,34 @@
     var who = m.role === "agent" ? (m.author ? m.author.name : "Agent") : m.role === "bot" ? "Assistant" : m.role === "customer" ? "Customer" : "";
     var el = h("li", { class: "msg " + m.role, "data-seq": m.seq || "" }, who ? h("div", { class: "who", text: who }) : null,
       h("div", { class: "body", text: m.text || "" }));
+    if (m.email) el.appendChild(emailParts(m));
     (m.attachments || []).forEach(function (a) {
       var link = h("a", { href: "#", text: "📎 " + (a.name || "file") });
       link.addEventListener("click", function (ev) { ev.preventDefault(); download(a); });
       el.appendChild(h("div", {}, link));
     });
     return el;
+  }
+  // an email: who wrote it, the quoted history collapsed, files not kept, the raw message as text
+  function emailParts(m) {
+    var e = m.email, box = h("div", { class: "email" });
+    if (e.from) box.appendChild(h("div", { class: "who", text: (e.from.name ? e.from.name + " <" + e.from.address + ">" : e.from.address) + (e.no_reply ? " · " + e.no_reply.replace("_", " ") : "") }));
+    if (e.quoted && e.full_text) {
+      var details = h("details", {}, h("summary", { text: "Show quoted text" }));
+      details.appendChild(h("pre", { class: "quoted", text: e.full_text }));
+      box.appendChild(details);
+    }
+    (e.skipped_attachments || []).forEach(function (s) { box.appendChild(h("div", { class: "who", text: "📎 " + s.name + " (not kept: " + s.reason.replace("_", " ") + ")" })); });
+    var original = h("a", { href: "#", text: "View original", class: "view-original" });
+    original.addEventListener("click", function (ev) { ev.preventDefault(); viewOriginal(m); });
+    box.appendChild(original);
+    return box;
+  }
+  function viewOriginal(m) {  // served as text/plain in a sandbox: shown, never rendered or run
+    fetch("/email/messages/" + encodeURIComponent(m.id) + "/original", { headers: { "Authorization": "Bearer " + state.token } })
+      .then(function (r) { if (!r.ok) throw new Error("Cannot open the original"); return r.text(); })
+      .then(function (text) { window.open(URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" })), "_blank", "noopener"); })
+      .catch(function (e) { toast(e.message); });
   }
   function download(a) {
     fetch("/widget/attachments/" + encodeURIComponent(a.id), { headers: { "Authorization": "Bearer " + state.token } })

@@ -1,0 +1,105 @@
+"""The Slack delivery channel: an outbox row's message → ``chat.postMessage`` in its thread.
+
+The outbox worker calls :meth:`SlackChannel.deliver` (at least once per message, in order per
+conversation, never inside a transaction). A bot reply appears under the app's name; an agent's
+reply under the agent's name and, when the agent is in the agents' channel under that name, their
+Slack avatar (``username``/``icon_url``, scope ``chat:write.customize``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from connectors.slack.blocks import message_blocks
+from connectors.slack.mrkdwn import escape
+from connectors.slack.sender import SlackPost, SlackSender
+from connectors.slack.threads import CHANNEL, split_thread_key
+
+log = logging.getLogger(__name__)
+
+
+class _Author(Protocol):
+    role: str
+    name: str | None
+
+
+class _Button(Protocol):
+    title: str
+    payload: str
+
+
+class _File(Protocol):
+    name: str
+
+
+class Outbound(Protocol):
+    """The fields of ``conversations.outbound.OutboundMessage`` this channel reads."""
+
+    thread_key: str
+    author: Any
+    text: str | None
+    buttons: Any
+    attachments: Any
+    image: str | None
+
+
+def render(message: Outbound, *, agent_icon: Callable[[str], str | None] | None = None) -> SlackPost:
+    """The Slack post for one outbound message.
+
+    Raises:
+        ValueError: the conversation's thread key is not a Slack one.
+    """
+    channel, root_ts = split_thread_key(message.thread_key)
+    text = message.text or ""
+    files = [f.name for f in message.attachments or ()]
+    if files:
+        text = "\n".join([text, *(f"[attachment: {name}]" for name in files)]).strip()
+    buttons = [{"title": b.title, "payload": b.payload} for b in message.buttons or ()]
+    mrkdwn = escape(text) or (" " if buttons or message.image else "…")
+    username = icon = None
+    if message.author.role == "agent" and message.author.name:
+        username = message.author.name
+        icon = agent_icon(username) if agent_icon else None
+    return SlackPost(channel, mrkdwn, thread_ts=root_ts, blocks=message_blocks(text, buttons, message.image),
+                     username=username, icon_url=icon)
+
+
+class SlackChannel:
+    """Delivers outbox rows of Slack conversations.
+
+    The outbox delivers at least once and ``chat.postMessage`` has no idempotency key: the message
+    ids this process has posted are remembered, so a row retried after its post went through but
+    its recording failed is not posted twice (each post also carries the helpdesk message id as
+    Slack message metadata)."""
+
+    name = CHANNEL
+
+    def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None) -> None:
+        self._sender = sender
+        self._agent_icon = agent_icon
+        self._posted: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def deliver(self, message: Outbound) -> None:
+        """Post the message in its Slack thread; raises ``SlackDeliveryError`` for the outbox to retry."""
+        message_id = getattr(message, "message_id", None)
+        with self._lock:
+            if message_id is not None and message_id in self._posted:
+                log.info("slack.message.already_posted", extra={"message_id": message_id})
+                return
+        post = render(message, agent_icon=self._agent_icon)
+        if message_id is not None:
+            post = replace(post, metadata={"event_type": "helpdesk_message", "event_payload": {
+                "message_id": message_id, "conversation_id": getattr(message, "conversation_id", None)}})
+        ts = self._sender.send(post)
+        if message_id is not None:
+            with self._lock:
+                self._posted[message_id] = ts
+                if len(self._posted) > 10_000:
+                    self._posted.popitem(last=False)
+        log.info("slack.message.delivered", extra={"channel": post.channel, "ts": ts})

@@ -1,0 +1,224 @@
+"""Agents in Slack with the real handoff service: handoff cards, Claim / Resolve, thread replies
+that stay internal unless sent to the customer, staff taking over, the ticket reaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from connectors.slack.agents import card_blocks
+from connectors.slack.assemble import SlackParts, assemble
+from connectors.slack.blocks import HandoffCard
+from connectors.slack.relay import Relay
+from conversations.models import Conversation, Message
+from conversations.store import get_conversation, store_inbound
+from conversations.types import Inbound
+from handoff import auth
+from handoff.desk import ChatDesk
+from handoff.models import Handoff, Note
+from services import Services, build_services
+from tests.e2e.conftest import make_settings
+from tests.fakes.slack_events import fixture
+from tests.fakes.slack_server import FakeSlack
+from tests.integration.test_slack_events import receive_into, workspace
+
+
+@dataclass
+class Desk:
+    services: Services
+    slack: FakeSlack
+    parts: SlackParts
+    events: list[tuple[str, dict[str, object]]]
+
+    def conversation(self, key: str = "C_SUPPORT:1700000001.000100", text: str = "I need a human") -> int:
+        return store_inbound(self.services.db, Inbound(channel="slack", thread_key=key, text=text,
+                                                       external_id=f"slack:{key}", customer_external_id="U_CUST",
+                                                       customer_name="Ada Customer")).conversation_id
+
+    def status(self, conversation_id: int) -> str:
+        with self.services.db.read_session() as session:
+            return session.get(Conversation, conversation_id).status  # type: ignore[union-attr]
+
+    def handoff(self, conversation_id: int) -> Handoff:
+        with self.services.db.read_session() as session:
+            return session.scalars(select(Handoff).where(Handoff.conversation_id == conversation_id)).one()
+
+    def notes(self, conversation_id: int) -> list[str]:
+        with self.services.db.read_session() as session:
+            return [n.text for n in session.scalars(select(Note).where(Note.conversation_id == conversation_id,
+                                                                       Note.kind == "note"))]
+
+    def messages(self, conversation_id: int) -> list[Message]:
+        with self.services.db.read_session() as session:
+            return list(session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                        .order_by(Message.seq)))
+
+
+def wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def desk_on(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    with FakeSlack() as slack:
+        workspace(slack)
+        settings = make_settings(db_url, tmp_path, slack_bot_token=slack.token, slack_signing_secret="s",
+                                 slack_api_url=slack.api_url, slack_support_channels="C_SUPPORT",
+                                 slack_agent_channel="C_AGENTS", slack_pace_seconds=0, timers_in_web=False,
+                                 handoff_assignment="manual", log_level="WARNING")
+        services = build_services(settings)
+        events: list[tuple[str, dict[str, object]]] = []
+        services.bus.subscribe(lambda event, data: events.append((event, data)))
+        with services.db.session() as session, session.begin():
+            grace = auth.create_agent(session, "grace@ours.example", "Grace Agent", "password123", teams=[])
+            grace.presence = "online"  # claiming needs an agent who is not offline (the dashboard's rule)
+        parts = assemble(settings, services.db, receive_into(services.db), ChatDesk(services.handoff, "slack"))
+        try:
+            yield Desk(services, slack, parts, events)
+        finally:
+            parts.close()
+            services.close()
+
+
+@pytest.fixture
+def desk(sqlite_url: str, tmp_path: Path) -> Iterator[Desk]:
+    yield from desk_on(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def desk_any(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    """On SQLite and on PostgreSQL."""
+    yield from desk_on(db_url, tmp_path)
+
+
+def test_slack_users_map_to_agents_by_email_then_by_name(desk: Desk) -> None:
+    chat_desk = desk.parts.agents.desk  # type: ignore[union-attr]
+    grace = desk.parts.directory.user("U_AGENT")
+    assert chat_desk.agent_for(grace).email == "grace@ours.example"
+    renamed = type(grace)("U_X", "grace agent", email="other@ours.example")
+    assert chat_desk.agent_for(renamed).email == "grace@ours.example"  # by name, case-insensitive
+    assert chat_desk.agent_for(desk.parts.directory.user("U_STAFF")) is None
+
+
+def test_the_handoff_card_claim_and_resolve(desk_any: Desk) -> None:
+    cid = desk_any.conversation()
+    desk_any.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    assert desk_any.status(cid) == "queued"
+    relay = Relay(desk_any.parts.agents, desk_any.parts.directory, lambda job: job())  # type: ignore[arg-type]
+    for event, data in list(desk_any.events):
+        relay.on_bus_event(event, data)
+    [card] = desk_any.slack.posted("C_AGENTS")
+    assert "Ada Customer" in card["text"] and card["blocks"][-1]["elements"][0]["action_id"] == "helpdesk_claim"
+
+    click = fixture("claim_click")
+    click["actions"][0]["value"] = str(cid)
+    click["container"]["message_ts"] = card["ts"]
+    desk_any.parts.dispatcher.interaction(click)
+    wait(lambda: desk_any.status(cid) == "assigned")
+    assert desk_any.handoff(cid).assignee_id is not None
+    for event, data in list(desk_any.events):
+        relay.on_bus_event(event, data)
+    [card] = desk_any.slack.posted("C_AGENTS")  # the same card, updated
+    assert "claimed by Grace Agent" in card["text"]
+    assert [e["action_id"] for e in card["blocks"][-1]["elements"]] == ["helpdesk_resolve"]
+
+    click["actions"][0].update(action_id="helpdesk_resolve", action_ts="1700000702.000000")
+    desk_any.parts.dispatcher.interaction(click)
+    wait(lambda: desk_any.status(cid) == "resolved")
+
+
+def test_someone_without_an_agent_account_is_told_privately(desk: Desk) -> None:
+    cid = desk.conversation()
+    desk.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    click = fixture("claim_click")
+    click["actions"][0]["value"] = str(cid)
+    click["user"]["id"] = "U_STAFF"
+    desk.parts.dispatcher.interaction(click)
+    wait(lambda: bool(desk.slack.calls_of("chat.postEphemeral")))
+    told = desk.slack.calls_of("chat.postEphemeral")[0].params
+    assert told["user"] == "U_STAFF" and "No helpdesk agent matches" in told["text"]
+    assert desk.status(cid) == "queued"
+
+
+def test_thread_replies_are_notes_unless_sent_to_the_customer(desk_any: Desk) -> None:
+    cid = desk_any.conversation()
+    desk_any.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    ts = desk_any.parts.agents.post_card(HandoffCard(cid, "Ada", "slack", "wants a human")).ts  # type: ignore[union-attr]
+    desk_any.parts.agents.cards._cards.clear()  # noqa: SLF001 - a restarted process: read the card back from Slack
+    desk_any.parts.agents.cards._by_conversation.clear()  # noqa: SLF001
+    note = fixture("message")
+    note["event_id"] = "Ev_NOTE"
+    note["event"].update(channel="C_AGENTS", user="U_AGENT", team="T_OURS", user_team="T_OURS", thread_ts=ts,
+                         ts="1700000900.000100", text="looks like a carrier issue <@U_CUST>")
+    desk_any.parts.dispatcher.event(note)
+    wait(lambda: desk_any.notes(cid) == ["looks like a carrier issue @Ada Customer"])
+    reply = fixture("message")
+    reply["event_id"] = "Ev_REPLY"
+    reply["event"].update(channel="C_AGENTS", user="U_AGENT", team="T_OURS", user_team="T_OURS", thread_ts=ts,
+                          ts="1700000901.000100", text="!reply Your parcel arrives tomorrow &amp; is insured")
+    desk_any.parts.dispatcher.event(reply)
+    wait(lambda: any(m.role == "agent" for m in desk_any.messages(cid)))
+    agent = [m for m in desk_any.messages(cid) if m.role == "agent"]
+    assert [(m.text, m.author) for m in agent] == [("Your parcel arrives tomorrow & is insured", "Grace Agent")]
+    assert desk_any.status(cid) == "assigned"  # replying claimed it
+    assert desk_any.slack.calls_of("conversations.replies")  # the card was read back
+
+
+def test_send_to_customer_shortcut(desk: Desk) -> None:
+    cid = desk.conversation()
+    desk.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    card = desk.parts.agents.post_card(HandoffCard(cid, "Ada", "slack", ""))  # type: ignore[union-attr]
+    shortcut = fixture("message_action")
+    shortcut["message"]["thread_ts"] = card.ts  # type: ignore[union-attr]
+    desk.parts.dispatcher.interaction(shortcut)
+    wait(lambda: any(m.role == "agent" for m in desk.messages(cid)))
+    assert [m.text for m in desk.messages(cid) if m.role == "agent"] == ["Your refund is on its way"]
+
+
+def test_staff_writing_in_the_customers_thread_take_over(desk: Desk) -> None:
+    desk.parts.dispatcher.event(fixture("message"))
+    cid = get_conversation(desk.services.db, "slack", "C_SUPPORT:1700000001.000100").id  # type: ignore[union-attr]
+    desk.parts.dispatcher.event(fixture("staff_thread_reply"))  # Sam has no helpdesk account
+    assert desk.status(cid) == "queued"
+    assert desk.notes(cid) == ["Sam Staff (no helpdesk account) in the chat: I'm on it, @Ada Customer"]
+    assert [m.role for m in desk.messages(cid)].count("customer") == 1
+    desk.slack.workspace.users["U_AGENT"]["team_id"] = "T_OURS"
+    by_agent = fixture("staff_thread_reply")
+    by_agent["event_id"] = "Ev_GRACE"
+    by_agent["event"].update(user="U_AGENT", ts="1700000070.000100", text="Grace here, taking this")
+    desk.parts.dispatcher.event(by_agent)
+    assert desk.status(cid) == "assigned"
+
+
+def test_the_ticket_reaction_hands_a_message_to_a_person(desk: Desk) -> None:
+    # a message the helpdesk never stored (posted before the app was there)
+    desk.slack.workspace.messages.append({"channel": "C_SUPPORT", "ts": "1700000500.000100", "user": "U_CUST",
+                                          "text": "the invoice is wrong", "team": "T_CUST"})
+    desk.parts.dispatcher.event(fixture("reaction_added"))  # the work runs in the background
+    wait(lambda: get_conversation(desk.services.db, "slack", "C_SUPPORT:1700000500.000100") is not None)
+    conversation = get_conversation(desk.services.db, "slack", "C_SUPPORT:1700000500.000100")
+    assert conversation is not None
+    wait(lambda: desk.status(conversation.id) == "queued")
+    assert [m.text for m in desk.messages(conversation.id) if m.role == "customer"] == ["the invoice is wrong"]
+    other = fixture("reaction_added")
+    other["event_id"] = "Ev_THUMBS"
+    other["event"]["reaction"] = "thumbsup"
+    desk.parts.dispatcher.event(other)  # any other emoji: nothing
+    desk.parts.executor.submit(lambda: None).result()
+    assert len(desk.slack.calls_of("conversations.replies")) == 1
+
+
+def test_card_blocks_carry_the_conversation() -> None:
+    from connectors.slack.agents import card_conversation
+
+    assert card_conversation(card_blocks(HandoffCard(42, "Ada", "widget", ""))) == 42
+    assert card_conversation([{"type": "section", "block_id": "x"}]) is None
