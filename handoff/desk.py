@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import func, select
 
 from conversations.models import Conversation
-from handoff import queue, views
+from handoff import queue, serializers
+from handoff.context import NoteEntry
 from handoff.errors import HandoffError
 from handoff.models import Agent, TeamMembership
 from handoff.types import AgentRef, HandoffRequest
@@ -85,8 +86,8 @@ class ChatDesk:
             return problem
         self.hand_over(conversation_id, "agent_takeover")
         with self.service.conversation(conversation_id) as (turn, _pending):
-            self.service.note(turn.session, queue.open_handoff(turn.session, conversation_id), conversation_id,
-                              f"{name} (no helpdesk account) in the chat: {text}", kind="note")
+            self.service.ctx.note(turn, queue.open_handoff(turn.session, conversation_id),
+                                  NoteEntry(f"{name} (no helpdesk account) in the chat: {text}", kind="note"))
         return None
 
     def hand_over(self, conversation_id: int, reason: str) -> str | None:
@@ -99,8 +100,8 @@ class ChatDesk:
             # the status change are what a customer turn would have published
             outcome = service.request(turn, HandoffRequest(reason=reason), announce=True)
             for message in outcome.messages:
-                pending.add("message", views.message_json(turn.conversation, message))
-            service.status_event(turn, pending, **outcome.status_data)
+                pending.add("message", serializers.message_json(turn.conversation, message))
+            service.ctx.status_event(turn, pending, **outcome.status_data)
         return None
 
     def conversation_for(self, thread_key: str) -> int | None:

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.types import Inbound
 from connectors.slack.events import Clicked, Edited, Posted
 from connectors.slack.mrkdwn import to_plain
 from connectors.slack.people import Directory, RoleRules
 from connectors.slack.threads import CHANNEL, Grouping, thread_key
+from conversations.types import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class CustomerSide:
             customer_name=user.name, metadata=meta))
         return conversation_id
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str) -> int | None:
+        """Count a message that is not stored; its conversation id is None."""
         self.stats[what] = self.stats.get(what, 0) + 1
         return None
 

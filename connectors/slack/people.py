@@ -88,7 +88,7 @@ class Directory:
 
     def user(self, user_id: str) -> SlackUser:
         """The user (``users.info``, cached); a bare id when Slack can't say (never raises)."""
-        return self._users.get(user_id, lambda: self._load_user(user_id))  # type: ignore[no-any-return]
+        return self._users.get(user_id, lambda: self._load_user(user_id))
 
     def name(self, user_id: str) -> str | None:
         """For ``mrkdwn.to_plain``: the user's name."""
@@ -116,7 +116,7 @@ class Directory:
 
     def members(self, channel: str) -> frozenset[str]:
         """The member ids of a channel (``conversations.members``, all pages, cached briefly)."""
-        return self._members.get(channel, lambda: self._load_members(channel))  # type: ignore[no-any-return]
+        return self._members.get(channel, lambda: self._load_members(channel))
 
     def member_named(self, channel: str, name: str) -> SlackUser | None:
         """The member of ``channel`` (the agents' channel) whose name or real name is ``name``."""

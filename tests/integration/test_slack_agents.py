@@ -23,7 +23,7 @@ from handoff.desk import ChatDesk
 from handoff.models import Handoff, Note
 from services import Services, build_services
 from tests.e2e.conftest import make_settings
-from tests.fakes.slack_events import event_body, fixture
+from tests.fakes.slack_events import fixture
 from tests.fakes.slack_server import FakeSlack
 from tests.integration.test_slack_events import receive_into, workspace
 

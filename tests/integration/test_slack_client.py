@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -188,7 +188,7 @@ def _customer_message(db: Database, key: str, user: str, ext: str) -> int:
 
 
 def test_top_level_messages_within_the_window_join_the_open_conversation(db: Database) -> None:
-    now = [datetime.now(timezone.utc)]
+    now = [datetime.now(UTC)]
     grouping = Grouping(db, window=600, clock=lambda: now[0])
     first = grouping.key_for("C1", "U1", "100.1", None)
     assert first == "C1:100.1"
