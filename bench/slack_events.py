@@ -237,18 +237,19 @@ def main() -> None:
     results: dict[str, tuple[list[float], float | None]] = {}
     commands = tool_use({"commands": [{"command": "start flow", "flow": "order_status"}]})
     for label, llm_seconds in (("offline understanding", None), (f"LLM takes {args.llm_seconds:g} s", args.llm_seconds)):
+        delay = llm_seconds or 0
         with tempfile.TemporaryDirectory() as tmp, workspace() as slack, \
-                FakeAnthropic(lambda _r: slow(llm_seconds or 0, commands)) as llm, \
-                database(args.postgres, Path(tmp)) as database_url:
-            with helpdesk(slack, llm.url if llm_seconds else None, Path(tmp), database_url) as url:
-                events = Events()
-                paced(url, events, 10, len(USERS))  # warm up: every customer's users.info is cached
-                if llm_seconds is None:
-                    time.sleep(3)  # the warm-up's replies go out (paced 1/s per channel)
-                    results["event → chat.postMessage, offline"] = (end_to_end(url, slack, events, args.e2e), None)
-                results[f"ack, {label}, {args.rate:g}/s"] = paced(url, events, args.rate, args.events)
-                results[f"ack, {label}, {args.burst_rate:g}/s burst"] = paced(url, events, args.burst_rate, burst)
-                llm.stop()  # pending 10 s calls end now: the process is killed anyway
+                FakeAnthropic(lambda _r, delay=delay: slow(delay, commands)) as llm, \
+                database(args.postgres, Path(tmp)) as database_url, \
+                helpdesk(slack, llm.url if llm_seconds else None, Path(tmp), database_url) as url:
+            events = Events()
+            paced(url, events, 10, len(USERS))  # warm up: every customer's users.info is cached
+            if llm_seconds is None:
+                time.sleep(3)  # the warm-up's replies go out (paced 1/s per channel)
+                results["event → chat.postMessage, offline"] = (end_to_end(url, slack, events, args.e2e), None)
+            results[f"ack, {label}, {args.rate:g}/s"] = paced(url, events, args.rate, args.events)
+            results[f"ack, {label}, {args.burst_rate:g}/s burst"] = paced(url, events, args.burst_rate, burst)
+            llm.stop()  # pending 10 s calls end now: the process is killed anyway
     print(f"database: {'PostgreSQL' if args.postgres else 'SQLite file'}")
     print("| run | events | achieved events/s | p50 ms | p99 ms | max ms | over 3 s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

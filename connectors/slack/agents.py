@@ -171,8 +171,8 @@ class AgentSide:
             text = to_plain(click.message_text, self.directory.name).strip()
             if text.lower().startswith(self.reply_prefix.lower()):
                 text = text[len(self.reply_prefix):].strip()
-            self._as_agent(click.channel, click.user,
-                           lambda agent: self.desk.reply(conversation_id, agent, text, internal=False))
+            cid = conversation_id
+            self._as_agent(click.channel, click.user, lambda agent: self.desk.reply(cid, agent, text, internal=False))
             return
         if not click.value.isdigit():
             return

@@ -42,7 +42,7 @@ class SlackConnector(BaseConnector):
     def mount(self, app: Flask, ctx: ConnectorContext) -> None:
         settings = ctx.settings
         self._ctx = ctx
-        desk = ctx.desk(CHANNEL) if getattr(ctx, "desk", None) is not None else None
+        desk = ctx.desk(CHANNEL) if ctx.desk is not None else None
         parts = assemble(settings, ctx.db, self._receive, desk)
         parts.customers.on_files = self._files
         self.parts = parts

@@ -121,7 +121,8 @@ class CustomerSide:
             customer_name=user.name, metadata=meta))
         return conversation_id
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str) -> int | None:
+        """Count a message that is not stored; its conversation id is None."""
         self.stats[what] = self.stats.get(what, 0) + 1
         return None
 

@@ -42,9 +42,9 @@ class Relay:
     def on_bus_event(self, event: str, data: dict[str, Any]) -> None:
         if event == "handoff" and data.get("type") in OPENING | CLOSING and data.get("item"):
             self._background(lambda: self.card(data))
-        elif event == "message" and data.get("role") in ("customer", "agent") and data.get("conversation_id"):
-            if self._agents.cards.card_of(int(data["conversation_id"])) is not None:
-                self._background(lambda: self.mirror(data))
+        elif event == "message" and data.get("role") in ("customer", "agent") and data.get("conversation_id") \
+                and self._agents.cards.card_of(int(data["conversation_id"])) is not None:
+            self._background(lambda: self.mirror(data))
 
     def card(self, data: dict[str, Any]) -> None:
         """Post or update the card of the conversation in the event."""

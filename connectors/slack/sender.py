@@ -152,7 +152,7 @@ class SlackSender:
             if post.update_ts:
                 response = self.client.chat_update(ts=post.update_ts, **args)
             else:
-                extra = {k: v for k, v in (("thread_ts", post.thread_ts), ("username", post.username),
+                extra: dict[str, Any] = {k: v for k, v in (("thread_ts", post.thread_ts), ("username", post.username),
                                            ("icon_url", post.icon_url), ("metadata", post.metadata)) if v}
                 response = self.client.chat_postMessage(**args, **extra)
         except SlackApiError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
@@ -67,7 +68,7 @@ class SocketModeTransport:
             self._client.close()
             self._client = None
 
-    def _on_request(self, client: SocketModeClient, request: SocketModeRequest) -> None:
+    def _on_request(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
         try:
             answer = handle_envelope(self._dispatcher, request)
         except Exception:  # noqa: BLE001 - not stored: no ack, Slack redelivers

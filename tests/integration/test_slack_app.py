@@ -168,7 +168,7 @@ def test_after_a_429_with_retry_after_2_the_message_is_delivered_once_not_before
         calls = slack.calls_of("chat.postMessage")
         assert calls[0].status == 429 and delivered[0].at - calls[0].at >= 2.0
         assert [m["text"] for m in slack.posted("C_SUPPORT")] == [r.text for r in replies]  # once each
-        rows = eventually(lambda: [r for r in desk.rows(Outbox) if r.status == "sent"] or None)  # noqa: B023 - called within the iteration
+        rows = eventually(lambda desk=desk: [r for r in desk.rows(Outbox) if r.status == "sent"] or None)
         assert len(rows) == len(replies)
 
 
