@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-runtime run test test-fast lint bench validate e2e clean browser rasa-webchat mail-servers
+.PHONY: install install-runtime run test test-fast lint bench validate e2e clean browser rasa-webchat mail-servers nginx
 
 ## what the service needs (with pip's progress): `make run`
 $(VENV)/.runtime: pyproject.toml
@@ -33,6 +33,12 @@ browser:
 mail-servers:
 	@test -x /usr/sbin/dovecot || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd)
 
+## Debian's nginx for the whole-topology fault tests and benchmark (deploy/topology.py starts its own
+## instance, not a daemon, with a configuration, pid, logs and temp dirs in a temporary folder; the
+## system service is not used)
+nginx:
+	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+
 ## rasa-webchat 1.0.1 (Botfront's Rasa web chat) for tests/browser/test_rasa_webchat.py: the npm tarball,
 ## checked against its sha512, unpacked into .cache/node/ (lib/index.js is a self-contained UMD bundle:
 ## no dependencies, no install scripts). Without npm the step only warns and that test skips.
@@ -59,7 +65,7 @@ run: install-runtime
 
 ## Run the whole test suite (SQLite + PostgreSQL when reachable, a real rasa-sdk action server),
 ## after the linters
-test: lint install .venv-actions/.installed browser rasa-webchat mail-servers
+test: lint install .venv-actions/.installed browser rasa-webchat mail-servers nginx
 	$(BIN)/python -m pytest
 
 ## ruff (lint + import order) and mypy (pydantic plugin), both configured in pyproject.toml
