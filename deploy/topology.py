@@ -437,7 +437,11 @@ class Topology:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.nginx.process.wait(5)
             self.nginx.kill()
-        for child in self.web + self.workers:
+        children = [c for c in self.web + self.workers if c.alive()]
+        for child in children:  # all at once: they shut down in parallel
+            assert child.process is not None
+            child.process.terminate()
+        for child in children:
             child.stop()
         self.redis.stop()
         if self.database_url:

@@ -1,0 +1,133 @@
+"""kill -9 the worker while the outbox holds replies for Slack and email (the store-and-forward
+channels; the widget is live — its replies go out through socket.io from whichever process ran
+the turn, never through the outbox — so its visitors keep being answered meanwhile): after the
+worker restarts, every reply is delivered exactly once, through the real slack_sdk to the loopback
+Slack API and over SMTP to a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import select
+
+from conversations.models import Outbox
+from tests.fakes.slack_events import fixture, signed
+from tests.fakes.slack_server import FakeSlack
+from tests.integration.email_app import mail
+from tests.mailservers import SmtpServer
+from tests.production.conftest import StartTopology, answered_once, database, messages
+from tests.production.visitors import Visitor
+
+SECRET = "production-signing-secret"
+SUPPORT = "support@shop.example"
+TOKEN = "production-inbound-token"
+
+
+def slack_event(number: int) -> bytes:
+    data = fixture("message")
+    ts = f"1700000{number:03d}.000100"
+    data["event_id"] = f"Ev_PROD_{number}"
+    data["event"].update(ts=ts, event_ts=ts, client_msg_id=f"prod-{number}", text="where is my order A1002")
+    return json.dumps(data).encode()
+
+
+def post_slack(url: str, number: int) -> None:
+    body = slack_event(number)
+    response = httpx.post(url + "/slack/events", content=body, headers=signed(SECRET, body), timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def post_email(url: str, number: int) -> None:
+    raw = mail(f"customer{number}@example.org", "Where is my order A1002?")
+    response = httpx.post(url + "/email/inbound", content=raw, timeout=30,
+                          headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "message/rfc822"})
+    assert response.status_code in (200, 202), response.text
+
+
+def outbox(url: str) -> list[Outbox]:
+    with database(url) as session:
+        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def eventually(check: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.1)
+
+
+def workspace(slack: FakeSlack) -> None:
+    slack.add_user("U_CUST", "Ada Customer", team="T_CUST", email="ada@acme.example")
+    slack.add_channel("C_SUPPORT", name="support-acme", shared=True)
+    slack.workspace.team_id = "T_OURS"
+
+
+def test_replies_queued_while_the_worker_is_dead_are_delivered_once_after_it_restarts(
+        start_topology: StartTopology) -> None:
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        with FakeSlack() as slack:
+            workspace(slack)
+            env = {"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET,
+                   "HELPDESK_SLACK_API_URL": slack.api_url, "HELPDESK_SLACK_SUPPORT_CHANNELS": "C_SUPPORT",
+                   "HELPDESK_SLACK_PACE_SECONDS": "0", "HELPDESK_SLACK_GROUP_WINDOW": "0",
+                   "HELPDESK_EMAIL_ADDRESS": SUPPORT, "HELPDESK_SMTP_URL": smtp.url,
+                   "HELPDESK_EMAIL_INBOUND_TOKEN": TOKEN, "HELPDESK_OUTBOX_INTERVAL": "0.2",
+                   "HELPDESK_OUTBOX_LEASE": "5"}
+            with start_topology(web=2, workers=1, env=env) as topology:
+                run_scenario(topology, slack, smtp)
+    finally:
+        smtp.stop()
+
+
+def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
+    from deploy.topology import Topology
+
+    assert isinstance(topology, Topology)
+    url, db = topology.url, topology.database_url
+    post_slack(url, 0)
+    post_email(url, 0)  # with the worker alive: delivered at once
+    eventually(lambda: outbox(db) and all(r.status == "sent" for r in outbox(db)) and len(smtp.received) >= 1,
+               "the first replies")
+    topology.kill_worker()
+    before = len(outbox(db))
+    for number in range(1, 6):
+        post_slack(url, number)
+        post_email(url, number)
+    visitor = Visitor(url)
+
+    async def chat() -> None:  # the live channel does not need the worker
+        await visitor.connect()
+        await visitor.chat(1, think=0.0)
+        await visitor.close()
+
+    asyncio.run(asyncio.wait_for(chat(), 60))
+    assert visitor.unanswered == [] and visitor.conversation_id is not None
+    assert answered_once(messages(db, visitor.conversation_id), list(visitor.acked)) == []
+    # every turn ran in the web processes; their replies wait in the outbox, undelivered
+    eventually(lambda: {r.channel for r in outbox(db)[before:]} == {"slack", "email"}
+               and len({r.conversation_id for r in outbox(db)[before:]}) == 10, "the queued replies")
+    time.sleep(1.0)
+    queued = outbox(db)[before:]
+    assert {r.status for r in queued} == {"pending"}
+    sent_before = (len(slack.posted("C_SUPPORT")), len(smtp.received))
+    topology.start_worker()
+    eventually(lambda: all(r.status == "sent" for r in outbox(db)), "delivery after the restart")
+    time.sleep(1.5)  # anything delivered twice would arrive now
+    rows = outbox(db)
+    posts = slack.posted("C_SUPPORT")
+    slack_rows = [r for r in rows if r.channel == "slack"]
+    email_rows = [r for r in rows if r.channel == "email"]
+    assert len(posts) == len(slack_rows) > sent_before[0]
+    assert not [k for k, n in Counter((p.get("thread_ts"), p.get("text")) for p in posts).items() if n > 1]
+    assert email_rows and len(smtp.received) > sent_before[1]
+    # a turn's replies go out together as one mail (connectors/email/channel.py): one per customer mail
+    assert Counter(r.rcpt_tos for r in smtp.received) == {(f"customer{n}@example.org",): 1 for n in range(6)}
+    ids = [r.message["Message-ID"] for r in smtp.received]
+    assert len(set(ids)) == len(ids)
