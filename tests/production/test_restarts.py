@@ -1,0 +1,57 @@
+"""Restart PostgreSQL, then Redis, while visitors chat through nginx (a throwaway PostgreSQL server
+and a redis-server of the topology's own, so nobody else's tests notice): the service recovers by
+itself and nothing is lost — every message stored once and answered once, every reply received.
+The rate limits are on (in Redis, generous) so that their Redis client goes through the restart too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.production.conftest import StartTopology, answered_once, messages
+from tests.production.visitors import Visitor
+
+VISITORS = 8
+LIMITS_IN_REDIS = {"HELPDESK_WIDGET_RATE_PER_MINUTE": "6000", "HELPDESK_WIDGET_RATE_BURST": "1000",
+                   "HELPDESK_ADDRESS_RATE_PER_MINUTE": "60000", "HELPDESK_ADDRESS_RATE_BURST": "10000",
+                   "HELPDESK_NEW_SESSIONS_PER_MINUTE": "6000", "HELPDESK_NEW_SESSIONS_BURST": "1000"}
+
+
+def test_postgres_then_redis_restart_during_traffic(start_topology: StartTopology) -> None:
+    with start_topology(web=2, workers=1, own_postgres=True, env=LIMITS_IN_REDIS) as topology:
+        assert topology.postgres is not None
+        visitors = [Visitor(topology.url) for _ in range(VISITORS)]
+        timeline: list[str] = []
+
+        async def scenario() -> None:
+            await asyncio.gather(*(v.connect() for v in visitors))
+            chats = [asyncio.create_task(v.chat(3, think=0.3)) for v in visitors]
+            await asyncio.sleep(2.0)
+            began = time.monotonic()
+            await asyncio.to_thread(topology.postgres.restart)  # type: ignore[union-attr]
+            timeline.append(f"postgres restarted in {time.monotonic() - began:.1f} s")
+            await asyncio.sleep(3.0)
+            began = time.monotonic()
+            await asyncio.to_thread(topology.redis.restart, 1.0)
+            timeline.append(f"redis down 1 s, back after {time.monotonic() - began:.1f} s")
+            await asyncio.gather(*chats)
+            late = Visitor(topology.url)  # a new visitor after both restarts
+            await late.connect()
+            await late.chat(1, think=0.0)
+            visitors.append(late)
+            await asyncio.gather(*(v.close() for v in visitors))
+
+        asyncio.run(asyncio.wait_for(scenario(), 150))
+        problems = []
+        for number, visitor in enumerate(visitors):
+            assert visitor.conversation_id is not None
+            rows = messages(topology.database_url, visitor.conversation_id)
+            problems += [f"visitor {number}: {p}" for p in answered_once(rows, list(visitor.acked))]
+            problems += [f"visitor {number}: no reply to {cid}" for cid in visitor.unanswered]
+            stored_replies = {m.id for m in rows if m.role != "customer"}
+            if visitor.replies_seen() != stored_replies:
+                problems.append(f"visitor {number}: got {len(visitor.replies_seen())} replies, "
+                                f"{len(stored_replies)} stored")
+        assert problems == [], "\n".join(problems + timeline)
+        assert all(child.alive() for child in topology.web + topology.workers)
+        print("; ".join(timeline), f"; {sum(v.resends for v in visitors)} resends")
