@@ -264,7 +264,8 @@ def render_nginx(port: int, upstreams: list[int], folder: Path) -> Path:
     temp = "".join(f"    {kind}_temp_path {folder}/{kind}_temp;\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
-    main = (f"{user}daemon off;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/nginx-error.log warn;\n"
+    main = (f"{user}daemon off;\nworker_processes 1;\nworker_rlimit_nofile 20000;\n"
+            f"pid {folder}/nginx.pid;\nerror_log {folder}/nginx-error.log warn;\n"
             "events { worker_connections 8192; }\n"
             f"http {{\n    access_log off;\n{temp}    include {folder}/helpdesk.conf;\n}}\n")
     (folder / "nginx-main.conf").write_text(main)

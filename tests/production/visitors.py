@@ -6,6 +6,7 @@ again with the same ``client_id`` (the widget's ``resend()``: the server stores 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,8 +37,8 @@ class Visitor:
     conflicts: list[int] = field(default_factory=list)
     #: client_id → (seq, duplicate) of every acknowledged message
     acked: dict[str, tuple[int, bool]] = field(default_factory=dict)
-    #: reply latency (s) of each answered message
-    latencies: list[float] = field(default_factory=list)
+    #: (sent, first reply) of each answered message, ``time.monotonic()`` (one clock for all processes)
+    timings: list[tuple[float, float]] = field(default_factory=list)
     reconnects: int = 0
     resends: int = 0
     unanswered: list[str] = field(default_factory=list)
@@ -80,7 +81,8 @@ class Visitor:
             await self._record(message)
 
     async def _record(self, message: dict[str, Any]) -> None:
-        seq, mid = int(message["seq"]), int(message["id"])
+        seq = int(message["seq"])
+        mid = int(message.get("id", seq))  # the echo server (bench) numbers messages by seq only
         if self.seqs.get(seq, mid) != mid:
             self.conflicts.append(seq)
         self.seqs[seq] = mid
@@ -98,7 +100,7 @@ class Visitor:
     async def send(self, message: dict[str, str], *, reply_timeout: float = 40.0) -> None:
         """Send until acknowledged (same client_id each time), then wait for the first reply after it."""
         data = {**message, "client_id": uuid.uuid4().hex}
-        sent = time.perf_counter()
+        sent = time.monotonic()
         deadline = time.monotonic() + reply_timeout
         ack: dict[str, Any] | None = None
         tries = 0
@@ -127,12 +129,21 @@ class Visitor:
                 await asyncio.wait_for(self.arrived.wait(), left)
             except TimeoutError:
                 pass
-        self.latencies.append(time.perf_counter() - sent)
+        self.timings.append((sent, time.monotonic()))
 
     async def chat(self, rounds: int, think: float) -> None:
         for step in range(rounds * len(SCRIPT)):
             await self.send(SCRIPT[step % len(SCRIPT)])
             await asyncio.sleep(think)
+
+    async def chat_until(self, stop_at: float, think: float, rng: random.Random, reply_timeout: float) -> None:
+        """Chat until ``stop_at`` (monotonic), a message every ``think`` s (±50 %), as load."""
+        step = 0
+        await asyncio.sleep(rng.uniform(0, think))  # visitors do not all write at the same instant
+        while time.monotonic() < stop_at:
+            await self.send(SCRIPT[step % len(SCRIPT)], reply_timeout=reply_timeout)
+            step += 1
+            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
     async def close(self) -> None:
         await self.client.disconnect()
