@@ -194,9 +194,10 @@ class OwnPostgres:
     """A throwaway PostgreSQL server (``initdb`` + ``pg_ctl``) in ``folder`` on a free loopback port."""
 
     def __init__(self, folder: Path) -> None:
-        self.bin = postgres_bin()
-        if self.bin is None:
+        found = postgres_bin()
+        if found is None:
             raise RuntimeError("PostgreSQL server binaries not found")
+        self.bin: Path = found
         self.data = folder / "pgdata"
         self.port = free_port()
         self.admin_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"

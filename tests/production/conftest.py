@@ -63,7 +63,7 @@ def answered_once(rows: list[Message], client_ids: list[str]) -> list[str]:
     each stored exactly once, each answered, no reply written twice (nothing when all is right)."""
     problems = []
     customer = [m for m in rows if m.role == "customer"]
-    stored = [m.external_id for m in customer]
+    stored = [m.external_id or "" for m in customer]
     if sorted(stored) != sorted(client_ids):
         problems.append(f"customer messages stored {len(stored)} (distinct {len(set(stored))}) for "
                         f"{len(client_ids)} sent")
