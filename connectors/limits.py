@@ -102,6 +102,10 @@ return wait
 class RedisRateLimiter:
     """The same token bucket, kept in Redis so every process shares it (atomic: one Lua script).
 
+    While Redis cannot be reached (restarting, a network blip) the limit is kept in this process
+    instead (an in-process :class:`RateLimiter` of the same size), so visitors are still served and
+    still limited, per process; the next call that reaches Redis uses it again.
+
     Args:
         client: a ``redis.Redis`` client.
         prefix: what every key of this limit starts with (``helpdesk:limit:<name>:``).
@@ -116,6 +120,7 @@ class RedisRateLimiter:
         self.prefix = prefix
         self._clock = clock
         self._script = client.register_script(_BUCKET_SCRIPT)
+        self._fallback = RateLimiter(burst, per_minute)
 
     @property
     def enabled(self) -> bool:
@@ -124,7 +129,13 @@ class RedisRateLimiter:
     def allow(self, key: str) -> float:
         if not self.enabled:
             return 0.0
-        wait_ms = self._script(keys=[self.prefix + key], args=[self.burst, self.rate, f"{self._clock():.3f}"])
+        import redis
+
+        try:
+            wait_ms = self._script(keys=[self.prefix + key], args=[self.burst, self.rate, f"{self._clock():.3f}"])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # not a wrong script or a full memory
+            log.warning("limits.redis.unreachable", extra={"error": str(exc)})
+            return self._fallback.allow(key)
         return int(wait_ms) / 1000.0
 
 
