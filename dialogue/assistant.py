@@ -130,7 +130,8 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     if validate:
         from dialogue.validation import validate_assistant
 
-        problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
+        problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names,
+                                       _sub_agents(root))
         assistant.warnings = translation_warnings(flows.values(), domain) + nlu.ignored
         assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True) + nlu.ignored
     if problems:
@@ -142,6 +143,24 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
 
 
 MANTLE_FILE = "agent.yml"
+SUB_AGENTS = "sub_agents"
+
+
+def _sub_agents(root: Path) -> frozenset[str]:
+    """Names of the sub-agents a Rasa 3.21 project configures (``sub_agents/<folder>/config.yml``,
+    named by its ``agent.name``: rasa/core/available_agents.py), which a ``call`` step may name
+    instead of a flow; calling one is refused at validation. The folder name counts too."""
+    names: set[str] = set()
+    for path in (root / SUB_AGENTS).glob("*/config.yml"):
+        names.add(path.parent.name)
+        try:
+            node = read_yaml(path)
+        except AssistantError:
+            continue
+        agent = node.get("agent") if isinstance(node, dict) else None
+        if isinstance(agent, dict) and agent.get("name"):
+            names.add(str(agent["name"]))
+    return frozenset(names)
 
 
 def _mantle_problem(root: Path) -> Problem | None:
