@@ -127,6 +127,9 @@ class Engine:
         for name in rule.actions:
             if run_action(ctx, name, frame) == LISTEN:
                 break
+            if tracker.stack:  # a failed custom action pushed pattern_internal_error: run it
+                advance(ctx, step_limit=self.step_limit)
+                break
         return self._finish(tracker, message, [])
 
     def _understand(self, message: UserMessage, tracker: DialogueTracker) -> list[Command]:
