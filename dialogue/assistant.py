@@ -36,6 +36,8 @@ class Assistant:
     max_message_chars: int | None = None
     #: Rasa NLU-based rules of one intent and actions, by intent (:mod:`dialogue.rules`)
     rules: dict[str, Rule] = field(default_factory=dict)
+    #: rules run when an NLU-based form ends, by form (:mod:`dialogue.rules`, :mod:`dialogue.forms`)
+    form_end_rules: dict[str, Rule] = field(default_factory=dict)
     #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
     warnings: list[Problem] = field(default_factory=list)
     detailed_warnings: list[Problem] = field(default_factory=list)
@@ -118,6 +120,7 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     for flow_id, flow in defaults.items():
         flows.setdefault(flow_id, flow)
     domain.merge(default_domain, override=False)
+    domain.add_requested_slot()
     domain.set_languages(primary, additional)
     actions = None
     if load_actions and (root / "actions.py").is_file():
@@ -126,7 +129,7 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
         except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
             problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
     assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
-                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules)
+                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules, form_end_rules=nlu.form_ends)
     if validate:
         from dialogue.validation import validate_assistant
 
@@ -179,6 +182,7 @@ class _NluParts:
     """Rasa's NLU-based dialogue found in the project: simple rules, and what is ignored."""
 
     rules: dict[str, Rule] = field(default_factory=dict)
+    form_ends: dict[str, Rule] = field(default_factory=dict)
     ignored: list[Problem] = field(default_factory=list)
 
 
@@ -186,7 +190,10 @@ def _read_nlu_parts(node: dict[str, Any], file: str, parts: _NluParts) -> None:
     if "rules" in node:
         rules, ignored = parse_rules(node, file)
         for rule in rules:
-            parts.rules.setdefault(rule.intent, rule)
+            if rule.after_form:
+                parts.form_ends.setdefault(rule.after_form, rule)
+            else:
+                parts.rules.setdefault(rule.intent, rule)
         parts.ignored += ignored
     if node.get("stories"):
         parts.ignored.append(Problem(file, line_of(node, "stories"), "stories ignored: NLU-based stories "

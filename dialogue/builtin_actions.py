@@ -65,7 +65,8 @@ def run_custom(ctx: Context, name: str, frame: dict[str, Any]) -> None:
     view = Tracker(sender_id=ctx.tracker.sender_id, slots=dict(ctx.tracker.slots),
                    latest_message=dict(ctx.tracker.latest_message), events=list(ctx.tracker.events),
                    stack=list(ctx.tracker.stack), latest_input_channel=ctx.tracker.channel,
-                   active_flow=(ctx.tracker.active_user_frame() or {}).get("flow_id"))
+                   active_flow=(ctx.tracker.active_user_frame() or {}).get("flow_id"),
+                   active_loop=ctx.tracker.active_loop)
     try:
         result = ctx.ports.actions.run(name, view, ctx.domain_json)
     except ActionError as exc:
@@ -78,12 +79,12 @@ def run_custom(ctx: Context, name: str, frame: dict[str, Any]) -> None:
         internal_error(ctx, "rasa_internal_error_default", str(exc))
         return
     for response in result.responses:
-        _say_response(ctx, response, frame)
+        say_response(ctx, response, frame)
     for event in result.events:
         apply_event(ctx, event, frame)
 
 
-def _say_response(ctx: Context, response: dict[str, Any], frame: dict[str, Any]) -> None:
+def say_response(ctx: Context, response: dict[str, Any], frame: dict[str, Any]) -> None:
     name = response.get("response") or response.get("template")
     extra = {k: v for k, v in response.items() if k not in ("text", "buttons", "response", "template")}
     if name and name in ctx.domain.responses:

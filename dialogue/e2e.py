@@ -110,6 +110,8 @@ class UserStep:
     commands: list[Command] | None
     #: the NLU intent a scripted-commands overlay gives the message (``intent x``)
     intent: str | None = None
+    #: the NLU entities a scripted-commands overlay gives the message (``entity e v``)
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -237,7 +239,8 @@ def _play(engine: Engine, state: dict[str, Any] | None, turn: PlannedTurn,
     if turn.user is None:
         return TurnOutput([], []), state, None
     user = turn.user
-    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent)
+    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent,
+                          list(user.entities))
     try:
         result = engine.handle(state, message)
     except Exception as exc:  # noqa: BLE001 - an engine crash fails the case, not the run

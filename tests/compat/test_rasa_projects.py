@@ -33,19 +33,14 @@ E2E_TEMPLATES = {
 #: rasa-calm-demo tests we do not pass, with the reason (README "Rasa compatibility" lists them)
 DUCKLING = ("needs a Duckling server: the action parses dates with Rasa's DucklingEntityExtractor "
             "(actions/entity_extractor.py), and its module cannot even be imported without it")
-FORMS = "NLU-based form (restaurant_form: active_loop, entity slot mappings, Duckling times): not supported"
 CALM_DEMO_KNOWN_FAILURES: dict[str, str] = {
     "user_wants_to_set_up_a_new_recurrent_payment_without_stating_which_type": DUCKLING,
     "user wants to set up a new recurrent payment and gives an invalid start date (precedes current timestamp)":
         DUCKLING,
     "book_doctor_appointment_with_blocked_replace_card_flow_and_feedback_requested": DUCKLING,
-    "user_corrects_a_number_slot": FORMS,
-    "user_books_a_restaurant": FORMS,
-    "user_books_a_restaurant_with_an_alternative_time": FORMS,
-    "user_books_restaurant_with_fixed_date_indirect": FORMS,
 }
-#: 110 of 117 pass (94 %); the 7 above need a Duckling server or NLU-based forms
-CALM_DEMO_MIN_PASS_RATE = 0.93
+#: 114 of 117 pass (97 %); the 3 above need a Duckling server
+CALM_DEMO_MIN_PASS_RATE = 0.95
 
 
 def _load(path: Path) -> Assistant:

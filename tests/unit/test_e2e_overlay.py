@@ -99,11 +99,11 @@ rules:
       - intent: greet
       - action: utter_greet
       - action: action_greet_back
-  - rule: form
+  - rule: with a slot condition
+    condition: [{slot_was_set: [{greeted: true}]}]
     steps:
       - intent: book
-      - action: booking_form
-      - active_loop: booking_form
+      - action: utter_greet
 stories:
   - story: ignored
     steps: [{intent: greet}]
@@ -145,7 +145,7 @@ def test_simple_rules_load_and_the_others_are_warned_about(with_rules: Assistant
     assert list(with_rules.rules) == ["greet"]
     assert with_rules.rules["greet"].actions == ("utter_greet", "action_greet_back")
     warnings = [str(w) for w in with_rules.warnings]
-    assert any("rule 'form' ignored" in w for w in warnings)
+    assert any("rule 'with a slot condition' ignored" in w for w in warnings)
     assert any("stories ignored" in w for w in warnings)
 
 
