@@ -197,7 +197,7 @@ def _read_nlu_parts(node: dict[str, Any], file: str, parts: _NluParts) -> None:
         parts.ignored += ignored
     if node.get("stories"):
         parts.ignored.append(Problem(file, line_of(node, "stories"), "stories ignored: NLU-based stories "
-                                                                     "are not run (rules of one intent are)"))
+                                                                     "are not run (rules and forms are)"))
 
 
 def _read_folder(root: Path, parts: _NluParts | None = None) -> tuple[dict[str, Flow], Domain, list[Problem]]:
