@@ -228,3 +228,30 @@ def test_malformed_forms_are_domain_problems(tmp_path: Path) -> None:
     with pytest.raises(AssistantError) as error:
         load_assistant(root)
     assert "form 'table_form': 'required_slots' must be a list of slot names" in str(error.value)
+
+
+def test_an_overlay_scripts_the_intent_and_entities_of_nlu_steps(bot: Assistant) -> None:
+    """``intent x`` and ``entity e v`` stand in for Rasa's NLU pipeline (numbers stay numbers)."""
+    from dialogue.e2e import format_report, run_tests
+    from dialogue.e2e_overlay import read_overlay
+
+    assert bot.path is not None
+    tests = write(bot.path / "tests" / "book.yml", """\
+        test_cases:
+          - test_case: book
+            steps:
+              - user: a table for 3 in Berlin
+                assertions:
+                  - slot_was_set: [{name: people, value: 3}, {name: city, value: Berlin},
+                                   {name: route_session_to_calm, value: false}]
+                  - action_executed: table_form
+                  - bot_uttered: {text_matches: "Which cuisine in Berlin\\\\?"}
+        """)
+    overlay = read_overlay(write(bot.path / "overlay.yml", """\
+        book:
+          - a table for 3 in Berlin: [intent book_table, entity number 3, entity city Berlin,
+                                      set slot route_session_to_calm false]
+        """))
+    result = run_tests([tests], bot, no_understanding, overlay=overlay)
+    assert result.failed == 0 and result.passed == 1, format_report(result)
+    assert overlay.cases["book"][0].commands[1] == "entity number 3"
