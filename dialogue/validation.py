@@ -53,6 +53,7 @@ def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[st
     problems.extend(duplicate_flow_texts(flows))
     problems.extend(shared_nlu_triggers(list(ctx.flows.values())))
     problems.extend(slot_validations(ctx))
+    problems.extend(form_slots(domain))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0))
 
 
@@ -232,6 +233,15 @@ def slot_validations(ctx: Context) -> Iterator[Problem]:
         yield Problem(file, rules.refill_line, f"slot '{slot.name}': unknown response '{refill}' to ask "
                                               f"again when its validation rejects a value: add it under "
                                               f"'responses'{hint}")
+
+
+def form_slots(domain: Domain) -> Iterator[Problem]:
+    """A form's ``required_slots`` are domain slots (``rasa data validate``: Validator.verify_form_slots)."""
+    for form in domain.forms.values():
+        for slot in form.required_slots:
+            if slot not in domain.slots:
+                yield Problem(form.file or "domain", form.line, f"form '{form.name}': required slot '{slot}' "
+                                                                "is not a slot of the domain")
 
 
 # ----------------------------------------------------------------------------- across flows

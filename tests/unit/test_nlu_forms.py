@@ -255,3 +255,18 @@ def test_an_overlay_scripts_the_intent_and_entities_of_nlu_steps(bot: Assistant)
     result = run_tests([tests], bot, no_understanding, overlay=overlay)
     assert result.failed == 0 and result.passed == 1, format_report(result)
     assert overlay.cases["book"][0].commands[1] == "entity number 3"
+
+
+def test_a_form_asking_for_an_unknown_slot_is_a_problem(tmp_path: Path) -> None:
+    root = tmp_path / "unknown_form_slot"
+    write(root / "domain.yml", """\
+        slots:
+          city: {type: text, mappings: [{type: from_entity, entity: city}]}
+        forms:
+          table_form:
+            required_slots: [city, cuisine]
+        """)
+    with pytest.raises(AssistantError) as error:
+        load_assistant(root)
+    assert [(p.line, p.message) for p in error.value.problems] == [
+        (4, "form 'table_form': required slot 'cuisine' is not a slot of the domain")]
