@@ -70,7 +70,7 @@ def run_custom(ctx: Context, name: str, frame: dict[str, Any]) -> None:
     try:
         result = ctx.ports.actions.run(name, view, ctx.domain_json)
     except ActionError as exc:
-        if _routed_to_nlu(ctx):
+        if routed_to_nlu(ctx):
             # Rasa 3.21 (core/processor.py, _get_events_from_action_execution_failure): while a
             # coexistence session is routed to the NLU-based system, a failed action only loses
             # its events; the internal-error pattern is for CALM
@@ -113,7 +113,8 @@ def apply_event(ctx: Context, event: dict[str, Any], frame: dict[str, Any] | Non
         ctx.tracker.emit(str(kind or "unknown"), **{k: v for k, v in event.items() if k != "event"})
 
 
-def _routed_to_nlu(ctx: Context) -> bool:
+def routed_to_nlu(ctx: Context) -> bool:
+    """A coexistence session handled by the NLU-based system (routing slot not true)."""
     return ROUTE_TO_CALM_SLOT in ctx.domain.slots and not ctx.tracker.slots.get(ROUTE_TO_CALM_SLOT)
 
 

@@ -143,25 +143,31 @@ class Engine:
         forms = self.assistant.domain.forms
         extract_slots(ctx, nlu, forms, self._calm_slots)
         if tracker.active_loop and tracker.active_loop in forms:
-            form = forms[tracker.active_loop]
+            form, top = forms[tracker.active_loop], tracker.top
             if run_form(ctx, form, turn_start, activating=False):
                 self._end_form(ctx, form.name)
+            self._run_patterns(ctx, top)
             return self._finish(tracker, message, [])
         tracker.active_loop = None
         rule = self.assistant.rules[str(nlu.intent)]
         frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
                  "type": "rule", "context": {}}
+        top = tracker.top
         for name in rule.actions:
             if name in forms:
                 if run_form(ctx, forms[name], turn_start, activating=True):
                     self._end_form(ctx, name)
                 break
-            if run_action(ctx, name, frame) == LISTEN:
+            if run_action(ctx, name, frame) == LISTEN or tracker.top is not top:
                 break
-            if tracker.stack:  # a failed custom action pushed pattern_internal_error: run it
-                advance(ctx, step_limit=self.step_limit)
-                break
+        self._run_patterns(ctx, top)
         return self._finish(tracker, message, [])
+
+    def _run_patterns(self, ctx: Context, top: dict[str, Any] | None) -> None:
+        """A failed custom action of the NLU-based side pushed pattern_internal_error on top of
+        the stack the turn started with: run it (and what it uncovers)."""
+        if ctx.tracker.top is not top:
+            advance(ctx, step_limit=self.step_limit)
 
     def _end_form(self, ctx: Context, form: str) -> None:
         """The form is done: run the rule for its end (``condition: active_loop: <form>``)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialogue.actions.registry import ActionError
-from dialogue.builtin_actions import run_action, say_response
+from dialogue.builtin_actions import internal_error, routed_to_nlu, run_action, say_response
 from dialogue.domain import REQUESTED_SLOT, Form
 from dialogue.ports import Context
 from dialogue.sdk import Tracker
@@ -181,8 +181,15 @@ def run_form(ctx: Context, form: Form, turn_start: int, *, activating: bool) -> 
     requested = ctx.tracker.slots.get(REQUESTED_SLOT) if not activating else None
     try:
         validated = _validate(ctx, form, candidates, requested)
-    except ActionError as exc:  # as a failing custom action in an NLU-routed session: events lost
-        ctx.tracker.emit("error", error_type="action_failed", message=str(exc))
+    except ActionError as exc:
+        # the form's events are lost, its activation too (rasa/core/processor.py _run_action);
+        # pattern_internal_error only outside an NLU-routed session, as for any failed action
+        if activating:
+            ctx.tracker.active_loop = None
+        if routed_to_nlu(ctx):
+            ctx.tracker.emit("error", error_type="action_failed", message=str(exc))
+        else:
+            internal_error(ctx, "rasa_internal_error_default", str(exc))
         return False
     if requested and not candidates and not any(e.get("name") != REQUESTED_SLOT for e in validated):
         # FormAction.validate: it asked for a slot and nothing was extracted: the form is rejected

@@ -58,6 +58,7 @@ DOMAIN = """\
       utter_ask_account: [{text: "Which account?"}]
       utter_submit: [{text: "Booking {people} in {city} at {time}: {note}."}]
       utter_hello: [{text: "Hello!"}]
+      utter_how_can_i_help: [{text: "How can I help?"}]
     actions: [validate_table_form, action_ask_table_form_cuisine]
     """
 RULES = """\
@@ -79,6 +80,7 @@ RULES = """\
         steps:
           - intent: greet
           - action: utter_hello
+          - action: utter_how_can_i_help
     """
 FLOWS = """\
     flows:
@@ -149,6 +151,11 @@ class Chat:
     def slot(self, name: str) -> Any:
         assert self.state is not None
         return self.state["slots"].get(name)
+
+    @property
+    def stack(self) -> list[dict[str, Any]]:
+        assert self.state is not None
+        return list(self.state["stack"])
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         assert self.result is not None
@@ -270,3 +277,37 @@ def test_a_form_asking_for_an_unknown_slot_is_a_problem(tmp_path: Path) -> None:
         load_assistant(root)
     assert [(p.line, p.message) for p in error.value.problems] == [
         (4, "form 'table_form': required slot 'cuisine' is not a slot of the domain")]
+
+
+def _failing_bot(tmp_path: Path, *, coexistence: bool) -> Assistant:
+    root = tmp_path / ("coexistence" if coexistence else "calm_only")
+    domain = DOMAIN if coexistence else DOMAIN.replace("      route_session_to_calm: {type: bool}\n", "")
+    write(root / "domain.yml", domain)
+    write(root / "data" / "rules.yml", RULES)
+    write(root / "data" / "flows.yml", FLOWS)
+    write(root / "actions.py", ACTIONS.replace(
+        '        assert tracker.active_loop == "table_form"\n',
+        '        assert tracker.active_loop == "table_form"\n'
+        '        if tracker.get_slot("city") == "Atlantis":\n'
+        '            raise RuntimeError("no such city database")\n'))
+    return load_assistant(root)
+
+
+@pytest.mark.parametrize("coexistence", [False, True])
+def test_a_failing_validation_action_loses_the_form_turn(tmp_path: Path, coexistence: bool) -> None:
+    """As any failed custom action (rasa/core/processor.py): the form's events are lost, and outside
+    an NLU-routed session pattern_internal_error runs."""
+    chat = Chat(_failing_bot(tmp_path, coexistence=coexistence))
+    replies = chat("a table in Atlantis", "book_table", city="Atlantis")
+    assert chat.state is not None and "active_loop" not in chat.state
+    assert chat.events("error")[0]["error_type"] == ("action_failed" if coexistence else "rasa_internal_error_default")
+    assert replies == ([] if coexistence else [
+        'Sorry, something went wrong on our side. Please try again in a moment, or type "talk to a human" '
+        "and a person will help you."])
+
+
+def test_a_rule_runs_all_its_actions_while_a_calm_flow_waits(tmp_path: Path) -> None:
+    chat = Chat(_failing_bot(tmp_path, coexistence=False))
+    assert chat("open an account", None, [StartFlow("open_account")]) == ["Which account?"]
+    assert chat("/greet") == ["Hello!", "How can I help?"]  # the flow below is not advanced
+    assert [f["flow_id"] for f in chat.stack] == ["open_account", "pattern_collect_information"]
