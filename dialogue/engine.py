@@ -21,6 +21,7 @@ from dialogue.executor import DEFAULT_STEP_LIMIT, advance
 from dialogue.forms import NluMessage, extract_slots, payload_message, run_form
 from dialogue.payloads import customer_may_set, read_payload
 from dialogue.ports import Context, Ports
+from dialogue.rules import Rule
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
 
@@ -136,8 +137,8 @@ class Engine:
         tracker.emit("user", text=message.text, parse_data=parse_data, metadata=message.metadata)
         turn_start = len(tracker.events)
         ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
+        route = self.assistant.domain.slots.get(ROUTE_TO_CALM_SLOT)
         for command in message.commands or []:  # LLMBasedRouter: SetSlot(route_session_to_calm, False)
-            route = self.assistant.domain.slots.get(ROUTE_TO_CALM_SLOT)
             if isinstance(command, SetSlot) and command.name == ROUTE_TO_CALM_SLOT and route is not None:
                 tracker.set_slot(ROUTE_TO_CALM_SLOT, route.coerce(command.value), filled_by=command.extractor)
         forms = self.assistant.domain.forms
@@ -150,8 +151,7 @@ class Engine:
             return self._finish(tracker, message, [])
         tracker.active_loop = None
         rule = self.assistant.rules[str(nlu.intent)]
-        frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
-                 "type": "rule", "context": {}}
+        frame = _rule_frame(rule)
         top = tracker.top
         for name in rule.actions:
             if name in forms:
@@ -174,8 +174,7 @@ class Engine:
         rule = self.assistant.form_end_rules.get(form)
         if rule is None:
             return
-        frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
-                 "type": "rule", "context": {}}
+        frame = _rule_frame(rule)
         for name in rule.actions:
             if run_action(ctx, name, frame) == LISTEN:
                 break
@@ -220,6 +219,12 @@ class Engine:
         tracker.turn += 1
         return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
                           effects=tracker.effects, commands=[c.as_dict() for c in commands])
+
+
+def _rule_frame(rule: Rule) -> dict[str, Any]:
+    """The frame a rule's actions run with (never on the stack)."""
+    return {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
+            "type": "rule", "context": {}}
 
 
 def execute_commands(commands: list[Command], ctx: Context) -> None:
