@@ -36,6 +36,8 @@ class Assistant:
     max_message_chars: int | None = None
     #: Rasa NLU-based rules of one intent and actions, by intent (:mod:`dialogue.rules`)
     rules: dict[str, Rule] = field(default_factory=dict)
+    #: rules run when an NLU-based form ends, by form (:mod:`dialogue.rules`, :mod:`dialogue.forms`)
+    form_end_rules: dict[str, Rule] = field(default_factory=dict)
     #: what ``rasa data validate`` warns about (translations): aggregated, and one per item
     warnings: list[Problem] = field(default_factory=list)
     detailed_warnings: list[Problem] = field(default_factory=list)
@@ -118,6 +120,7 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     for flow_id, flow in defaults.items():
         flows.setdefault(flow_id, flow)
     domain.merge(default_domain, override=False)
+    domain.add_requested_slot()
     domain.set_languages(primary, additional)
     actions = None
     if load_actions and (root / "actions.py").is_file():
@@ -126,11 +129,12 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
         except Exception as exc:  # noqa: BLE001 - report any import failure as a problem
             problems.append(Problem(str(root / "actions.py"), None, f"cannot import actions: {exc}"))
     assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
-                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules)
+                          max_message_chars=_rasa_input_limit(root), rules=nlu.rules, form_end_rules=nlu.form_ends)
     if validate:
         from dialogue.validation import validate_assistant
 
-        problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names)
+        problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names,
+                                       _sub_agents(root))
         assistant.warnings = translation_warnings(flows.values(), domain) + nlu.ignored
         assistant.detailed_warnings = translation_warnings(flows.values(), domain, detailed=True) + nlu.ignored
     if problems:
@@ -142,6 +146,24 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
 
 
 MANTLE_FILE = "agent.yml"
+SUB_AGENTS = "sub_agents"
+
+
+def _sub_agents(root: Path) -> frozenset[str]:
+    """Names of the sub-agents a Rasa 3.21 project configures (``sub_agents/<folder>/config.yml``,
+    named by its ``agent.name``: rasa/core/available_agents.py), which a ``call`` step may name
+    instead of a flow; calling one is refused at validation. The folder name counts too."""
+    names: set[str] = set()
+    for path in (root / SUB_AGENTS).glob("*/config.yml"):
+        names.add(path.parent.name)
+        try:
+            node = read_yaml(path)
+        except AssistantError:
+            continue
+        agent = node.get("agent") if isinstance(node, dict) else None
+        if isinstance(agent, dict) and agent.get("name"):
+            names.add(str(agent["name"]))
+    return frozenset(names)
 
 
 def _mantle_problem(root: Path) -> Problem | None:
@@ -160,6 +182,7 @@ class _NluParts:
     """Rasa's NLU-based dialogue found in the project: simple rules, and what is ignored."""
 
     rules: dict[str, Rule] = field(default_factory=dict)
+    form_ends: dict[str, Rule] = field(default_factory=dict)
     ignored: list[Problem] = field(default_factory=list)
 
 
@@ -167,11 +190,14 @@ def _read_nlu_parts(node: dict[str, Any], file: str, parts: _NluParts) -> None:
     if "rules" in node:
         rules, ignored = parse_rules(node, file)
         for rule in rules:
-            parts.rules.setdefault(rule.intent, rule)
+            if rule.after_form:
+                parts.form_ends.setdefault(rule.after_form, rule)
+            else:
+                parts.rules.setdefault(rule.intent, rule)
         parts.ignored += ignored
     if node.get("stories"):
         parts.ignored.append(Problem(file, line_of(node, "stories"), "stories ignored: NLU-based stories "
-                                                                     "are not run (rules of one intent are)"))
+                                                                     "are not run (rules and forms are)"))
 
 
 def _read_folder(root: Path, parts: _NluParts | None = None) -> tuple[dict[str, Flow], Domain, list[Problem]]:

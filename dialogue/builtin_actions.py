@@ -13,6 +13,7 @@ from dialogue.conditions_parser import ConditionError
 from dialogue.domain import CoercionError
 from dialogue.evaluation import evaluate, frame_context
 from dialogue.frames import cancel_frames, reset_slots
+from dialogue.languages import LANGUAGE_SLOT
 from dialogue.ports import Context
 from dialogue.responses import render_response
 from dialogue.sdk import Tracker
@@ -64,19 +65,26 @@ def run_custom(ctx: Context, name: str, frame: dict[str, Any]) -> None:
     view = Tracker(sender_id=ctx.tracker.sender_id, slots=dict(ctx.tracker.slots),
                    latest_message=dict(ctx.tracker.latest_message), events=list(ctx.tracker.events),
                    stack=list(ctx.tracker.stack), latest_input_channel=ctx.tracker.channel,
-                   active_flow=(ctx.tracker.active_user_frame() or {}).get("flow_id"))
+                   active_flow=(ctx.tracker.active_user_frame() or {}).get("flow_id"),
+                   active_loop=ctx.tracker.active_loop)
     try:
         result = ctx.ports.actions.run(name, view, ctx.domain_json)
     except ActionError as exc:
+        if routed_to_nlu(ctx):
+            # Rasa 3.21 (core/processor.py, _get_events_from_action_execution_failure): while a
+            # coexistence session is routed to the NLU-based system, a failed action only loses
+            # its events; the internal-error pattern is for CALM
+            ctx.tracker.emit("error", error_type="action_failed", message=str(exc))
+            return
         internal_error(ctx, "rasa_internal_error_default", str(exc))
         return
     for response in result.responses:
-        _say_response(ctx, response, frame)
+        say_response(ctx, response, frame)
     for event in result.events:
         apply_event(ctx, event, frame)
 
 
-def _say_response(ctx: Context, response: dict[str, Any], frame: dict[str, Any]) -> None:
+def say_response(ctx: Context, response: dict[str, Any], frame: dict[str, Any]) -> None:
     name = response.get("response") or response.get("template")
     extra = {k: v for k, v in response.items() if k not in ("text", "buttons", "response", "template")}
     if name and name in ctx.domain.responses:
@@ -105,10 +113,28 @@ def apply_event(ctx: Context, event: dict[str, Any], frame: dict[str, Any] | Non
         ctx.tracker.emit(str(kind or "unknown"), **{k: v for k, v in event.items() if k != "event"})
 
 
+def routed_to_nlu(ctx: Context) -> bool:
+    """A coexistence session handled by the NLU-based system (routing slot not true)."""
+    return ROUTE_TO_CALM_SLOT in ctx.domain.slots and not ctx.tracker.slots.get(ROUTE_TO_CALM_SLOT)
+
+
 def internal_error(ctx: Context, error_type: str, info: str) -> None:
-    """Cancel the active user flow and run pattern_internal_error."""
+    """Cancel the active user flow through ``pattern_cancel_flow`` and run pattern_internal_error
+    on top of it, as Rasa 3.21 does when a custom action fails or a collect step cannot ask
+    (rasa/core/utils.py ``cancel_flow_and_push_internal_error``, called from
+    core/processor.py and core/policies/flows/flow_executor.py): the customer hears
+    ``utter_internal_error_rasa``, then ``utter_flow_cancelled_rasa`` ("Okay, stopping …"), and
+    ``pattern_completed`` follows when no user flow is left. Without a user flow only the error
+    pattern runs. Rasa names the top frame's flow *id* in ``canceled_name`` after a failed
+    action; we give the cancelled flow's name, as its own cancel command does."""
     ctx.tracker.emit("error", error_type=error_type, message=info)
-    cancel_frames(ctx, frames_to_cancel(ctx.tracker))
+    targets = frames_to_cancel(ctx.tracker)
+    if targets:
+        bottom = ctx.tracker.frame_by_id(targets[-1])
+        flow = ctx.flows.get(bottom["flow_id"]) if bottom else None
+        name = flow.name_for(ctx.tracker.slots.get(LANGUAGE_SLOT)) if flow else ""
+        ctx.tracker.push("pattern_cancel_flow", kind="pattern",
+                         context={"canceled_frames": targets, "canceled_name": name})
     ctx.tracker.push("pattern_internal_error", kind="pattern", context={"error_type": error_type, "info": info})
 
 

@@ -20,6 +20,8 @@ CONTROLLED_MAPPINGS = frozenset({"controlled", "custom"})
 NLU_MAPPINGS = frozenset({"from_entity", "from_text", "from_intent", "from_trigger_intent"})
 MAPPING_TYPES = frozenset({LLM_MAPPING}) | CONTROLLED_MAPPINGS | NLU_MAPPINGS
 VALIDATION_KEYS = ("rejections", "refill_utter")
+#: the slot a form is asking for (Rasa adds it to a domain that has forms: Domain._add_requested_slot)
+REQUESTED_SLOT = "requested_slot"
 TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 FALSE_WORDS = {"false", "no", "n", "0", "off"}
 
@@ -30,6 +32,17 @@ class CoercionError(ValueError):
     def __init__(self, slot: str, value: Any, rejection: str) -> None:
         self.slot, self.value, self.rejection = slot, value, rejection
         super().__init__(f"value {value!r} does not fit slot '{slot}'")
+
+
+@dataclass(frozen=True)
+class Form:
+    """A domain ``forms:`` entry."""
+
+    name: str
+    required_slots: tuple[str, ...]
+    ignored_intents: tuple[str, ...] = ()
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,8 @@ class Domain:
     responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
+    #: NLU-based forms (``forms:``), run by :mod:`dialogue.forms`
+    forms: dict[str, Form] = field(default_factory=dict)
     response_lines: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     #: config.yml's ``language`` (primary) and ``additional_languages`` (see dialogue.languages)
     language: str = DEFAULT_LANGUAGE
@@ -210,6 +225,16 @@ class Domain:
                     self.response_lines[name] = other.response_lines[name]
         self.actions += [a for a in other.actions if a not in self.actions]
         self.intents += [i for i in other.intents if i not in self.intents]
+        for name, form in other.forms.items():
+            if override or name not in self.forms:
+                self.forms[name] = form
+
+    def add_requested_slot(self) -> None:
+        """As Rasa's ``Domain._add_requested_slot``: a domain with forms has a text slot
+        ``requested_slot`` (set by forms only)."""
+        if self.forms and REQUESTED_SLOT not in self.slots:
+            self.slots[REQUESTED_SLOT] = SlotDefinition(
+                REQUESTED_SLOT, "text", mappings=(SlotMapping("controlled", raw={"type": "controlled"}),))
 
     def as_dict(self) -> dict[str, Any]:
         """The domain in Rasa's JSON shape (sent to action servers)."""
@@ -220,7 +245,8 @@ class Domain:
             "slots": {n: s.as_json() for n, s in self.slots.items()},
             "responses": self.responses,
             "actions": list(self.actions),
-            "forms": {},
+            "forms": {f.name: {"required_slots": list(f.required_slots),
+                               "ignored_intents": list(f.ignored_intents)} for f in self.forms.values()},
             "session_config": {"session_expiration_time": 60, "carry_over_slots_to_new_session": True},
         }
 
@@ -239,7 +265,29 @@ def parse_domain(node: Any, file: str) -> tuple[Domain, list[Problem]]:
     _parse_responses(node.get("responses") or {}, file, domain, problems)
     domain.actions = [str(a) if not isinstance(a, dict) else str(next(iter(a))) for a in node.get("actions") or []]
     domain.intents = [str(i) if not isinstance(i, dict) else str(next(iter(i))) for i in node.get("intents") or []]
-    return domain, problems
+    domain.forms, more = parse_forms(node.get("forms"), file)
+    return domain, problems + more
+
+
+def parse_forms(node: Any, file: str) -> tuple[dict[str, Form], list[Problem]]:
+    """``forms: {name: {required_slots: [..], ignored_intents: [..]}}``."""
+    forms: dict[str, Form] = {}
+    problems: list[Problem] = []
+    if node is None:
+        return forms, problems
+    if not isinstance(node, dict):
+        return forms, [Problem(file, line_of(node), "'forms' must be a mapping of form names to forms")]
+    for name, spec in node.items():
+        line = line_of(node, name)
+        spec = spec if isinstance(spec, dict) else {}
+        required = spec.get("required_slots") or []
+        if not isinstance(required, list) or not all(isinstance(s, str) for s in required):
+            problems.append(Problem(file, line, f"form '{name}': 'required_slots' must be a list of slot names"))
+            required = []
+        ignored = spec.get("ignored_intents") or []
+        ignored = [ignored] if isinstance(ignored, str) else list(ignored)
+        forms[str(name)] = Form(str(name), tuple(map(str, required)), tuple(map(str, ignored)), file, line)
+    return forms, problems
 
 
 def _parse_slots(slots: Any, file: str, domain: Domain, problems: list[Problem]) -> None:

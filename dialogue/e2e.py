@@ -86,6 +86,8 @@ class CaseResult:
     failures: list[Failure]
     line: int | None = None
     skipped: list[str] = field(default_factory=list)
+    #: why the case was not run (``run_tests(not_run=...)``); such a case neither passes nor fails
+    not_run: str | None = None
 
 
 @dataclass
@@ -95,10 +97,12 @@ class SuiteResult:
     cases: list[CaseResult]
     passed: int
     failed: int
+    not_run: int = 0
 
     def summary(self) -> str:
         """The failed cases (if any) and, as the last line, ``"N passed, M failed"``."""
-        lines = [f"failed: {c.name} ({_where(c.file, c.line)})" for c in self.cases if not c.passed]
+        lines = [f"failed: {c.name} ({_where(c.file, c.line)})" for c in self.cases
+                 if not c.passed and c.not_run is None]
         return "\n".join(lines + [f"{self.passed} passed, {self.failed} failed"])
 
 
@@ -110,6 +114,8 @@ class UserStep:
     commands: list[Command] | None
     #: the NLU intent a scripted-commands overlay gives the message (``intent x``)
     intent: str | None = None
+    #: the NLU entities a scripted-commands overlay gives the message (``entity e v``)
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -180,10 +186,12 @@ def _is_test_file(path: Path) -> bool:
 
 def run_tests(paths: list[Path], assistant: Assistant,
               generator_factory: Callable[[Assistant], CommandGenerator], *,
-              remote: ActionRunner | None = None, overlay: Overlay | None = None) -> SuiteResult:
+              remote: ActionRunner | None = None, overlay: Overlay | None = None,
+              not_run: dict[str, str] | None = None) -> SuiteResult:
     """Run every test case found under ``paths``; never raises for a bad test file.
 
-    With an ``overlay`` (:mod:`dialogue.e2e_overlay`) user steps get their scripted commands."""
+    With an ``overlay`` (:mod:`dialogue.e2e_overlay`) user steps get their scripted commands.
+    Cases named in ``not_run`` are reported with the reason given, and not run."""
     cases: list[CaseResult] = []
     for file, root in _discover(paths):
         specs, problems = load_test_file(file, root, assistant.path)
@@ -192,11 +200,15 @@ def run_tests(paths: list[Path], assistant: Assistant,
         if problems:
             cases.append(_error_case(file.name, str(file), problems))
         for spec in specs:
+            if not_run and spec.name in not_run:
+                cases.append(CaseResult(spec.name, str(file), False, [], spec.line, not_run=not_run[spec.name]))
+                continue
             cases.append(_run_case(spec, str(file), assistant, generator_factory, remote))
     if overlay is not None and overlay.unused():
         cases.append(_error_case(Path(overlay.path).name, overlay.path, overlay.unused()))
     passed = sum(1 for c in cases if c.passed)
-    return SuiteResult(cases=cases, passed=passed, failed=len(cases) - passed)
+    skipped = sum(1 for c in cases if c.not_run is not None)
+    return SuiteResult(cases=cases, passed=passed, failed=len(cases) - passed - skipped, not_run=skipped)
 
 
 def _error_case(name: str, file: str, problems: list[Problem], line: int | None = None) -> CaseResult:
@@ -237,7 +249,8 @@ def _play(engine: Engine, state: dict[str, Any] | None, turn: PlannedTurn,
     if turn.user is None:
         return TurnOutput([], []), state, None
     user = turn.user
-    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent)
+    message = UserMessage(user.text, f"e2e::{case}", None, dict(user.metadata), user.commands, user.intent,
+                          list(user.entities))
     try:
         result = engine.handle(state, message)
     except Exception as exc:  # noqa: BLE001 - an engine crash fails the case, not the run
@@ -570,7 +583,9 @@ def format_report(result: SuiteResult) -> str:
     """One line per case, the failures under the failed ones, and the summary as the last line."""
     lines: list[str] = []
     for case in result.cases:
-        if case.passed:
+        if case.not_run is not None:
+            lines.append(f"NOT RUN {case.name} ({_where(case.file, case.line)}): {case.not_run}")
+        elif case.passed:
             lines.append(f"PASSED {case.name}")
         else:
             lines.append(f"FAILED {case.name} ({_where(case.file, case.line)})")
@@ -579,5 +594,6 @@ def format_report(result: SuiteResult) -> str:
     skipped = sum(len(c.skipped) for c in result.cases)
     if skipped:
         lines.append(f"{skipped} assertion(s) skipped (no LLM judge)")
-    lines.append(f"{result.passed} passed, {result.failed} failed")
+    lines.append(f"{result.passed} passed, {result.failed} failed"
+                 + (f", {result.not_run} not run" if result.not_run else ""))
     return "\n".join(lines)

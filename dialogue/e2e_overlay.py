@@ -17,8 +17,10 @@ Entries are matched in order to the case's user steps, and their text must be th
 Button payloads (``/SetSlots(...)``, ``/intent``) are read without understanding, as in Rasa, so
 they may be left out. A user step without commands and without a payload is an error, as is an
 entry left over — so a test edit never silently falls back to offline understanding. An entry
-``intent <name>`` gives the intent Rasa's NLU pipeline would classify (NLU-based rules,
-:mod:`dialogue.rules`).
+``intent <name>`` gives the intent Rasa's NLU pipeline would classify, and ``entity <type> <value>``
+an entity it would extract (its entity extractors, e.g. Duckling's ``number`` and ``time``; the
+value is a number when it reads as one, so ``entity number 3`` is the number 3): they drive NLU-based rules
+and forms (:mod:`dialogue.rules`, :mod:`dialogue.forms`) as commands drive flows.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 PAYLOAD_PREFIX = "/"
 #: ``intent greet``: what Rasa's NLU pipeline classifies the message as (for NLU-based rules)
 INTENT_RE = re.compile(r"^intent\s+([\w-]+)$")
+#: ``entity number 3``: an entity Rasa's NLU pipeline extracts from the message
+ENTITY_RE = re.compile(r"^entity\s+([\w-]+)\s+(.+)$", re.S)
 
 
 @dataclass
@@ -129,7 +133,9 @@ def apply_overlay(specs: list[CaseSpec], file: Path, overlay: Overlay) -> None:
                 raw = list(step.commands) if isinstance(step.commands, list) else [step.commands]
                 intents = [INTENT_RE.match(str(c)) for c in raw if c is not None]
                 user.intent = next((m.group(1) for m in intents if m), None)
-                raw = [c for c in raw if c is not None and not INTENT_RE.match(str(c))]
+                user.entities = [_entity(m) for m in (ENTITY_RE.match(str(c)) for c in raw if c is not None) if m]
+                raw = [c for c in raw if c is not None and not INTENT_RE.match(str(c))
+                       and not ENTITY_RE.match(str(c))]
                 try:
                     user.commands = _commands(raw, {"commands": raw}, step.line)
                 except SpecError as exc:
@@ -143,6 +149,20 @@ def apply_overlay(specs: list[CaseSpec], file: Path, overlay: Overlay) -> None:
         for step in pending if not spec.problems else []:
             spec.problems.append(Problem(overlay.path, step.line,
                                          f"'{step.text}' matches no user step of '{spec.name}'"))
+
+
+def _entity(match: re.Match[str]) -> dict[str, Any]:
+    """``entity number 3`` → ``{"entity": "number", "value": 3}``: a number stays a number (as
+    Duckling's ``number`` gives it), anything else is the text as written."""
+    raw = match.group(2).strip()
+    value: Any = raw
+    for kind in (int, float):
+        try:
+            value = kind(raw)
+            break
+        except ValueError:
+            continue
+    return {"entity": match.group(1), "value": value}
 
 
 def _is_payload(text: str) -> bool:

@@ -18,9 +18,10 @@ from dialogue.commands.cancel_flow import frames_to_cancel
 from dialogue.commands.set_slot import EXTRACTOR_LLM
 from dialogue.commands.start_flow import ACTIVE_AT_START
 from dialogue.executor import DEFAULT_STEP_LIMIT, advance
+from dialogue.forms import NluMessage, extract_slots, payload_message, run_form
 from dialogue.payloads import customer_may_set, read_payload
 from dialogue.ports import Context, Ports
-from dialogue.rules import Rule, intent_of_payload
+from dialogue.rules import Rule
 from dialogue.slot_validation import push_validations, slots_set_since, watched_values
 from dialogue.tracker import BotMessage, DialogueTracker
 
@@ -43,6 +44,8 @@ class UserMessage:
     commands: list[Command] | None = None
     #: the NLU intent, when known (an e2e test's scripted ``intent x``); runs a simple Rasa rule
     intent: str | None = None
+    #: the NLU entities, when known (an e2e test's scripted ``entity e v``): fill NLU-mapped slots
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,15 +71,18 @@ class Engine:
         limit = assistant.max_message_chars
         self.max_chars = min(max_chars, limit) if limit else max_chars
         self._domain_json = assistant.domain.as_dict()
+        #: slots CALM flows collect or set: NLU slot extraction leaves them to CALM (coexistence)
+        self._calm_slots = {name for flow in assistant.flows for name in (*flow.collected_slots(),
+                                                                           *flow.set_slot_names())}
 
     def handle(self, state: dict[str, Any] | None, message: UserMessage) -> TurnResult:
         """Run one turn: understand, clean, execute commands, advance the flows."""
         tracker = DialogueTracker.from_state(message.sender_id, state, self.assistant.domain)
         tracker.channel = message.channel
         tracker.latest_message = {"text": message.text, "metadata": message.metadata}
-        rule = self._rule_for(message, tracker)
-        if rule is not None:
-            return self._run_rule(rule, tracker, message)
+        nlu = self._nlu_for(message, tracker)
+        if nlu is not None:
+            return self._run_nlu(nlu, tracker, message)
         commands = self._understand(message, tracker)
         tracker.latest_message["commands"] = [c.as_dict() for c in commands]
         tracker.emit("user", text=message.text, parse_data={"commands": tracker.latest_message["commands"]},
@@ -105,29 +111,73 @@ class Engine:
         return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
                           effects=tracker.effects, commands=[])
 
-    def _rule_for(self, message: UserMessage, tracker: DialogueTracker) -> Rule | None:
-        """A simple NLU-based rule for the message's intent (:mod:`dialogue.rules`), unless the
-        conversation is routed to CALM (coexistence slot true) or a flow is triggered by it."""
-        rules = self.assistant.rules
-        if not rules or tracker.slots.get(ROUTE_TO_CALM_SLOT) is True:
-            return None
-        intent = message.intent
-        if intent is None and read_payload(message.text, self.assistant.flows) is None:
-            intent = intent_of_payload(message.text)
-        return rules.get(intent) if intent else None
+    def _nlu_for(self, message: UserMessage, tracker: DialogueTracker) -> NluMessage | None:
+        """The message's NLU result when the NLU-based system handles it, else None.
 
-    def _run_rule(self, rule: Rule, tracker: DialogueTracker, message: UserMessage) -> TurnResult:
-        """Run the rule's actions in order, as Rasa's RulePolicy predicts them."""
-        tracker.latest_message["intent"] = {"name": rule.intent}
-        tracker.emit("user", text=message.text, parse_data={"intent": {"name": rule.intent}, "commands": []},
-                     metadata=message.metadata)
+        That is when the session is not routed to CALM (coexistence slot not true) and either a
+        form is active or the intent has a rule (:mod:`dialogue.rules`). The intent and entities
+        come from an ``/intent{...}`` payload or what a test scripts; a payload that starts a flow
+        (its id or ``nlu_trigger``) stays with CALM."""
+        if tracker.slots.get(ROUTE_TO_CALM_SLOT) is True or (not self.assistant.rules and not tracker.active_loop):
+            return None
+        payload = payload_message(message.text)
+        if payload is not None and message.intent is None and read_payload(message.text, self.assistant.flows):
+            payload = None
+        nlu = NluMessage(message.text, message.intent or (payload.intent if payload else None),
+                         list(message.entities) + (payload.entities if payload else []))
+        if tracker.active_loop or (nlu.intent and nlu.intent in self.assistant.rules):
+            return nlu
+        return None
+
+    def _run_nlu(self, nlu: NluMessage, tracker: DialogueTracker, message: UserMessage) -> TurnResult:
+        """Rasa's NLU-based dialogue for one message: the router's routing slot, slot extraction
+        (``action_extract_slots``), then the active form, or the intent's rule (RulePolicy)."""
+        parse_data = {"intent": {"name": nlu.intent}, "entities": nlu.entities, "commands": []}
+        tracker.latest_message.update({"intent": {"name": nlu.intent}, "entities": nlu.entities})
+        tracker.emit("user", text=message.text, parse_data=parse_data, metadata=message.metadata)
+        turn_start = len(tracker.events)
         ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
-        frame = {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
-                 "type": "rule", "context": {}}
+        route = self.assistant.domain.slots.get(ROUTE_TO_CALM_SLOT)
+        for command in message.commands or []:  # LLMBasedRouter: SetSlot(route_session_to_calm, False)
+            if isinstance(command, SetSlot) and command.name == ROUTE_TO_CALM_SLOT and route is not None:
+                tracker.set_slot(ROUTE_TO_CALM_SLOT, route.coerce(command.value), filled_by=command.extractor)
+        forms = self.assistant.domain.forms
+        extract_slots(ctx, nlu, forms, self._calm_slots)
+        if tracker.active_loop and tracker.active_loop in forms:
+            form, top = forms[tracker.active_loop], tracker.top
+            if run_form(ctx, form, turn_start, activating=False):
+                self._end_form(ctx, form.name)
+            self._run_patterns(ctx, top)
+            return self._finish(tracker, message, [])
+        tracker.active_loop = None
+        rule = self.assistant.rules[str(nlu.intent)]
+        frame = _rule_frame(rule)
+        top = tracker.top
+        for name in rule.actions:
+            if name in forms:
+                if run_form(ctx, forms[name], turn_start, activating=True):
+                    self._end_form(ctx, name)
+                break
+            if run_action(ctx, name, frame) == LISTEN or tracker.top is not top:
+                break
+        self._run_patterns(ctx, top)
+        return self._finish(tracker, message, [])
+
+    def _run_patterns(self, ctx: Context, top: dict[str, Any] | None) -> None:
+        """A failed custom action of the NLU-based side pushed pattern_internal_error on top of
+        the stack the turn started with: run it (and what it uncovers)."""
+        if ctx.tracker.top is not top:
+            advance(ctx, step_limit=self.step_limit)
+
+    def _end_form(self, ctx: Context, form: str) -> None:
+        """The form is done: run the rule for its end (``condition: active_loop: <form>``)."""
+        rule = self.assistant.form_end_rules.get(form)
+        if rule is None:
+            return
+        frame = _rule_frame(rule)
         for name in rule.actions:
             if run_action(ctx, name, frame) == LISTEN:
                 break
-        return self._finish(tracker, message, [])
 
     def _understand(self, message: UserMessage, tracker: DialogueTracker) -> list[Command]:
         flows, domain = self.assistant.flows, self.assistant.domain
@@ -169,6 +219,12 @@ class Engine:
         tracker.turn += 1
         return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
                           effects=tracker.effects, commands=[c.as_dict() for c in commands])
+
+
+def _rule_frame(rule: Rule) -> dict[str, Any]:
+    """The frame a rule's actions run with (never on the stack)."""
+    return {"frame_id": "rule", "flow_id": f"rule:{rule.name}", "step_id": "START", "frame_type": "regular",
+            "type": "rule", "context": {}}
 
 
 def execute_commands(commands: list[Command], ctx: Context) -> None:

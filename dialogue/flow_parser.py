@@ -121,6 +121,8 @@ class _FlowParser:
             step.action = _require_str(value, "action", self.issues, line, step.id)
         elif step.kind in ("link", "call"):
             step.target = _require_str(value, step.kind, self.issues, line, step.id)
+            if step.kind == "call":
+                self._unsupported_call(step, item, line)
         elif step.kind == "collect":
             step.collect = _require_str(value, "collect", self.issues, line, step.id)
             step.utter = _opt_str(item.get("utter"))
@@ -132,6 +134,18 @@ class _FlowParser:
             step.set_slots = self._set_slots(value, line, step.id)
         elif step.kind == "noop" and value is not True:
             self.issues.append(("noop must be 'noop: true'", line, step.id))
+
+    def _unsupported_call(self, step: FlowStep, item: Any, line: int | None) -> None:
+        """Rasa 3.21's ``call`` step also calls an MCP tool (``mcp_server`` + ``mapping``) or a
+        sub-agent (``exit_if``; rasa/shared/core/flows/steps/call.py, ``CallFlowStep``): neither is
+        supported here, and each is refused in one line naming it rather than run as a flow call."""
+        if "mcp_server" in item or "mapping" in item:
+            server = plain(item.get("mcp_server"))
+            self.issues.append((f"call of MCP tool '{step.target}' (mcp_server: {server}) is not supported: "
+                                "only calls of flows are", line, step.id))
+        elif "exit_if" in item:
+            self.issues.append((f"call of sub-agent '{step.target}' (exit_if) is not supported: "
+                                "only calls of flows are", line, step.id))
 
     def _rejections(self, raw: Any, line: int | None, sid: str | None) -> list[Rejection]:
         result: list[Rejection] = []

@@ -51,6 +51,8 @@ class Tracker:
     stack: list[dict[str, Any]] = field(default_factory=list)
     latest_input_channel: str | None = None
     active_flow: str | None = None
+    #: the NLU-based form running (rasa-sdk's ``tracker.active_loop["name"]``)
+    active_loop: str | None = None
 
     def get_slot(self, key: str) -> Any:
         """The current value of slot ``key`` (None when unset or unknown)."""

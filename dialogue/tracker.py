@@ -49,6 +49,8 @@ class DialogueTracker:
     history: list[dict[str, Any]] = field(default_factory=list)
     last_bot_messages: list[dict[str, Any]] = field(default_factory=list)
     turn: int = 0
+    #: the NLU-based form running (Rasa's ``active_loop``), see :mod:`dialogue.forms`
+    active_loop: str | None = None
     latest_message: dict[str, Any] = field(default_factory=dict)
     channel: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -76,13 +78,14 @@ class DialogueTracker:
             history=state.get("history") or [],
             last_bot_messages=state.get("last_bot_messages") or [],
             turn=int(state.get("turn", 0)),
+            active_loop=state.get("active_loop"),
         )
 
     def to_state(self) -> dict[str, Any]:
         """The JSON document to persist: O(1) in the length of the conversation.
 
         It shares the tracker's containers: the tracker is done with once its turn ends."""
-        return {
+        state = {
             "version": STATE_VERSION,
             "slots": self.slots,
             "stack": self.stack,
@@ -91,6 +94,9 @@ class DialogueTracker:
             "last_bot_messages": self.last_bot_messages,
             "turn": self.turn,
         }
+        if self.active_loop:
+            state["active_loop"] = self.active_loop
+        return state
 
     # --- events ------------------------------------------------------------------------
     def emit(self, event: str, **data: Any) -> None:

@@ -40,9 +40,10 @@ BUILTIN_ACTIONS: frozenset[str] = frozenset({
 LINKABLE_PATTERNS = frozenset({"pattern_human_handoff", "pattern_search", "pattern_customer_satisfaction"})
 
 
-def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[str]) -> list[Problem]:
+def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[str],
+                       sub_agents: frozenset[str] = frozenset()) -> list[Problem]:
     """Every problem in ``flows`` (the assistant's plus default patterns), sorted by file and line."""
-    ctx = Context(domain, frozenset(custom_actions) | frozenset(domain.actions), _flows_by_id(flows))
+    ctx = Context(domain, frozenset(custom_actions) | frozenset(domain.actions), _flows_by_id(flows), sub_agents)
     problems: list[Problem] = []
     for flow in flows:
         for flow_rule in FLOW_RULES:
@@ -52,6 +53,7 @@ def validate_assistant(flows: list[Flow], domain: Domain, custom_actions: set[st
     problems.extend(duplicate_flow_texts(flows))
     problems.extend(shared_nlu_triggers(list(ctx.flows.values())))
     problems.extend(slot_validations(ctx))
+    problems.extend(form_slots(domain))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line or 0))
 
 
@@ -159,7 +161,13 @@ def link_and_call_targets(flow: Flow, ctx: Context) -> Problems:
     """Link/call targets exist and respect the pattern restrictions."""
     for step in flow.steps:
         if step.kind in ("link", "call") and step.target and "{{" not in step.target:
-            reason = _target_issue(flow, step, ctx.flows.get(step.target))
+            target = ctx.flows.get(step.target)
+            if step.kind == "call" and target is None and step.target in ctx.sub_agents:
+                # Rasa 3.21 calls a sub-agent when the target names one (CallFlowStep.is_calling_agent)
+                yield problem(flow, step, f"call of sub-agent '{step.target}' (configured in sub_agents/) "
+                                          "is not supported: only calls of flows are")
+                continue
+            reason = _target_issue(flow, step, target)
             if reason:
                 yield problem(flow, step, reason)
 
@@ -225,6 +233,15 @@ def slot_validations(ctx: Context) -> Iterator[Problem]:
         yield Problem(file, rules.refill_line, f"slot '{slot.name}': unknown response '{refill}' to ask "
                                               f"again when its validation rejects a value: add it under "
                                               f"'responses'{hint}")
+
+
+def form_slots(domain: Domain) -> Iterator[Problem]:
+    """A form's ``required_slots`` are domain slots (``rasa data validate``: Validator.verify_form_slots)."""
+    for form in domain.forms.values():
+        for slot in form.required_slots:
+            if slot not in domain.slots:
+                yield Problem(form.file or "domain", form.line, f"form '{form.name}': required slot '{slot}' "
+                                                                "is not a slot of the domain")
 
 
 # ----------------------------------------------------------------------------- across flows

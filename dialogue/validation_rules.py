@@ -29,6 +29,8 @@ class Context:
     actions: frozenset[str] = frozenset()
     #: every flow by id (assistant flows win over default patterns of the same id)
     flows: dict[str, Flow] = field(default_factory=dict)
+    #: ids of Rasa sub-agents configured in the project (``sub_agents/<id>/config.yml``)
+    sub_agents: frozenset[str] = frozenset()
 
 
 def problem(flow: Flow, step: FlowStep | None, message: str) -> Problem:

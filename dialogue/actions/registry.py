@@ -171,7 +171,7 @@ def tracker_json(tracker: Tracker) -> dict[str, Any]:
         "paused": False,
         "events": tracker.events,
         "latest_input_channel": tracker.latest_input_channel,
-        "active_loop": {},
+        "active_loop": {"name": tracker.active_loop} if tracker.active_loop else {},
         "latest_action": {"action_name": "action_listen"},
         "latest_action_name": "action_listen",
         "stack": tracker.stack,

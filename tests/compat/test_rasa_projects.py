@@ -30,22 +30,23 @@ E2E_TEMPLATES = {
     "finance": "tests",
     "telco": "tests",
 }
-#: rasa-calm-demo tests we do not pass, with the reason (README "Rasa compatibility" lists them)
-DUCKLING = ("needs a Duckling server: the action parses dates with Rasa's DucklingEntityExtractor "
-            "(actions/entity_extractor.py), and its module cannot even be imported without it")
-FORMS = "NLU-based form (restaurant_form: active_loop, entity slot mappings, Duckling times): not supported"
-CALM_DEMO_KNOWN_FAILURES: dict[str, str] = {
+#: rasa-calm-demo tests that are not run, with the reason (README "Rasa compatibility" lists them).
+#: Their custom actions parse dates in-process with Rasa's own DucklingEntityExtractor
+#: (actions/entity_extractor.py imports rasa.nlu.extractors.duckling_entity_extractor and posts to
+#: the Duckling HTTP server named by RASA_DUCKLING_HTTP_URL): Duckling is a separate Haskell server
+#: that is not run here, and a stand-in for it would be a fake of an external service.
+DUCKLING = ("needs a Duckling server: its custom actions (actions/setup_recurrent_payment.py, "
+            "actions/action_check_appointment_availability.py) parse dates with Rasa's "
+            "DucklingEntityExtractor, which calls Duckling over HTTP (and whose module needs Rasa's "
+            "NLU dependencies, e.g. python-dotenv, to import at all)")
+CALM_DEMO_NOT_RUN: dict[str, str] = {
     "user_wants_to_set_up_a_new_recurrent_payment_without_stating_which_type": DUCKLING,
     "user wants to set up a new recurrent payment and gives an invalid start date (precedes current timestamp)":
         DUCKLING,
     "book_doctor_appointment_with_blocked_replace_card_flow_and_feedback_requested": DUCKLING,
-    "user_corrects_a_number_slot": FORMS,
-    "user_books_a_restaurant": FORMS,
-    "user_books_a_restaurant_with_an_alternative_time": FORMS,
-    "user_books_restaurant_with_fixed_date_indirect": FORMS,
 }
-#: 110 of 117 pass (94 %); the 7 above need a Duckling server or NLU-based forms
-CALM_DEMO_MIN_PASS_RATE = 0.93
+#: 114 of the 117 cases pass (97 %), the 3 above are not run (they count as not passing here)
+CALM_DEMO_MIN_PASS_RATE = 0.95
 
 
 def _load(path: Path) -> Assistant:
@@ -55,12 +56,14 @@ def _load(path: Path) -> Assistant:
         pytest.fail(f"{path.name} does not load:\n{exc}")
 
 
-def _run(project: Path, tests: list[Path], overlay: Path, servers: ActionServers) -> SuiteResult:
+def _run(project: Path, tests: list[Path], overlay: Path, servers: ActionServers,
+         not_run: dict[str, str] | None = None) -> SuiteResult:
     assistant = _load(project)
     client = RemoteActionClient(servers.url(project), timeout=30)
     try:
         return run_tests(tests, assistant, lambda a: OfflineCommandGenerator(a.flows, a.domain),
-                         remote=RemoteActions(client, assistant.domain), overlay=read_overlay(overlay))
+                         remote=RemoteActions(client, assistant.domain), overlay=read_overlay(overlay),
+                         not_run=not_run)
     finally:
         client.close()
 
@@ -86,8 +89,16 @@ def test_mantle_template_is_refused_in_one_line(templates: Path) -> None:
 
 
 def test_calm_demo_passes_its_e2e_tests(calm_demo: Path, action_servers: ActionServers) -> None:
-    result = _run(calm_demo, [calm_demo / "e2e_tests"], OVERLAYS / "calm_demo.yml", action_servers)
-    failed = {c.name for c in result.cases if not c.passed}
-    unexpected = failed - set(CALM_DEMO_KNOWN_FAILURES)
-    rate = result.passed / max(1, result.passed + result.failed)
-    assert not unexpected and rate >= CALM_DEMO_MIN_PASS_RATE, format_report(result)
+    result = _run(calm_demo, [calm_demo / "e2e_tests"], OVERLAYS / "calm_demo.yml", action_servers,
+                  not_run=CALM_DEMO_NOT_RUN)
+    print(format_report(result))  # the per-case table, with the reason of each case not run
+    not_run = {c.name for c in result.cases if c.not_run is not None}
+    assert not_run == set(CALM_DEMO_NOT_RUN), f"cases to skip that no longer exist: {set(CALM_DEMO_NOT_RUN) - not_run}"
+    rate = result.passed / max(1, result.passed + result.failed + result.not_run)
+    assert result.failed == 0 and rate >= CALM_DEMO_MIN_PASS_RATE, format_report(result)
+
+
+@pytest.mark.parametrize("name", sorted(CALM_DEMO_NOT_RUN))
+def test_calm_demo_cases_not_run(name: str, calm_demo: Path) -> None:
+    """Each case the harness does not run shows up as skipped, with its reason."""
+    pytest.skip(f"rasa-calm-demo '{name}' not run: {CALM_DEMO_NOT_RUN[name]}")

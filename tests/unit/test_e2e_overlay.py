@@ -99,11 +99,11 @@ rules:
       - intent: greet
       - action: utter_greet
       - action: action_greet_back
-  - rule: form
+  - rule: with a slot condition
+    condition: [{slot_was_set: [{greeted: true}]}]
     steps:
       - intent: book
-      - action: booking_form
-      - active_loop: booking_form
+      - action: utter_greet
 stories:
   - story: ignored
     steps: [{intent: greet}]
@@ -145,7 +145,7 @@ def test_simple_rules_load_and_the_others_are_warned_about(with_rules: Assistant
     assert list(with_rules.rules) == ["greet"]
     assert with_rules.rules["greet"].actions == ("utter_greet", "action_greet_back")
     warnings = [str(w) for w in with_rules.warnings]
-    assert any("rule 'form' ignored" in w for w in warnings)
+    assert any("rule 'with a slot condition' ignored" in w for w in warnings)
     assert any("stories ignored" in w for w in warnings)
 
 
@@ -171,3 +171,13 @@ def test_understanding_sets_the_coexistence_slot_once(with_rules: Assistant) -> 
                                             if c.get("name") == "route_session_to_calm"}.items()
     again = engine.handle(first.state, UserMessage("balance", "s4", commands=[StartFlow("check_balance")]))
     assert all(c.get("name") != "route_session_to_calm" for c in again.commands)
+
+
+def test_cases_named_not_run_are_reported_with_their_reason(assistant: Assistant) -> None:  # noqa: F811
+    assert assistant.path is not None
+    tests_file = write(assistant.path / "tests" / "e2e" / "send.yml", TESTS)
+    result = run_tests([tests_file], assistant, no_understanding, not_run={"send": "needs a Duckling server"})
+    assert (result.passed, result.failed, result.not_run) == (0, 0, 2)
+    report = format_report(result)
+    assert "NOT RUN send (" in report and report.endswith("0 passed, 0 failed, 2 not run")
+    assert "failed:" not in result.summary()

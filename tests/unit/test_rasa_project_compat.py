@@ -357,6 +357,63 @@ def test_unknown_mapping_type_stops_loading(tmp_path: Path) -> None:
     assert "domain.yml:5: slot 'x' has a mapping of unknown type 'from_gpt'" in str(error.value)
 
 
+CALLER = """\
+    flows:
+      check_weather:
+        description: Tell the weather at a place.
+        steps:
+          - collect: place
+          - call: {target}
+{extra}          - action: utter_done
+    """
+CALLER_DOMAIN = ("slots:\n  place:\n    type: text\n    mappings: [{type: from_llm}]\n"
+                 "responses:\n  utter_ask_place: [{text: Where?}]\n  utter_done: [{text: Done.}]\n")
+
+
+def _caller_project(tmp_path: Path, target: str, extra: str = "") -> Path:
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "domain.yml").write_text(CALLER_DOMAIN)
+    (root / "data" / "flows.yml").write_text(textwrap.dedent(CALLER).format(target=target, extra=extra))
+    return root
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("            mcp_server: weather_server\n"
+     "            mapping:\n              input: [{param: city, slot: place}]\n              output: []\n",
+     "call of MCP tool 'get_weather' (mcp_server: weather_server) is not supported: only calls of flows are"),
+    ("            exit_if: [slots.place is not null]\n",
+     "call of sub-agent 'get_weather' (exit_if) is not supported: only calls of flows are"),
+])
+def test_calls_of_mcp_tools_and_sub_agents_are_refused_in_one_line(tmp_path: Path, extra: str,
+                                                                  expected: str) -> None:
+    """Rasa 3.21's call step may call an MCP tool or a sub-agent (CallFlowStep): refused, one line."""
+    root = _caller_project(tmp_path, "get_weather", extra)
+    with pytest.raises(AssistantError) as error:
+        load_assistant(root)
+    problems = error.value.problems
+    assert [(Path(p.file).name, p.line, p.flow, p.message) for p in problems] == [
+        ("flows.yml", 6, "check_weather", expected)]
+
+
+def test_a_call_naming_a_configured_sub_agent_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A call whose target is a sub-agent of ``sub_agents/<folder>/config.yml`` (by its
+    ``agent.name``, as rasa/core/available_agents.py names them) is named as such."""
+    root = _caller_project(tmp_path, "weather_agent")
+    (root / "sub_agents" / "weather").mkdir(parents=True)
+    (root / "sub_agents" / "weather" / "config.yml").write_text(
+        "agent:\n  name: weather_agent\n  protocol: RASA\n")
+    with pytest.raises(AssistantError) as error:
+        load_assistant(root)
+    assert [(p.line, p.message) for p in error.value.problems] == [
+        (6, "call of sub-agent 'weather_agent' (configured in sub_agents/) is not supported: "
+            "only calls of flows are")]
+    (root / "sub_agents" / "weather" / "config.yml").write_text("agent:\n  name: other\n")
+    with pytest.raises(AssistantError) as error:
+        load_assistant(root)
+    assert [p.message for p in error.value.problems] == ["call target flow 'weather_agent' does not exist"]
+
+
 # --- e2e test files --------------------------------------------------------------------------
 
 
