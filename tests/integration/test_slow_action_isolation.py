@@ -92,5 +92,6 @@ def test_other_conversations_go_on_while_an_action_takes_10_s(action_server: str
     assert time.monotonic() - started >= 10
     assert still_running, "the other conversations' turns should have finished before the slow action"
     assert len(during) >= 2 * OTHERS
-    # blocked, every turn would wait ~9 s for the slow one; 2 s leaves room for a loaded machine
-    assert max(during) < 2.0, f"p99 quiet {p99(quiet):.3f} s, while the action ran {p99(during):.3f} s"
+    # blocked, the first turn of every conversation would wait ~9 s for the slow one; 5 s (half the
+    # action) still tells the two apart and leaves room for a heavily loaded machine
+    assert max(during) < 5.0, f"p99 quiet {p99(quiet):.3f} s, while the action ran {p99(during):.3f} s"
