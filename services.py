@@ -159,7 +159,9 @@ def build_knowledge(settings: Settings, db: Database, assistant: Assistant) -> K
 def build_socketio(settings: Settings) -> socketio.Server:
     manager: Any = None
     if settings.redis_url:
-        manager = socketio.RedisManager(settings.redis_url)
+        # the pub/sub channel is global to the Redis server: prefixed, two deployments sharing one
+        # Redis never hear each other's emits (rooms such as ``agents`` have the same name in both)
+        manager = socketio.RedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
     # handlers run inline per connection (async_handlers=False): one client's events are handled
     # in the order sent; slow work (turns) goes to connectors' worker pools
     return socketio.Server(async_mode="threading", cors_allowed_origins=OriginPolicy(settings.allowed_origins),

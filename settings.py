@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     # --- security and abuse limits (see the README's "Security") ---
     #: proxies in front of the app that append X-Forwarded-For (0: trust no header, key by the peer)
     trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=_env("HELPDESK_TRUSTED_PROXIES"))
-    #: key prefix of the rate-limit buckets in Redis
+    #: key prefix in Redis: the rate-limit buckets and the socket.io pub/sub channel (one per deployment)
     redis_prefix: str = Field("helpdesk", validation_alias=_env("HELPDESK_REDIS_PREFIX"))
     #: messages (every channel) and uploads per client address per minute; 0 turns the limit off
     address_rate_burst: int = Field(60, ge=1, validation_alias=_env("HELPDESK_ADDRESS_RATE_BURST"))
