@@ -21,8 +21,10 @@ custom actions) holds no database lock, transaction or connection:
 
 Across processes (several web processes on PostgreSQL, or a second process on SQLite) turns of
 one conversation are optimistic: should another process have run a turn of the same
-conversation meanwhile (``processed_seq`` moved), the write phase raises :class:`TurnConflict`
-instead of answering twice, and the pipeline runs the turn again from fresh state.
+conversation meanwhile (``processed_seq`` moved), or changed its status (an agent claimed,
+released or resolved it, a timer auto-resolved it), the write phase raises :class:`TurnConflict`
+instead of answering twice or overwriting that change, and the pipeline runs the turn again from
+fresh state.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class ConversationNotFound(LookupError):
 
 
 class TurnConflict(RuntimeError):
-    """Another turn of the conversation ran meanwhile (in another process)."""
+    """Another turn of the conversation ran meanwhile, or its status changed (in another process)."""
 
 
 _LOAD = select(Conversation).where(Conversation.id == bindparam("conversation_id")).execution_options(
@@ -154,6 +156,7 @@ class Turn:
         self._session: Session | None = None
         self._writing = False
         self._processed_seq_read = 0
+        self._status_read = ""
         self._callbacks: list[Callable[[], object]] = []
         self._released: list[Callable[[], object]] = []
         self.conversation: Conversation
@@ -173,6 +176,7 @@ class Turn:
                     session, self.conversation_id, for_update=False
                 )
             self._processed_seq_read = self.conversation.processed_seq
+            self._status_read = self.conversation.status
             self._session = session
             self._stack = stack.pop_all()
         return self
@@ -234,6 +238,8 @@ class Turn:
         self._reload_counters(session)
         if self.conversation.processed_seq != self._processed_seq_read:
             raise TurnConflict(f"conversation {self.conversation_id} had a turn meanwhile")
+        if self.conversation.status != self._status_read:
+            raise TurnConflict(f"conversation {self.conversation_id} became {self.conversation.status!r} meanwhile")
         self._writing = True
         return session
 
