@@ -24,22 +24,24 @@ NO_LIMITS = {"HELPDESK_WIDGET_RATE_PER_MINUTE": "0", "HELPDESK_ADDRESS_RATE_PER_
 StartTopology = Callable[..., AbstractContextManager[Topology]]
 
 
+@contextmanager
+def running_topology(*, own_postgres: bool = False, env: dict[str, str] | None = None,
+                     **options: Any) -> Iterator[Topology]:
+    """``with running_topology(web=2, workers=1, own_postgres=False, env={...}) as t:``; skips when
+    a part is missing here (module-scoped fixtures share one topology through it)."""
+    reason = missing(own_postgres=own_postgres, postgres_url=POSTGRES)
+    if reason:
+        pytest.skip(reason)
+    config = TopologyConfig(postgres_url=POSTGRES, own_postgres=own_postgres, env={**NO_LIMITS, **(env or {})},
+                            **options)
+    with Topology(config) as running:
+        yield running
+
+
 @pytest.fixture
 def start_topology() -> StartTopology:
-    """``with start_topology(web=2, workers=1, own_postgres=False, env={...}) as t:``; skips when
-    a part is missing here."""
-
-    @contextmanager
-    def start(*, own_postgres: bool = False, env: dict[str, str] | None = None, **options: Any) -> Iterator[Topology]:
-        reason = missing(own_postgres=own_postgres, postgres_url=POSTGRES)
-        if reason:
-            pytest.skip(reason)
-        config = TopologyConfig(postgres_url=POSTGRES, own_postgres=own_postgres, env={**NO_LIMITS, **(env or {})},
-                                **options)
-        with Topology(config) as running:
-            yield running
-
-    return start
+    """:func:`running_topology` for one test."""
+    return running_topology
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 channels; the widget is live — its replies go out through socket.io from whichever process ran
 the turn, never through the outbox — so its visitors keep being answered meanwhile): after the
 worker restarts, every reply is delivered exactly once, through the real slack_sdk to the loopback
-Slack API and over SMTP to a real aiosmtpd server."""
+Slack API and over SMTP to a real aiosmtpd server. What the worker owes a widget visitor — a timer
+that came due while it was dead (the inactivity auto-resolve after an agent's answer) — fires once
+after the restart, and its notice reaches the visitor's socket (on a web process) once."""
 
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import select
 
-from conversations.models import Outbox
+from conversations.models import Message, Outbox, utcnow
+from handoff import auth
+from handoff.models import Timer
+from handoff.texts import AUTO_RESOLVED
+from tests.e2e.widget_helpers import WidgetClient
 from tests.fakes.slack_events import fixture, signed
 from tests.fakes.slack_server import FakeSlack
 from tests.integration.email_app import mail
+from tests.integration.test_handoff_support import PASSWORD, login
 from tests.mailservers import SmtpServer
 from tests.production.conftest import StartTopology, answered_once, database, messages
 from tests.production.visitors import Visitor
@@ -79,7 +86,8 @@ def test_replies_queued_while_the_worker_is_dead_are_delivered_once_after_it_res
                    "HELPDESK_SLACK_PACE_SECONDS": "0", "HELPDESK_SLACK_GROUP_WINDOW": "0",
                    "HELPDESK_EMAIL_ADDRESS": SUPPORT, "HELPDESK_SMTP_URL": smtp.url,
                    "HELPDESK_EMAIL_INBOUND_TOKEN": TOKEN, "HELPDESK_OUTBOX_INTERVAL": "0.2",
-                   "HELPDESK_OUTBOX_LEASE": "5"}
+                   "HELPDESK_OUTBOX_LEASE": "5", "HELPDESK_HANDOFF_INACTIVITY_SECONDS": "1",
+                   "HELPDESK_TIMER_INTERVAL": "0.2", "HELPDESK_AGENT_HEARTBEAT_TIMEOUT": "3600"}
             with start_topology(web=2, workers=1, env=env) as topology:
                 run_scenario(topology, slack, smtp)
     finally:
@@ -110,6 +118,7 @@ def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
     asyncio.run(asyncio.wait_for(chat(), 60))
     assert visitor.unanswered == [] and visitor.conversation_id is not None
     assert answered_once(messages(db, visitor.conversation_id), list(visitor.acked)) == []
+    tab, waiting = widget_answered_by_an_agent(topology)  # its inactivity timer comes due meanwhile
     # every turn ran in the web processes; their replies wait in the outbox, undelivered
     eventually(lambda: {r.channel for r in outbox(db)[before:]} == {"slack", "email"}
                and len({r.conversation_id for r in outbox(db)[before:]}) == 10, "the queued replies")
@@ -117,6 +126,8 @@ def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
     queued = outbox(db)[before:]
     assert {r.status for r in queued} == {"pending"}
     sent_before = (len(slack.posted("C_SUPPORT")), len(smtp.received))
+    eventually(lambda: timer_due(db, waiting), "the widget conversation's inactivity timer due")
+    assert AUTO_RESOLVED not in [m["text"] for m in tab.messages()], "nobody fires timers while the worker is dead"
     topology.start_worker()
     eventually(lambda: all(r.status == "sent" for r in outbox(db)), "delivery after the restart")
     time.sleep(1.5)  # anything delivered twice would arrive now
@@ -131,3 +142,40 @@ def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
     assert Counter(r.rcpt_tos for r in smtp.received) == {(f"customer{n}@example.org",): 1 for n in range(6)}
     ids = [r.message["Message-ID"] for r in smtp.received]
     assert len(set(ids)) == len(ids)
+    try:
+        tab.wait_for("message", lambda m: m["text"] == AUTO_RESOLVED, timeout=30)
+        assert [m["text"] for m in tab.messages()].count(AUTO_RESOLVED) == 1
+        with database(db) as session:
+            notices = session.scalars(select(Message.id).where(Message.conversation_id == waiting,
+                                                               Message.text == AUTO_RESOLVED)).all()
+        assert len(notices) == 1
+    finally:
+        tab.disconnect()
+
+
+def timer_due(url: str, conversation_id: int) -> bool:
+    with database(url) as session:
+        due = session.scalar(select(Timer.due_at).where(Timer.conversation_id == conversation_id,
+                                                        Timer.kind == "inactivity"))
+    return due is not None and due <= utcnow()
+
+
+def widget_answered_by_an_agent(topology: object) -> tuple[WidgetClient, int]:
+    """A widget visitor (through nginx) handed to an agent, who answers: the inactivity timer is armed
+    for a second later. Returns the visitor's tab, still connected, and the conversation id."""
+    from deploy.topology import Topology
+
+    assert isinstance(topology, Topology)
+    with database(topology.database_url) as session, session.begin():
+        auth.create_agent(session, "ann@example.com", "Ann", PASSWORD, role="agent", teams=[])
+    ann = login(topology.url, "ann@example.com")
+    tab = WidgetClient(topology.url)
+    tab.connect()
+    cid = int(tab.send("I want to talk to a human")["conversation_id"])
+    tab.wait_for("status", lambda s: s["status"] == "queued", timeout=30)
+    for action, body in (("claim", None), ("messages", {"text": "Ann here. Anything else?"})):
+        response = httpx.post(f"{topology.url}/api/v1/conversations/{cid}/{action}", json=body, headers=ann,
+                              timeout=30)
+        assert response.status_code in (200, 201), response.text
+    tab.wait_for("message", lambda m: m["role"] == "agent", timeout=30)
+    return tab, cid
