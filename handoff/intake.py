@@ -140,9 +140,18 @@ class Intake:
 
     # --- customer messages while people have the conversation -----------------------------
     def on_customer_messages(self, turn: Turn, messages: list[Message]) -> Outcome:
-        """Note customer activity (stops auto-resolve) and collect the off-hours email address."""
-        outcome = Outcome(pending=Pending(self.ctx.publish, turn))
+        """Note customer activity (stops auto-resolve) and collect the off-hours email address.
+
+        Publishes ``handoff_route`` first (before the turn's messages): who has the conversation now,
+        read in the turn — its assignee may have changed in another process, whose ``handoff`` events
+        this process never saw, and the agents' namespace routes the customer's words by it."""
+        pending = Pending(self.ctx.publish, turn)
+        outcome = Outcome(pending=pending)
         handoff = queue.open_handoff(turn.session, turn.conversation.id)
+        if messages:
+            pending.add("handoff_route", {
+                "conversation_id": turn.conversation.id, "team_id": handoff.team_id if handoff else None,
+                "assignee_id": handoff.assignee_id if handoff else None, "open": handoff is not None})
         if handoff is None or not messages:
             return outcome
         handoff.last_customer_at = self.ctx.now()

@@ -159,6 +159,11 @@ class AgentNamespace(socketio.Namespace):
             return
         if event == "handoff":
             self._handoff_event(conversation_id, data)
+        elif event == "handoff_route":  # fresh from a turn (another process may have changed it)
+            with self._guard:
+                shown = self._where.get(conversation_id, (None, None, False, 0, 0.0))[3]
+            self._remember(conversation_id, data.get("team_id"), data.get("assignee_id"), bool(data.get("open")),
+                           shown)
         elif event in ("message", "note"):
             self.emit(event, _public(data), room=self._message_rooms(conversation_id, data))
         elif event in ("typing", "status"):  # the inbox learns status changes from ``conversation``
@@ -191,8 +196,9 @@ class AgentNamespace(socketio.Namespace):
 
     def _lookup(self, conversation_id: int) -> tuple[int | None, int | None, bool, int]:
         """(team, assignee, with people?, last seq the inbox row showed) of a conversation; cached
-        briefly (``handoff`` events of this process refresh it; another process's changes show
-        within CACHE_SECONDS)."""
+        briefly (``handoff`` events of this process refresh it, and so does the ``handoff_route`` a
+        turn with customer messages publishes before them; other changes made by another process
+        show within CACHE_SECONDS)."""
         with self._guard:
             cached = self._where.get(conversation_id)
             if cached is not None and time.monotonic() - cached[4] < CACHE_SECONDS:

@@ -261,3 +261,30 @@ def test_timers_fire_exactly_once_with_four_processes_sweeping(topology: Topolog
         assert notes[(cid, "Resolved automatically")] == 1, notes
         assert notices[cid] == 1, f"conversation {cid} told {notices[cid]} times that it was closed"
     assert set(statuses.values()) == {"resolved"}, statuses
+
+
+def test_an_agent_given_a_conversation_on_another_process_hears_its_customer_at_once(topology: Topology) -> None:
+    """Each process routes a customer message to the assignee's dashboard from what it knows of the
+    handoff; a transfer made on B must not leave A sending the customer's words to the previous agent."""
+    a, b = topology.web_url(0), topology.web_url(1)
+    ann, bob = login(a, "ann@example.com"), login(b, "bob@example.com")
+    bob_id = agent_id(bob, b)
+    bob_socket, tab = AgentSocket(b), WidgetClient(a)
+    bob_socket.connect(token_of(bob), status="away")
+    try:
+        tab.connect()
+        cid = tab.send("I want to talk to a human")["conversation_id"]  # its turns run on A
+        tab.wait_for("status", lambda s: s["status"] == "queued")
+        claimed = httpx.post(f"{a}/api/v1/conversations/{cid}/claim", headers=ann, timeout=30)
+        assert claimed.status_code == 200, claimed.text
+        moved = httpx.post(f"{b}/api/v1/conversations/{cid}/transfer", json={"agent_id": bob_id}, headers=ann,
+                           timeout=30)
+        assert moved.status_code == 200 and moved.json()["assignee"]["id"] == bob_id, moved.text
+        bob_socket.wait_for("conversation", lambda d: d["item"]["conversation_id"] == cid
+                            and (d["item"].get("assignee") or {}).get("id") == bob_id)
+        tab.send("Hello, is this Bob?")
+        heard = bob_socket.wait_for("message", lambda m: m["text"] == "Hello, is this Bob?", timeout=15)
+        assert heard["conversation_id"] == cid
+    finally:
+        tab.disconnect()
+        bob_socket.close()
