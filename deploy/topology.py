@@ -12,9 +12,9 @@ benchmark (``bench/load_topology.py``) use :class:`Topology` directly.
 * **PostgreSQL**: a fresh database on a running server (``--postgres``, dropped afterwards), or a
   throwaway server of its own (``initdb`` + ``pg_ctl`` from ``/usr/lib/postgresql/*/bin`` on a free
   port: what the restart test restarts, so nobody else's tests notice).
-* **Redis**: a ``redis-server`` of its own on a free port (no persistence): socket.io's pub/sub
-  channels are global to a Redis server (not per database number), so parallel topologies on one
-  shared server would hear each other's emits; one server each keeps them apart, and can be restarted.
+* **Redis**: a ``redis-server`` of its own on a free port (no persistence), which the restart test
+  restarts without disturbing anyone else (each topology also has its own ``HELPDESK_REDIS_PREFIX``,
+  which keeps deployments sharing one Redis server apart: keys and socket.io channel).
 * **web**: ``N`` processes started by :func:`web_command` with HELPDESK_HOST/PORT, timers and outbox
   off (``HELPDESK_TIMERS_IN_WEB=false``, ``HELPDESK_OUTBOX_IN_WEB=false``); **workers**: ``M``
   ``helpdesk worker`` processes, which deliver the outbox and run the timers.
