@@ -15,10 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+#: typing indicators a widget visitor may send: a burst, then so many a minute
+TYPING_BURST, TYPING_PER_MINUTE = 5, 30
 
 
 class Limiter(Protocol):
@@ -183,6 +185,8 @@ class ChannelLimits:
     #: new widget visitors and Rasa socket.io sessions per client address
     new_session: Limiter
     closers: list[Callable[[], object]]
+    #: typing indicators per widget visitor (whichever process each of its tabs is connected to)
+    typing: Limiter = field(default_factory=lambda: RateLimiter(TYPING_BURST, TYPING_PER_MINUTE))
 
     def message(self, who: str, environ: dict[str, Any], *, per: Limiter | None = None) -> float:
         """One message from ``who`` at the client address of ``environ``: 0.0, or seconds to wait."""
@@ -202,4 +206,4 @@ def channel_limits(settings: Any) -> ChannelLimits:
         sender=limits.limiter("sender", settings.sender_rate_burst, settings.sender_rate_per_minute),
         address=limits.limiter("address", settings.address_rate_burst, settings.address_rate_per_minute),
         new_session=limits.limiter("session", settings.new_sessions_burst, settings.new_sessions_per_minute),
-        closers=[limits.close])
+        closers=[limits.close], typing=limits.limiter("typing", TYPING_BURST, TYPING_PER_MINUTE))

@@ -17,9 +17,6 @@ from connectors.widget.views import AgentCheck, WidgetHttp, blueprint, deny_agen
 if TYPE_CHECKING:
     from flask import Flask
 
-#: socket ``typing`` events a visitor may send: a few at once, then one every 2 seconds
-TYPING_BURST, TYPING_PER_MINUTE = 5, 30
-
 
 class WidgetConnector(BaseConnector):
     """The website widget: a live channel (replies are emitted from the bus after commit)."""
@@ -36,7 +33,7 @@ class WidgetConnector(BaseConnector):
         a host Flask app's ``SECRET_KEY``."""
         settings = ctx.settings
         tokens = VisitorTokens(ctx.secret_key, settings.widget_token_max_age)
-        parts = WidgetParts(tokens, ctx.limits, RateLimiter(TYPING_BURST, TYPING_PER_MINUTE))
+        parts = WidgetParts(tokens, ctx.limits, ctx.limits.typing)  # in Redis when configured, like the others
         self.namespace = WidgetNamespace(ctx, parts)
         ctx.sio.register_namespace(self.namespace)
         ctx.bus.subscribe(self.namespace.on_bus_event)

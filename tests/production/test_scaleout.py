@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from connectors.limits import TYPING_BURST
 from conversations.models import Conversation, Message
 from deploy.topology import Topology
 from handoff import auth
@@ -222,6 +223,34 @@ def test_a_rate_limit_counts_across_processes(topology: Topology) -> None:
         stored = session.scalar(select(func.count(Message.id)).join(Conversation)
                                 .where(Conversation.thread_key == sender, Message.role == "customer"))
     assert stored == SENDER_BURST, "a refused message is not stored"
+
+
+def test_the_typing_limit_counts_across_processes(topology: Topology) -> None:
+    """A visitor's typing indicators, from two tabs on two processes, share one bucket (TYPING_BURST,
+    then one every 2 s): two buckets of their own would let every one of them through."""
+    a, b = topology.web_url(0), topology.web_url(1)
+    ann = login(b, "ann@example.com")
+    first, second, ann_socket = WidgetClient(a), WidgetClient(b), AgentSocket(b)
+    ann_socket.connect(token_of(ann), status="away")
+    try:
+        token = first.connect()["token"]
+        second.connect({"token": token})
+        cid = first.send("hello")["conversation_id"]
+        assert ann_socket.call("join", {"conversation_id": cid}) == {"ok": True}
+        tabs = [first, second] * (TYPING_BURST - 1)
+        for tab in tabs:
+            tab.sio.emit("typing", {"typing": True}, namespace="/widget")
+        # one socket's events are handled in order: once these are acknowledged, so are its typings
+        sent = [tab.send(f"from tab {n}")["id"] for n, tab in enumerate((first, second))]
+        for text in ("from tab 0", "from tab 1"):
+            ann_socket.wait_for("message", lambda m, text=text: m["text"] == text)  # type: ignore[misc]
+        assert len(sent) == 2
+        seen = [d for d in ann_socket.named("typing") if d["role"] == "customer"]
+        assert TYPING_BURST <= len(seen) < len(tabs), f"{len(seen)} of {len(tabs)} typing indicators let through"
+    finally:
+        first.disconnect()
+        second.disconnect()
+        ann_socket.close()
 
 
 def test_timers_fire_exactly_once_with_four_processes_sweeping(topology: Topology) -> None:
