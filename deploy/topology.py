@@ -429,6 +429,14 @@ class Topology:
         child.start()
         self.wait_worker(index)
 
+    def start_workers(self) -> None:
+        """Start every (stopped) worker at once, then wait for each: they come up side by side."""
+        for child in self.workers:
+            child.log.write_text("")
+            child.start()
+        for index in range(len(self.workers)):
+            self.wait_worker(index)
+
     # the end ----------------------------------------------------------------------------
 
     def close(self) -> None:

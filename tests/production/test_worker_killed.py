@@ -1,8 +1,8 @@
-"""kill -9 the worker while the outbox holds replies for Slack and email (the store-and-forward
+"""kill -9 both workers while the outbox holds replies for Slack and email (the store-and-forward
 channels; the widget is live — its replies go out through socket.io from whichever process ran
 the turn, never through the outbox — so its visitors keep being answered meanwhile): after the
-worker restarts, every reply is delivered exactly once, through the real slack_sdk to the loopback
-Slack API and over SMTP to a real aiosmtpd server. What the worker owes a widget visitor — a timer
+workers restart together (racing for every row), every reply is delivered exactly once, through
+the real slack_sdk to the loopback Slack API and over SMTP to a real aiosmtpd server. What the worker owes a widget visitor — a timer
 that came due while it was dead (the inactivity auto-resolve after an agent's answer) — fires once
 after the restart, and its notice reaches the visitor's socket (on a web process) once."""
 
@@ -88,7 +88,7 @@ def test_replies_queued_while_the_worker_is_dead_are_delivered_once_after_it_res
                    "HELPDESK_EMAIL_INBOUND_TOKEN": TOKEN, "HELPDESK_OUTBOX_INTERVAL": "0.2",
                    "HELPDESK_OUTBOX_LEASE": "5", "HELPDESK_HANDOFF_INACTIVITY_SECONDS": "1",
                    "HELPDESK_TIMER_INTERVAL": "0.2", "HELPDESK_AGENT_HEARTBEAT_TIMEOUT": "3600"}
-            with start_topology(web=2, workers=1, env=env) as topology:
+            with start_topology(web=2, workers=2, env=env) as topology:
                 run_scenario(topology, slack, smtp)
     finally:
         smtp.stop()
@@ -103,7 +103,8 @@ def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
     post_email(url, 0)  # with the worker alive: delivered at once
     eventually(lambda: outbox(db) and all(r.status == "sent" for r in outbox(db)) and len(smtp.received) >= 1,
                "the first replies")
-    topology.kill_worker()
+    for index in range(len(topology.workers)):
+        topology.kill_worker(index)
     before = len(outbox(db))
     for number in range(1, 6):
         post_slack(url, number)
@@ -128,7 +129,7 @@ def run_scenario(topology: object, slack: FakeSlack, smtp: SmtpServer) -> None:
     sent_before = (len(slack.posted("C_SUPPORT")), len(smtp.received))
     eventually(lambda: timer_due(db, waiting), "the widget conversation's inactivity timer due")
     assert AUTO_RESOLVED not in [m["text"] for m in tab.messages()], "nobody fires timers while the worker is dead"
-    topology.start_worker()
+    topology.start_workers()  # side by side: they race for every row
     eventually(lambda: all(r.status == "sent" for r in outbox(db)), "delivery after the restart")
     time.sleep(1.5)  # anything delivered twice would arrive now
     rows = outbox(db)
