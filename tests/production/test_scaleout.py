@@ -253,9 +253,18 @@ def test_the_typing_limit_counts_across_processes(topology: Topology) -> None:
 
 
 def test_timers_fire_exactly_once_with_four_processes_sweeping(topology: Topology) -> None:
-    db = topology.database_url
-    a = topology.web_url(0)
+    a, b = topology.web_url(0), topology.web_url(1)
     ann = login(a, "ann@example.com")
+    inbox = AgentSocket(b)  # Bob's dashboard: the inbox events of every firing, whichever process fired
+    inbox.connect(token_of(login(b, "bob@example.com")), status="away")
+    try:
+        fire_timers(topology, inbox, ann)
+    finally:
+        inbox.close()
+
+
+def fire_timers(topology: Topology, inbox: AgentSocket, ann: dict[str, str]) -> None:
+    db = topology.database_url
     escalating = queued(topology, "sla", 6)  # normal → high → urgent (no timer after urgent)
     idle = queued(topology, "idle", 4)  # claimed and answered, then the customer goes quiet
     for n, cid in enumerate(idle):
@@ -289,6 +298,15 @@ def test_timers_fire_exactly_once_with_four_processes_sweeping(topology: Topolog
         assert notes[(cid, "Resolved automatically")] == 1, notes
         assert notices[cid] == 1, f"conversation {cid} told {notices[cid]} times that it was closed"
     assert set(statuses.values()) == {"resolved"}, statuses
+
+    def inbox_events() -> Counter[tuple[int, str]]:
+        return Counter((d["item"]["conversation_id"], d["type"]) for d in inbox.named("conversation"))
+
+    eventually(lambda: all(inbox_events()[(c, "escalated")] >= 2 for c in escalating)
+               and all(inbox_events()[(c, "auto_resolved")] >= 1 for c in idle), "the inbox events")
+    events = inbox_events()
+    assert [events[(c, "escalated")] for c in escalating] == [2] * len(escalating), events
+    assert [events[(c, "auto_resolved")] for c in idle] == [1] * len(idle), events
 
 
 def test_an_agent_given_a_conversation_on_another_process_hears_its_customer_at_once(topology: Topology) -> None:
