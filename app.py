@@ -322,16 +322,20 @@ def _gunicorn_application(settings: Settings) -> Any:
     class Worker(ThreadWorker):
         def handle_exit(self, sig: int, frame: object) -> None:  # SIGTERM from the master
             super().handle_exit(sig, frame)
+            self.stop_gracefully()
+
+        def set_accept_enabled(self, enabled: bool) -> None:
+            super().set_accept_enabled(enabled)
+            if not enabled and (not self.alive or not self.is_parent_alive()):  # the serving loop ended
+                for listener in self.sockets:  # close the socket: connections are refused rather than
+                    listener.close()  # left waiting in its backlog (nginx tries another process)
+                self.stop_gracefully()  # (again, or after the master died)
+
+        def stop_gracefully(self) -> None:
             if built and not stopping:
                 stopping.append(threading.Thread(target=graceful_stop, args=(built[0], settings.graceful_timeout),
                                                  name="graceful-stop", daemon=True))
                 stopping[0].start()
-
-        def set_accept_enabled(self, enabled: bool) -> None:
-            super().set_accept_enabled(enabled)
-            if not enabled and not self.alive:  # stopping: close the socket, so connections are refused
-                for listener in self.sockets:  # rather than left waiting in its backlog
-                    listener.close()
 
     class Log(Logger):
         def setup(self, cfg: Any) -> None:

@@ -25,19 +25,10 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from conversations.models import Message
+from tests.integration.test_slow_action_isolation import DOMAIN, FLOWS  # the ten-second action's assistant
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/widget"
-FLOWS = """
-flows:
-  slow:
-    description: Run the ten-second action.
-    steps:
-      - action: action_ten_seconds
-"""
-DOMAIN = """
-actions: [action_ten_seconds]
-"""
 START_TIMEOUT = 120.0  # the process builds the whole app (assistant, knowledge) on a loaded machine
 STEP_TIMEOUT = 60.0
 
