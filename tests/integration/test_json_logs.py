@@ -14,10 +14,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app import create_app
-from conversations import logcontext
-from conversations.models import Conversation
+from conversations import Database, OutboxWorker, logcontext
+from conversations.models import Conversation, Outbox
 from observability import log_handler
 from tests.e2e.conftest import make_settings
+from tests.integration.test_store_outbox import FlakyChannel, _enqueue
 
 
 @contextmanager
@@ -74,3 +75,16 @@ def test_text_lines_carry_the_fields_and_json_the_exception() -> None:
             logging.getLogger("tests.json").exception("it.failed")
     record = json.loads(json_stream.getvalue())
     assert record["level"] == "ERROR" and "ValueError: bad value" in record["exception"]
+
+
+def test_an_outbox_delivery_logs_its_conversation(db: Database) -> None:
+    _enqueue(db, ["hello"], channel="slack")
+    with db.read_session() as session:
+        conversation_id = session.scalars(select(Outbox.conversation_id)).one()
+    with captured("json") as stream:
+        OutboxWorker(db, {"slack": FlakyChannel(failures=1)}).run_once()  # fails once: a retry is logged
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    retry = [r for r in records if r["message"] == "conversations.outbox.delivery_retry"]
+    assert len(retry) == 1, records
+    assert retry[0]["conversation_id"] == conversation_id and retry[0]["channel"] == "slack"
+    assert retry[0]["level"] == "WARNING" and retry[0]["attempts"] == 1
