@@ -267,14 +267,18 @@ def serve(settings: Settings, app: Flask | None = None) -> None:
         except StartupRefused as exc:
             raise SystemExit(f"error: {exc}") from None
     server = make_server(settings.host, settings.port, app, threaded=True, request_handler=RequestHandler)
-    stopping = threading.Event()
+
+    previous: dict[int, Any] = {}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     def stop(signum: int, frame: object) -> None:
-        if not stopping.is_set():  # shutdown() waits for serve_forever, which runs in this (main) thread
-            stopping.set()
-            threading.Thread(target=server.shutdown, name="server-shutdown", daemon=True).start()
+        # shutdown() waits for serve_forever, which runs in this (main) thread: from another one
+        threading.Thread(target=server.shutdown, name="server-shutdown", daemon=True).start()
+        restore()  # a second signal stops a hung shutdown the default way
 
-    previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     print(f"Helpdesk on http://{settings.host}:{settings.port}/ (assistant: {settings.assistant})", flush=True)
@@ -286,8 +290,7 @@ def serve(settings: Settings, app: Flask | None = None) -> None:
             graceful_stop(app, settings.graceful_timeout)
             app.extensions["helpdesk"].close()
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            restore()
     print("Helpdesk stopped", flush=True)
 
 
