@@ -233,7 +233,7 @@ def create_checked_app(settings: Settings) -> Flask:
 
 def graceful_stop(app: Flask, timeout: float) -> bool:
     """The first half of a graceful shutdown, once the server takes no new connections: take no new
-    turns, let those in flight finish and be delivered (at most ``timeout`` seconds), then close the
+    turns, let those in flight finish and be delivered (at most ``timeout`` seconds), then drop the
     socket.io connections (their visitors reconnect to another process). True when every turn finished;
     the caller closes the services afterwards."""
     services: Services = app.extensions["helpdesk"]
@@ -244,7 +244,10 @@ def graceful_stop(app: Flask, timeout: float) -> bool:
     finished = services.turns.wait_idle(timeout) and services.pipeline.wait_idle(max(0.0, deadline - time.monotonic()))
     if not finished:
         log.warning("app.stopping.turns_unfinished", extra={"graceful_timeout": timeout})
-    services.sio.eio.disconnect()
+    # the connections drop (no engine.io "close" packet, which tells a client not to reconnect), so
+    # every client reconnects, through nginx to another process
+    for socket in list(services.sio.eio.sockets.values()):
+        socket.close(wait=False, abort=True)
     return finished
 
 
@@ -363,8 +366,9 @@ def _gunicorn_application(settings: Settings) -> Any:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     options = {
         "bind": f"{host}:{settings.port}", "workers": 1, "worker_class": Worker,
-        # a WebSocket holds a thread and a connection for as long as it is open
-        "threads": settings.server_threads, "worker_connections": settings.server_threads,
+        # a WebSocket holds a thread and a connection for as long as it is open; an idle kept-alive
+        # connection (nginx keeps some open) holds no thread, but counts as a connection
+        "threads": settings.server_threads, "worker_connections": 2 * settings.server_threads,
         "graceful_timeout": max(1, math.ceil(settings.graceful_timeout)),
         # longer than nginx's upstream keepalive (60 s): nginx, not gunicorn, closes idle connections
         "keepalive": 75, "accesslog": "-" if as_json else None, "errorlog": "-",
