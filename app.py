@@ -374,6 +374,8 @@ def _gunicorn_application(settings: Settings) -> Any:
         "keepalive": 75, "accesslog": "-" if as_json else None, "errorlog": "-",
         "loglevel": settings.log_level.lower(), "logger_class": Log, "proc_name": "helpdesk",
         "worker_exit": worker_exit,
+        # no control socket: its default path (~/.gunicorn/gunicorn.ctl) is one for every process of a user
+        "control_socket_disable": True,
     }
 
     class Application(BaseApplication):

@@ -9,7 +9,7 @@ import asyncio
 
 import httpx
 
-from tests.production.conftest import StartTopology, answered_once, messages
+from tests.production.conftest import StartTopology, visitor_problems
 from tests.production.visitors import SCRIPT, Visitor
 
 VISITORS = 12
@@ -40,17 +40,7 @@ def test_a_web_process_stopped_with_sigterm_loses_and_repeats_nothing(start_topo
         returncode = asyncio.run(asyncio.wait_for(scenario(), 300))
         assert returncode == 0, stopping.tail(60)
         assert sum(v.reconnects for v in visitors) > 0, "no visitor was on the stopped process"
-        problems = []
-        for number, visitor in enumerate(visitors):
-            assert visitor.conversation_id is not None
-            rows = messages(topology.database_url, visitor.conversation_id)
-            problems += [f"visitor {number}: {p}" for p in answered_once(rows, list(visitor.acked))]
-            problems += [f"visitor {number}: no reply to {cid}" for cid in visitor.unanswered]
-            problems += [f"visitor {number}: seq {s} came with two ids" for s in visitor.conflicts]
-            stored_replies = {m.id for m in rows if m.role != "customer"}
-            if visitor.replies_seen() != stored_replies:
-                problems.append(f"visitor {number}: got {len(visitor.replies_seen())} replies, "
-                                f"{len(stored_replies)} stored")
+        problems = visitor_problems(topology.database_url, visitors)
         assert problems == [], "\n".join(problems)
         assert all(len(v.acked) == ROUNDS * len(SCRIPT) for v in visitors)
         assert httpx.get(topology.web_url(0) + "/readyz", timeout=10).json()["status"] == "ready"
