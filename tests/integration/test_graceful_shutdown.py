@@ -129,7 +129,7 @@ def test_sigterm_finishes_the_turn_in_flight_then_exits_0(command: str, database
     client.disconnect()
     output = log.read_text()
     assert returncode == 0, output[-5000:]
-    assert replies_when_refused == [], "the turn should still have been running when the socket closed"
+    assert replies_when_refused == [], "the turn should still have been running when new connections were refused"
     assert bot_replies()[:1] == ["done after 10 s"], (events, output[-5000:])  # delivered live, before the close
     conversation_id = ack["conversation_id"]
     engine = create_engine(db_url)
