@@ -1,4 +1,4 @@
-"""The ``helpdesk`` command line: run, db upgrade, validate, chat, test, worker."""
+"""The ``helpdesk`` command line: run, serve, db upgrade, validate, chat, test, worker."""
 
 from __future__ import annotations
 
@@ -42,12 +42,26 @@ def cli() -> None:
 @click.option("--host", default=None, help="Interface to listen on (HELPDESK_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (HELPDESK_PORT).")
 def run(host: str | None, port: int | None) -> None:
-    """Serve the helpdesk (HTTP + socket.io)."""
+    """Serve the helpdesk (HTTP + socket.io) with werkzeug: the embedded one-process default.
+    SIGTERM or Ctrl-C stops it gracefully (the turns in flight finish)."""
     from app import serve
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
     serve(settings, _app_or_exit(settings))
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (HELPDESK_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (HELPDESK_PORT).")
+@click.option("--threads", default=None, type=int, help="Threads of the worker (HELPDESK_SERVER_THREADS).")
+def serve(host: str | None, port: int | None, threads: int | None) -> None:
+    """Serve in production: gunicorn, one gthread worker (run several behind a sticky nginx: deploy/).
+    SIGTERM stops it gracefully (the turns in flight finish)."""
+    from app import serve_production
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "server_threads": threads}.items() if v is not None}
+    serve_production(_settings(**overrides))
 
 
 @cli.group()

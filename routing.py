@@ -9,12 +9,15 @@ Publishing (socket emits) happens after the commit. See DESIGN §2.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from conversations.db import Database
 from conversations.locks import TurnLocks
+from conversations.logcontext import conversation_context
 from conversations.models import Message
 from conversations.outbound import Delivery, bot_payload, message_event
 from conversations.outbound import where as where_of
@@ -53,26 +56,48 @@ class TurnPipeline:
         self.handoff = handoff
         #: how new messages leave: outbox rows for store-and-forward channels (``conversations.outbound``)
         self.delivery = delivery
+        self._active = 0  # turns running now (graceful shutdown waits for them)
+        self._idle = threading.Condition()
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                if not self._active:
+                    self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no turn runs (graceful shutdown); False after ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout)
 
     def run_pending(self, conversation_id: int) -> dict[int, list[Message]]:
         """Run the turns of every stored customer message not yet handled, in seq order;
         return the replies written, by the id of the message they answer."""
-        for _attempt in range(3):
-            answered: dict[int, list[Message]] = {}
-            try:
-                # understanding and actions run between the turn's read and write transactions,
-                # holding only this conversation's in-process lock
-                with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn:
-                    self._run(turn, answered)
-                return answered
-            except TurnConflict:
-                log.info("routing.turn.conflict", extra={"conversation_id": conversation_id})
+        with self._in_flight(), conversation_context(conversation_id):
+            for _attempt in range(3):
+                answered: dict[int, list[Message]] = {}
+                try:
+                    # understanding and actions run between the turn's read and write transactions,
+                    # holding only this conversation's in-process lock
+                    with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn, \
+                            conversation_context(channel=turn.conversation.channel):
+                        self._run(turn, answered)
+                    return answered
+                except TurnConflict:
+                    log.info("routing.turn.conflict")
         return {}
 
     def _run(self, turn: Turn, answered: dict[int, list[Message]]) -> None:
         pending = turn.pending_customer_messages()
         if not pending:
             return
+        began = time.perf_counter()
         conversation = turn.conversation
         state = conversation.state
         before = conversation.status
@@ -97,6 +122,9 @@ class TurnPipeline:
                     if self.metrics:
                         self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
         self._write(turn, results, state, (before, status), answered)
+        log.info("routing.turn", extra={"messages": len(pending), "replies": sum(map(len, answered.values())),
+                                        "status": turn.conversation.status,
+                                        "ms": round((time.perf_counter() - began) * 1000, 1)})
 
     def _user_message(self, channel: str, thread_key: str, message: Message) -> UserMessage:
         payload = message.payload or {}

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     #: socket timeout of SMTP and IMAP connections (well within the outbox lease)
     email_timeout: float = Field(30.0, gt=0, validation_alias=_env("HELPDESK_EMAIL_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPDESK_LOG_LEVEL"))
+    # --- running in production (see the README's "Running in production") ---
+    #: text: one readable line per record; json: one JSON object per line (with the conversation id)
+    log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("HELPDESK_LOG_FORMAT"))
+    #: `helpdesk serve`: threads of its one gunicorn worker (a WebSocket holds one while it is open)
+    server_threads: int = Field(1000, ge=1, validation_alias=_env("HELPDESK_SERVER_THREADS"))
+    #: seconds a stopping process (SIGTERM) has to finish the turns in flight before it exits anyway
+    graceful_timeout: float = Field(30.0, gt=0, validation_alias=_env("HELPDESK_GRACEFUL_TIMEOUT"))
     # --- agents and handoff (see the README's "Agents and handoff") ---
     #: auto: waiting conversations go to the least-loaded online agent of their team; manual: agents claim
     handoff_assignment: str = Field("auto", pattern="^(auto|manual)$",

@@ -28,10 +28,16 @@ class TurnRunner:
         #: conversation id → the job to run, and whether it must run again once more
         self._jobs: dict[int, tuple[Job, bool]] = {}
         self._running: set[int] = set()
+        self._accepting = True
 
     def submit(self, conversation_id: int, job: Job) -> None:
-        """Run ``job`` for the conversation soon (after the one running, if any)."""
+        """Run ``job`` for the conversation soon (after the one running, if any). Once the runner
+        stopped accepting (the process is stopping) nothing is scheduled: the message is stored, and
+        the process that runs the timers answers it (``maintenance.answer_unanswered``)."""
         with self._lock:
+            if not self._accepting:
+                log.warning("connectors.turn.refused_stopping", extra={"conversation_id": conversation_id})
+                return
             if conversation_id in self._jobs:
                 running = conversation_id in self._running
                 self._jobs[conversation_id] = (job, running)
@@ -57,6 +63,11 @@ class TurnRunner:
                 if not self._jobs:
                     self._idle.notify_all()
                 return
+
+    def stop_accepting(self) -> None:
+        """Take no new turns; those queued or running go on (graceful shutdown)."""
+        with self._lock:
+            self._accepting = False
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no job is queued or running (tests, shutdown); False on timeout."""

@@ -7,13 +7,14 @@ PostgreSQL gets a pre-pinging connection pool.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,24 +75,36 @@ class Database:
 
     def schema_revision(self) -> tuple[str | None, str]:
         """(the database's Alembic revision or None, the newest revision of our migrations)."""
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
+        with self.engine.connect() as connection:  # what alembic reads, without its log lines (/readyz asks often)
+            current = None
+            if inspect(connection).has_table("alembic_version"):
+                current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return current, head_revision()
 
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        with self.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-        return current, str(head)
-
-    def check_schema(self) -> None:
-        """Raise :class:`SchemaNotCurrent` unless the database is migrated to the newest revision."""
+    def check_schema(self) -> str:
+        """The schema's revision; raise :class:`SchemaNotCurrent` unless it is the newest one."""
         current, head = self.schema_revision()
         if current != head:
             raise SchemaNotCurrent(
                 f"the database schema is at {current or 'nothing'}, not {head}: run `helpdesk db upgrade`")
+        return head
+
+    def ping(self) -> None:
+        """One round trip to the database (``SELECT 1``); raises when it does not answer."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision of our migrations (read once: the scripts do not change while we run)."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
 
 
 class SchemaNotCurrent(RuntimeError):

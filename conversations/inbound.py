@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from conversations.logcontext import conversation_context
 from conversations.store import replies_to, store_inbound
 from conversations.types import Inbound, StoredInbound
 
@@ -67,7 +68,8 @@ class Inbox:
                 bookkeeping that the turn's events rely on); not called for duplicates.
             around_turn: a context manager factory wrapped around the turn (a typing indicator).
         """
-        stored = store_inbound(self._db, inbound)
+        with conversation_context(channel=inbound.channel):
+            stored = store_inbound(self._db, inbound)
         receipt = Receipt.of(stored)
         if not stored.duplicate:
             self._count(inbound.channel)
@@ -77,7 +79,7 @@ class Inbox:
         wrap = around_turn or nullcontext
 
         def turn() -> dict[int, list[Message]]:
-            with wrap():
+            with conversation_context(cid, inbound.channel), wrap():
                 return self._run_turn(cid)
 
         if not answer:

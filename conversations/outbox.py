@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
+from conversations.logcontext import conversation_context
 from conversations.models import Outbox, utcnow
 from conversations.outbound import OutboundMessage
 from conversations.types import Channel
@@ -174,14 +175,15 @@ class OutboxWorker:
 
     def _deliver(self, row: _Claimed) -> bool:
         channel = self._channels.get(row.channel)
-        try:
-            if channel is None:
-                raise LookupError(f"no channel named {row.channel!r} is registered")
-            channel.deliver(OutboundMessage.from_json(row.payload))
-        except Exception as error:  # noqa: BLE001 - any failure of a channel is recorded and retried
-            self._record_failure(row, error)
-            return False
-        self._update(row, status="sent", sent_at=self._clock(), attempts=row.attempts + 1)
+        with conversation_context(row.conversation_id, row.channel):
+            try:
+                if channel is None:
+                    raise LookupError(f"no channel named {row.channel!r} is registered")
+                channel.deliver(OutboundMessage.from_json(row.payload))
+            except Exception as error:  # noqa: BLE001 - any failure of a channel is recorded and retried
+                self._record_failure(row, error)
+                return False
+            self._update(row, status="sent", sent_at=self._clock(), attempts=row.attempts + 1)
         return True
 
     def _record_failure(self, row: _Claimed, error: Exception) -> None:

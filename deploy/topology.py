@@ -63,8 +63,9 @@ def helpdesk_executable() -> str:
 
 
 def web_command() -> list[str]:
-    """The one command every web process runs (HELPDESK_HOST / HELPDESK_PORT say where it listens)."""
-    return [helpdesk_executable(), "run"]
+    """The one command every web process runs (HELPDESK_HOST / HELPDESK_PORT say where it listens):
+    the production server, gunicorn with one gthread worker."""
+    return [helpdesk_executable(), "serve"]
 
 
 def worker_command() -> list[str]:
@@ -136,10 +137,12 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: what a crash or the OOM killer does (no cleanup at all)."""
+        """SIGKILL to the whole process (its session: gunicorn's master and its worker): what a crash
+        of the machine's process or the OOM killer does (no cleanup at all)."""
         if self.alive():
             assert self.process is not None
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # started with start_new_session=True
             self.process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:

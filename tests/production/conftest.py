@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from conversations.models import Message
 from deploy.topology import DEFAULT_POSTGRES, Topology, TopologyConfig, missing
+from tests.production.visitors import Visitor
 
 POSTGRES = os.environ.get("HELPDESK_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 #: every client of a test comes from 127.0.0.1: the rate limits have their own tests (tests/security)
@@ -75,4 +76,21 @@ def answered_once(rows: list[Message], client_ids: list[str]) -> list[str]:
             problems.append(f"message {message.seq} ({message.text!r}) never answered")
         elif len(replies) != len(set(replies)):
             problems.append(f"message {message.seq} answered twice: {replies}")
+    return problems
+
+
+def visitor_problems(url: str, visitors: list[Visitor]) -> list[str]:
+    """What is wrong with what the visitors sent and received, checked against the database: every
+    acknowledged message stored once and answered once, every reply seen, no seq with two ids."""
+    problems = []
+    for number, visitor in enumerate(visitors):
+        assert visitor.conversation_id is not None
+        rows = messages(url, visitor.conversation_id)
+        problems += [f"visitor {number}: {p}" for p in answered_once(rows, list(visitor.acked))]
+        problems += [f"visitor {number}: no reply to {cid}" for cid in visitor.unanswered]
+        problems += [f"visitor {number}: seq {s} came with two ids" for s in visitor.conflicts]
+        stored_replies = {m.id for m in rows if m.role != "customer"}
+        if visitor.replies_seen() != stored_replies:
+            problems.append(f"visitor {number}: got {len(visitor.replies_seen())} replies, "
+                            f"{len(stored_replies)} stored")
     return problems

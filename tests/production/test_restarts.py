@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.production.conftest import StartTopology, answered_once, messages
+from tests.production.conftest import StartTopology, visitor_problems
 from tests.production.visitors import Visitor
 
 VISITORS = 8
@@ -49,16 +49,7 @@ def test_postgres_then_redis_restart_during_traffic(start_topology: StartTopolog
             await asyncio.gather(*(v.close() for v in visitors))
 
         asyncio.run(asyncio.wait_for(scenario(), 150))
-        problems = []
-        for number, visitor in enumerate(visitors):
-            assert visitor.conversation_id is not None
-            rows = messages(topology.database_url, visitor.conversation_id)
-            problems += [f"visitor {number}: {p}" for p in answered_once(rows, list(visitor.acked))]
-            problems += [f"visitor {number}: no reply to {cid}" for cid in visitor.unanswered]
-            stored_replies = {m.id for m in rows if m.role != "customer"}
-            if visitor.replies_seen() != stored_replies:
-                problems.append(f"visitor {number}: got {len(visitor.replies_seen())} replies, "
-                                f"{len(stored_replies)} stored")
+        problems = visitor_problems(topology.database_url, visitors)
         assert problems == [], "\n".join(problems + timeline)
         assert all(child.alive() for child in topology.web + topology.workers)
         print("; ".join(timeline), f"; {sum(v.resends for v in visitors)} resends")

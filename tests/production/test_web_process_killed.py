@@ -10,7 +10,7 @@ import time
 
 import socketio
 
-from tests.production.conftest import StartTopology, answered_once, messages
+from tests.production.conftest import StartTopology, answered_once, messages, visitor_problems
 from tests.production.visitors import NAMESPACE, SCRIPT, Visitor
 
 VISITORS = 12
@@ -33,17 +33,7 @@ def test_visitors_survive_a_web_process_killed_mid_turn(start_topology: StartTop
         asyncio.run(asyncio.wait_for(scenario(), 90))
         assert not topology.web[0].alive()
         assert sum(v.reconnects for v in visitors) > 0, "no visitor was on the killed process"
-        problems = []
-        for number, visitor in enumerate(visitors):
-            assert visitor.conversation_id is not None
-            rows = messages(topology.database_url, visitor.conversation_id)
-            problems += [f"visitor {number}: {p}" for p in answered_once(rows, list(visitor.acked))]
-            problems += [f"visitor {number}: no reply to {cid}" for cid in visitor.unanswered]
-            problems += [f"visitor {number}: seq {s} came with two ids" for s in visitor.conflicts]
-            stored_replies = {m.id for m in rows if m.role != "customer"}
-            if visitor.replies_seen() != stored_replies:
-                problems.append(f"visitor {number}: got {len(visitor.replies_seen())} replies, "
-                                f"{len(stored_replies)} stored")
+        problems = visitor_problems(topology.database_url, visitors)
         assert problems == [], "\n".join(problems)
         assert len(visitors[0].acked) == ROUNDS * len(SCRIPT)
         print(f"{VISITORS} visitors, {sum(v.reconnects for v in visitors)} reconnects, "

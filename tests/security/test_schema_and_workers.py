@@ -44,7 +44,7 @@ def helpdesk(args: list[str], url: str, tmp_path: Path, **env: str) -> subproces
 
 
 def test_the_server_refuses_an_unmigrated_database_and_creates_no_table(db_url: str, tmp_path: Path) -> None:
-    for command in (["run"], ["worker"]):
+    for command in (["run"], ["serve"], ["worker"]):
         result = helpdesk(command, db_url, tmp_path, HELPDESK_AUTO_MIGRATE="false")
         assert result.returncode == 1, (result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
