@@ -12,7 +12,11 @@ threaded server, SQLite file), ``--threads`` client threads (8) each posting its
 conversation's turns to the Rasa REST channel nonstop for ``--http-seconds``: turns/s and the
 latency of a turn (a request and its replies) when turns of many conversations overlap.
 
+``--engine-only`` times the engine alone (no database, no HTTP): the rows to compare two versions
+of the code, run alternately in one session (the machine is shared and noisy).
+
     python bench/engine_turns.py [--conversations 30] [--turns 502] [--threads 8] [--http-seconds 15]
+    python bench/engine_turns.py --engine-only [--conversations 20]
 """
 
 from __future__ import annotations
@@ -66,6 +70,14 @@ def run_engine_only(engine: Engine, conversations: int, turns: int) -> dict[str,
             elif turn in LATE:
                 samples["engine, turn 500"].append(elapsed)
     return samples
+
+
+def run_engine_alone(conversations: int, turns: int) -> dict[str, list[float]]:
+    """The engine-alone rows only: no database, no pipeline."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(assistant=str(REPO / "flows"), instance_path=tmp)
+        engine = build_engine(settings, load_assistant(settings.assistant))
+        return run_engine_only(engine, conversations, turns)
 
 
 def run(conversations: int, turns: int) -> dict[str, list[float]]:
@@ -131,7 +143,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=502)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--http-seconds", type=float, default=15.0)
+    parser.add_argument("--engine-only", action="store_true", help="the engine alone: no database, no HTTP")
     args = parser.parse_args()
+    if args.engine_only:
+        engine_alone(run_engine_alone(args.conversations, max(args.turns, 502)))
+        return
     samples = run(args.conversations, max(args.turns, 502))
     rate = 0.0
     if args.threads:
@@ -147,6 +163,13 @@ def main() -> None:
     if args.threads:
         print(f"over HTTP, {args.threads} client threads at once: {rate:.1f} turns/s "
               f"(a request with its replies; in-process turn 5 p50 {statistics.median(early):.2f} ms)")
+
+
+def engine_alone(samples: dict[str, list[float]]) -> None:
+    print(f"{'where':<18} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, values in samples.items():
+        print(f"{name:<18} {len(values):>8} {statistics.median(values):>8.3f} "
+              f"{percentile(values, 99):>8.3f} {statistics.fmean(values):>8.3f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ Anything left is small talk, a question for the knowledge base, or "cannot handl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,28 @@ class FlowScore:
 
 @dataclass
 class _Turn:
-    """One message with what the stages share about it."""
+    """One message with what the stages share about it (computed when a stage first needs it)."""
 
     text: str
     clean: str
     tracker: DialogueTracker
     asked: str | None
     active: Flow | None
-    allowed: set[str]
+    flows: FlowsList
     scores: list[FlowScore] | None = None
-    #: the message's terms (stemmed content words), for slot names it mentions
-    terms: list[str] = field(default_factory=list)
+
+    @cached_property
+    def allowed(self) -> set[str]:
+        """Flows the customer may start now, and the active one."""
+        allowed = {f.id for f in self.flows.startable(self.tracker.slots)}
+        if self.active is not None:
+            allowed.add(self.active.id)
+        return allowed
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """The message's terms (stemmed content words), for slot names it mentions."""
+        return terms(self.text)
 
 
 class OfflineCommandGenerator:
@@ -162,11 +174,7 @@ class OfflineCommandGenerator:
     def _turn(self, text: str, tracker: DialogueTracker) -> _Turn:
         frame = tracker.active_user_frame()
         active = self._flows.get(frame["flow_id"]) if frame else None
-        allowed = {f.id for f in self._flows.startable(tracker.slots)}
-        if active is not None:
-            allowed.add(active.id)
-        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active, allowed,
-                     terms=terms(text))
+        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active, self._flows)
 
     def _scores(self, turn: _Turn) -> list[FlowScore]:
         """Flow probabilities, best first; "out of scope" is left out but takes its share."""
