@@ -91,7 +91,7 @@ class FlowClassifier:
         self._intercept = np.asarray(arrays.intercept, dtype=np.float64)
         self._normalise = phrase_normaliser(arrays.synonyms)
         self._word_columns: dict[str, tuple[int, ...]] = {}
-        self._messages: dict[str, np.ndarray] = {}
+        self._messages: dict[str, tuple[float, ...]] = {}
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
@@ -119,22 +119,20 @@ class FlowClassifier:
         """Probabilities for ``text``; with ``allowed``, only those labels (and out of scope),
         renormalised."""
         probabilities, labels = self._probabilities(text), self.labels
-        if allowed is None:
-            keep: Sequence[int] = range(len(labels))
-            total = 1.0
-        else:
-            keep = [i for i, label in enumerate(labels) if label in allowed or label == OUT_OF_SCOPE]
-            total = float(probabilities[keep].sum()) or 1.0
-        ranked = sorted(((labels[i], float(probabilities[i]) / total) for i in keep), key=lambda pair: -pair[1])
-        return Prediction(ranked)
+        pairs = list(zip(labels, probabilities, strict=True)) if allowed is None else \
+            [(label, p) for label, p in zip(labels, probabilities, strict=True)
+             if label in allowed or label == OUT_OF_SCOPE]
+        total = sum(p for _, p in pairs) if allowed is not None else 1.0
+        total = total or 1.0
+        return Prediction(sorted(((label, p / total) for label, p in pairs), key=lambda pair: -pair[1]))
 
-    def _probabilities(self, text: str) -> np.ndarray:
+    def _probabilities(self, text: str) -> tuple[float, ...]:
         """Softmax of the logits over all labels, remembered per message."""
         found = self._messages.get(text)
         if found is None:
             logits = self.logits(self._normalise(text))
-            found = np.exp(logits - logits.max())
-            found /= found.sum()
+            exp = np.exp(logits - logits.max())
+            found = tuple((exp / exp.sum()).tolist())
             if len(self._messages) >= MESSAGE_CACHE_SIZE:
                 self._messages.clear()
             self._messages[text] = found

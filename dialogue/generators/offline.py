@@ -107,13 +107,17 @@ class _Turn:
     tracker: DialogueTracker
     asked: str | None
     active: Flow | None
-    flows: FlowsList
     scores: list[FlowScore] | None = None
+
+    #: the startable flows without a guard, and those with one (``OfflineCommandGenerator._index``)
+    unguarded: frozenset[str] = frozenset()
+    guarded: tuple[Flow, ...] = ()
 
     @cached_property
     def allowed(self) -> set[str]:
         """Flows the customer may start now, and the active one."""
-        allowed = {f.id for f in self.flows.startable(self.tracker.slots)}
+        allowed = set(self.unguarded)
+        allowed.update(f.id for f in self.guarded if f.is_startable(self.tracker.slots))
         if self.active is not None:
             allowed.add(self.active.id)
         return allowed
@@ -153,6 +157,8 @@ class OfflineCommandGenerator:
         self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms()) \
             if len(set(data.labels)) > 1 else None
         self._handoff_flows = {f.id for f in startable if _is_handoff_flow(f)}
+        self._unguarded = frozenset(f.id for f in startable if f.guard is None)
+        self._guarded = tuple(f for f in startable if f.guard is not None)
 
     def predict(self, text: str, tracker: DialogueTracker, flows: FlowsList, domain: Domain) -> list[Command]:
         """Commands for one customer message (never empty)."""
@@ -174,7 +180,8 @@ class OfflineCommandGenerator:
     def _turn(self, text: str, tracker: DialogueTracker) -> _Turn:
         frame = tracker.active_user_frame()
         active = self._flows.get(frame["flow_id"]) if frame else None
-        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active, self._flows)
+        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active,
+                     unguarded=self._unguarded, guarded=self._guarded)
 
     def _scores(self, turn: _Turn) -> list[FlowScore]:
         """Flow probabilities, best first; "out of scope" is left out but takes its share."""
