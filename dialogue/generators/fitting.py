@@ -1,13 +1,19 @@
 """Fitting the flow classifier with scikit-learn: TF-IDF over word 1-2-grams and character
 2-5-grams within words, then a multinomial logistic regression (``class_weight="balanced"``).
 
-The only module that imports scikit-learn and SciPy. Its result is :class:`ModelArrays` (plain
-lists and numpy arrays), which is all :class:`~dialogue.generators.classifier.FlowClassifier`
-needs to predict.
+The only module that imports scikit-learn and SciPy, and it runs in a child process
+(:mod:`dialogue.generators.model_cache`)::
+
+    echo '{"texts": [...], "labels": [...], "synonyms": {}, "c": 50.0}' | python -m dialogue.generators.fitting > model.npz
+
+Its result is :class:`ModelArrays` (plain lists and numpy arrays), which is all
+:class:`~dialogue.generators.classifier.FlowClassifier` needs to predict.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,3 +55,17 @@ def _terms(vocabulary: dict[str, int]) -> list[str]:
     for term, column in vocabulary.items():
         terms[column] = term
     return terms
+
+
+def main() -> None:
+    """Fit the training data read as JSON from stdin; write the ``.npz`` model to stdout."""
+    from dialogue.generators.model_cache import cache_key, encode
+
+    request = json.load(sys.stdin)
+    arrays = fit(request["texts"], request["labels"], request["synonyms"], float(request["c"]))
+    sys.stdout.buffer.write(encode(arrays, cache_key(request)))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()

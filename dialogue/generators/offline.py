@@ -139,13 +139,16 @@ class OfflineCommandGenerator:
         # [StartFlow("check_order_status"), SetSlot("order_number", "A1001", "LLM")]
 
     Without ``assistant_path`` the folder holding the flows' files is used (its ``nlu.yml`` files
-    and ``tests/``); flows built in memory train on their own texts only.
+    and ``tests/``); flows built in memory train on their own texts only. The fitted classifier
+    is cached in ``cache_dir`` (a folder in the temp directory when None), see
+    :mod:`dialogue.generators.model_cache`: this process never imports scikit-learn.
     """
 
     def __init__(self, flows: FlowsList, domain: Domain, thresholds: Thresholds | None = None, *,
-                 assistant_path: Path | str | None = None) -> None:
+                 assistant_path: Path | str | None = None, cache_dir: Path | str | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
         self._path = Path(assistant_path) if assistant_path is not None else None
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index(flows, domain)
 
     def _index(self, flows: FlowsList, domain: Domain) -> None:
@@ -154,8 +157,8 @@ class OfflineCommandGenerator:
         data = collect_training_data(flows, self._path or _flows_folder(startable))
         self.training = data
         self._value_phrases = data.synonyms
-        self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms()) \
-            if len(set(data.labels)) > 1 else None
+        self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms(),
+                                                cache_dir=self._cache_dir) if len(set(data.labels)) > 1 else None
         self._handoff_flows = {f.id for f in startable if _is_handoff_flow(f)}
         self._unguarded = frozenset(f.id for f in startable if f.guard is None)
         self._guarded = tuple(f for f in startable if f.guard is not None)
