@@ -134,12 +134,10 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _train(request: dict[str, Any]) -> bytes:
     """The ``.npz`` bytes a child process fits for ``request``."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # this code, not another installed copy
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    root = Path(__file__).resolve().parents[2]  # ``-m`` imports from here first: this very code
     command = [sys.executable, "-m", CHILD_MODULE]
     try:
-        done = subprocess.run(command, input=json.dumps(request).encode(), capture_output=True, env=env,
+        done = subprocess.run(command, input=json.dumps(request).encode(), capture_output=True, cwd=root,
                               timeout=TRAIN_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise TrainingError(f"training the flow classifier ({' '.join(command)}) took longer than "
