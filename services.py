@@ -132,8 +132,9 @@ def build_engine(settings: Settings, assistant: Assistant, *, knowledge: Knowled
         options = LLMOptions(assistant_name=voice.name, history_turns=settings.llm_history_turns,
                              retrieval_threshold=settings.llm_retrieval_threshold)
         generator: CommandGenerator = LLMCommandGenerator(llm, assistant.flows, assistant.domain, options)
-    else:  # trains a classifier (scikit-learn): only when it is the one used
-        generator = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path)
+    else:  # a classifier fitted by a child process (scikit-learn), cached in the instance folder
+        generator = OfflineCommandGenerator(assistant.flows, assistant.domain, assistant_path=assistant.path,
+                                            cache_dir=Path(settings.instance_path) / "nlu-cache")
     return Engine(assistant, generator, ports, step_limit=settings.step_limit,
                   max_chars=settings.max_message_chars)
 

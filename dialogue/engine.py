@@ -84,13 +84,13 @@ class Engine:
         if nlu is not None:
             return self._run_nlu(nlu, tracker, message)
         commands = self._understand(message, tracker)
-        tracker.latest_message["commands"] = [c.as_dict() for c in commands]
-        tracker.emit("user", text=message.text, parse_data={"commands": tracker.latest_message["commands"]},
-                     metadata=message.metadata)
+        wire = [c.as_dict() for c in commands]
+        tracker.latest_message["commands"] = wire
+        tracker.emit("user", text=message.text, parse_data={"commands": wire}, metadata=message.metadata)
         ctx = Context(tracker, self.assistant.flows, self.assistant.domain, self.ports, self._domain_json)
         execute_commands(commands, ctx)
         advance(ctx, step_limit=self.step_limit)
-        return self._finish(tracker, message, commands)
+        return self._finish(tracker, message, [dict(c) for c in wire])
 
     def resume(self, state: dict[str, Any] | None, sender_id: str, *, channel: str | None = None,
                flow: str | None = None, clear: bool = False) -> TurnResult:
@@ -211,14 +211,14 @@ class Engine:
             cleaned.append(CannotHandle())
         return cleaned
 
-    def _finish(self, tracker: DialogueTracker, message: UserMessage, commands: list[Command]) -> TurnResult:
+    def _finish(self, tracker: DialogueTracker, message: UserMessage, commands: list[dict[str, Any]]) -> TurnResult:
         texts = [m.text for m in tracker.messages if m.text]
         tracker.history.append({"user": message.text, "bot": texts})
         if tracker.messages:
             tracker.last_bot_messages = [m.to_dict() for m in tracker.messages]
         tracker.turn += 1
         return TurnResult(state=tracker.to_state(), messages=tracker.messages, events=tracker.events,
-                          effects=tracker.effects, commands=[c.as_dict() for c in commands])
+                          effects=tracker.effects, commands=commands)
 
 
 def _rule_frame(rule: Rule) -> dict[str, Any]:

@@ -83,10 +83,13 @@ def _next_step(ctx: Context, frame: dict[str, Any], flow: Flow) -> FlowStep | No
     if step is None:
         ctx.tracker.emit("frame_dropped", flow_id=flow.id, reason=f"step '{current}' no longer exists")
         return None
-    context = frame_context(ctx, frame)
+    context: dict[str, Any] | None = None  # built for the first conditional branch only
     for branch in step.next:
-        if evaluate(branch.source, branch.condition, ctx, context):
-            return None if branch.target == END else flow.step(branch.target)
+        if branch.source is not None or branch.condition is not None:
+            context = context if context is not None else frame_context(ctx, frame)
+            if not evaluate(branch.source, branch.condition, ctx, context):
+                continue
+        return None if branch.target == END else flow.step(branch.target)
     return None
 
 

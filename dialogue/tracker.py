@@ -66,17 +66,20 @@ class DialogueTracker:
     @classmethod
     def from_state(cls, sender_id: str, state: dict[str, Any] | None, domain: Domain) -> DialogueTracker:
         """Load a tracker from its JSON document; new conversations start at the initial slots."""
-        # a JSON round trip copies a JSON document faster than copy.deepcopy
-        state = json.loads(json.dumps(state)) if state else {}
+        state = state or {}
+        # a turn changes slot values and frames in place: a JSON round trip copies them (faster
+        # than copy.deepcopy); past turns and the last bot messages are only appended to or
+        # replaced, so a copy of their list will do (they are half the document)
+        slot_values, stack = json.loads(json.dumps([state.get("slots") or {}, state.get("stack") or []]))
         slots = domain.initial_slots()
-        slots.update(state.get("slots") or {})
+        slots.update(slot_values)
         return cls(
             sender_id=sender_id,
             slots=slots,
-            stack=state.get("stack") or [],
+            stack=stack,
             next_frame=int(state.get("next_frame", 1)),
-            history=state.get("history") or [],
-            last_bot_messages=state.get("last_bot_messages") or [],
+            history=list(state.get("history") or []),
+            last_bot_messages=list(state.get("last_bot_messages") or []),
             turn=int(state.get("turn", 0)),
             active_loop=state.get("active_loop"),
         )

@@ -1,12 +1,13 @@
 """A flow classifier learned from examples: TF-IDF over word and character n-grams with a
-multinomial logistic regression (scikit-learn), plus a lean prediction path.
+multinomial logistic regression, fitted by scikit-learn (:mod:`dialogue.generators.fitting`) and
+served with numpy alone.
 
-Training uses scikit-learn (imported here only, so a process that never trains pays neither
-its import time nor its memory). Prediction does the same arithmetic without scikit-learn's
-per-call validation: the fitted vocabularies, IDF weights and coefficients are copied into a
-dict and a numpy matrix, which keeps one prediction well under a millisecond (scikit-learn's own
-``predict_proba`` on one message costs about 1 ms). A unit test checks both give the same
-probabilities.
+The fitted vocabularies, IDF weights and coefficients are plain dicts and numpy arrays
+(:class:`ModelArrays`); prediction does scikit-learn's arithmetic without its per-call validation
+(a unit test checks both give the same probabilities), which keeps one prediction well under a
+millisecond. Where the arrays come from — a cache file, a child process that fits them, or an
+in-process fit — is :mod:`dialogue.generators.model_cache`'s business: the serving process
+never imports scikit-learn or SciPy when a cache or the child process is available.
 
 Character n-grams (within word boundaries) make the model robust to typos ("cancle", "pasword")
 and word forms; word bigrams catch short phrases ("log in", "too big").
@@ -18,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -27,13 +29,18 @@ from dialogue.generators.text_match import without_values
 OUT_OF_SCOPE = "out_of_scope"
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
+#: scikit-learn's word tokens for the word vectoriser (``token_pattern``)
+TOKEN_PATTERN = r"(?u)\b\w+\b"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 #: inverse regularisation strength of the logistic regression (measured on the tuning set)
 REGULARISATION_C = 50.0
 #: trained models kept per process, by their training data
 CACHE_SIZE = 8
 _TRAINED: dict[tuple[object, ...], FlowClassifier] = {}
-#: words whose known character n-grams each vectoriser remembers (cleared when full)
+#: words whose known n-grams each classifier remembers (cleared when full)
 WORD_CACHE_SIZE = 50_000
+#: messages whose probabilities each classifier remembers (short answers repeat: "no", "yes", "website")
+MESSAGE_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -47,42 +54,122 @@ class Prediction:
         return self.ranked[0] if self.ranked else (OUT_OF_SCOPE, 1.0)
 
 
-class _Vectoriser:
-    """One fitted TfidfVectorizer (sublinear tf, l2 norm) as plain lookups. Character n-grams
-    within words (``char_wb``) depend on the word alone, so each word's known n-grams are
-    looked up once and remembered."""
+@dataclass(frozen=True)
+class ModelArrays:
+    """A fitted model as plain data: what prediction needs, and what the cache stores.
 
-    def __init__(self, fitted: object, offset: int) -> None:
-        self.analyse: Callable[[str], list[str]] = fitted.build_analyzer()  # type: ignore[attr-defined]
-        vocabulary: dict[str, int] = fitted.vocabulary_  # type: ignore[attr-defined]
-        self.index = {term: offset + i for term, i in vocabulary.items()}
-        self.idf = np.zeros(offset + len(vocabulary))
-        self.idf[offset:] = fitted.idf_  # type: ignore[attr-defined]
-        self.size = len(vocabulary)
-        self._range = fitted.ngram_range if getattr(fitted, "analyzer", None) == "char_wb" else None  # type: ignore[attr-defined]
-        self._words: dict[str, tuple[int, ...]] = {}
+    Columns ``0 .. len(word_terms)-1`` are the word n-grams, the rest the character n-grams;
+    ``coef`` has one row per column and one column per label (two labels: already expanded to
+    two opposite columns, as scikit-learn's ``predict_proba`` does)."""
 
-    def _known(self, text: str) -> list[int]:
-        if self._range is None:
-            return [column for term in self.analyse(text) if (column := self.index.get(term)) is not None]
-        found: list[int] = []
-        for word in text.lower().split():
-            grams = self._words.get(word)
-            if grams is None:
-                if len(self._words) >= WORD_CACHE_SIZE:
-                    self._words.clear()
-                grams = self._words[word] = tuple(
-                    column for g in _word_grams(word, *self._range) if (column := self.index.get(g)) is not None)
-            found += grams
+    labels: list[str]
+    word_terms: list[str]
+    char_terms: list[str]
+    idf: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    synonyms: dict[str, str]
+
+
+class FlowClassifier:
+    """Labels (flow ids and :data:`OUT_OF_SCOPE`) with calibrated probabilities for a text.
+
+    Example::
+
+        model = FlowClassifier.train(["where is my order", "cancel it"], ["status", "cancel"])
+        model.predict("wheres my ordr").best    # ("status", 0.8...)
+    """
+
+    def __init__(self, arrays: ModelArrays) -> None:
+        self.arrays = arrays
+        self.labels = list(arrays.labels)
+        self._words = {term: i for i, term in enumerate(arrays.word_terms)}
+        offset = len(arrays.word_terms)
+        self._chars = {term: offset + i for i, term in enumerate(arrays.char_terms)}
+        self._idf = np.ascontiguousarray(arrays.idf, dtype=np.float64)
+        self._coef = np.ascontiguousarray(arrays.coef, dtype=np.float64)
+        self._intercept = np.asarray(arrays.intercept, dtype=np.float64)
+        self._normalise = phrase_normaliser(arrays.synonyms)
+        self._word_columns: dict[str, tuple[int, ...]] = {}
+        self._messages: dict[str, tuple[float, ...]] = {}
+
+    @classmethod
+    def train(cls, texts: Sequence[str], labels: Sequence[str], *,
+              synonyms: dict[str, str] | None = None, c: float = REGULARISATION_C,
+              cache_dir: Path | None = None) -> FlowClassifier:
+        """Fit on ``texts`` (at least two distinct labels); ``synonyms`` (phrase -> canonical
+        text) are replaced before the n-grams. The same data gives the same model, trained once
+        per process (several engines of one assistant share it) and, with ``cache_dir``, once
+        per machine (:func:`dialogue.generators.model_cache.fitted_arrays`)."""
+        from dialogue.generators.model_cache import fitted_arrays
+
+        if len(set(labels)) < 2:
+            raise ValueError("a flow classifier needs examples of at least two labels")
+        key = (tuple(texts), tuple(labels), tuple(sorted((synonyms or {}).items())), c, CHAR_NGRAMS,
+               str(cache_dir) if cache_dir else None)
+        model = _TRAINED.get(key)
+        if model is None:
+            if len(_TRAINED) >= CACHE_SIZE:
+                _TRAINED.pop(next(iter(_TRAINED)))
+            model = _TRAINED[key] = cls(fitted_arrays(list(texts), list(labels), dict(synonyms or {}), c,
+                                                      cache_dir=cache_dir))
+        return model
+
+    def predict(self, text: str, allowed: set[str] | None = None) -> Prediction:
+        """Probabilities for ``text``; with ``allowed``, only those labels (and out of scope),
+        renormalised."""
+        probabilities, labels = self._probabilities(text), self.labels
+        pairs = list(zip(labels, probabilities, strict=True)) if allowed is None else \
+            [(label, p) for label, p in zip(labels, probabilities, strict=True)
+             if label in allowed or label == OUT_OF_SCOPE]
+        total = sum(p for _, p in pairs) if allowed is not None else 1.0
+        total = total or 1.0
+        return Prediction(sorted(((label, p / total) for label, p in pairs), key=lambda pair: -pair[1]))
+
+    def _probabilities(self, text: str) -> tuple[float, ...]:
+        """Softmax of the logits over all labels, remembered per message."""
+        found = self._messages.get(text)
+        if found is None:
+            logits = self.logits(self._normalise(text))
+            exp = np.exp(logits - logits.max())
+            found = tuple((exp / exp.sum()).tolist())
+            if len(self._messages) >= MESSAGE_CACHE_SIZE:
+                self._messages.clear()
+            self._messages[text] = found
         return found
 
-    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and l2-normalised sublinear TF-IDF values of the text's known terms."""
-        counts = Counter(self._known(text))
-        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[columns]
-        norm = float(np.sqrt(values @ values))
-        return columns, values / norm if norm else values
+    def logits(self, prepared: str) -> np.ndarray:
+        """The linear scores of an already normalised text: l2-normalised sublinear TF-IDF of
+        the word n-grams and of the character n-grams (each part normalised on its own, as two
+        ``TfidfVectorizer``\\ s stacked), times the coefficients."""
+        tokens = _TOKEN_RE.findall(prepared)
+        words = Counter(column for term in (*tokens, *map(" ".join, zip(tokens, tokens[1:], strict=False)))
+                        if (column := self._words.get(term)) is not None)
+        chars: Counter[int] = Counter()
+        for word in prepared.split():
+            chars.update(self._char_columns(word))
+        if not words and not chars:
+            return self._intercept.copy()
+        columns = np.fromiter((*words, *chars), dtype=np.intp, count=len(words) + len(chars))
+        counts = np.fromiter((*words.values(), *chars.values()), dtype=np.float64, count=len(columns))
+        values = (1.0 + np.log(counts)) * self._idf[columns]
+        split = len(words)
+        for part in (values[:split], values[split:]):
+            norm = float(np.sqrt(part @ part))
+            if norm:
+                part /= norm
+        return self._intercept + values @ self._coef[columns]
+
+    def _char_columns(self, word: str) -> tuple[int, ...]:
+        """The known character n-grams of one word (``char_wb`` n-grams depend on the word alone)."""
+        columns = self._word_columns.get(word)
+        if columns is None:
+            if len(self._word_columns) >= WORD_CACHE_SIZE:
+                self._word_columns.clear()
+            chars = self._chars
+            columns = self._word_columns[word] = tuple(
+                column for g in _word_grams(word, *CHAR_NGRAMS) if (column := chars.get(g)) is not None)
+        return columns
 
 
 def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
@@ -95,85 +182,6 @@ def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
         if len(padded) <= n:
             break
     return tuple(grams)
-
-
-class FlowClassifier:
-    """Labels (flow ids and :data:`OUT_OF_SCOPE`) with calibrated probabilities for a text.
-
-    Example::
-
-        model = FlowClassifier.train(["where is my order", "cancel it"], ["status", "cancel"])
-        model.predict("wheres my ordr").best    # ("status", 0.8...)
-    """
-
-    def __init__(self, labels: list[str], vectorisers: list[_Vectoriser], coef: np.ndarray,
-                 intercept: np.ndarray, normalise: Callable[[str], str]) -> None:
-        self.labels = labels
-        self._vectorisers = vectorisers
-        self._coef = coef
-        self._intercept = intercept
-        self._normalise = normalise
-
-    @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[str], *,
-              synonyms: dict[str, str] | None = None, c: float = REGULARISATION_C) -> FlowClassifier:
-        """Fit on ``texts`` (at least two distinct labels); ``synonyms`` (phrase -> canonical
-        text) are replaced before the n-grams. The same data gives the same model, trained once
-        per process (several engines of one assistant share it)."""
-        key = (tuple(texts), tuple(labels), tuple(sorted((synonyms or {}).items())), c, CHAR_NGRAMS)
-        if key not in _TRAINED:
-            if len(_TRAINED) >= CACHE_SIZE:
-                _TRAINED.pop(next(iter(_TRAINED)))
-            _TRAINED[key] = cls._fit(texts, labels, phrase_normaliser(synonyms or {}), c)
-        return _TRAINED[key]
-
-    @classmethod
-    def _fit(cls, texts: Sequence[str], labels: Sequence[str], normalise: Callable[[str], str],
-             c: float) -> FlowClassifier:
-        from scipy.sparse import hstack
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from threadpoolctl import threadpool_limits
-
-        if len(set(labels)) < 2:
-            raise ValueError("a flow classifier needs examples of at least two labels")
-        prepared = [normalise(t) for t in texts]
-        word = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True,
-                               token_pattern=r"(?u)\b\w+\b")
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=1)
-        matrix = hstack([word.fit_transform(prepared), char.fit_transform(prepared)]).tocsr()
-        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        with threadpool_limits(1):  # BLAS threads only add overhead on a problem this small
-            model.fit(matrix, list(labels))
-        vectorisers = [_Vectoriser(word, 0)]
-        vectorisers.append(_Vectoriser(char, vectorisers[0].size))
-        coef = np.ascontiguousarray(model.coef_.T, dtype=np.float64)
-        intercept = np.asarray(model.intercept_, dtype=np.float64)
-        if coef.shape[1] == 1:  # two labels: scikit-learn keeps one column for the second label
-            coef = np.hstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        return cls([str(x) for x in model.classes_], vectorisers, coef, intercept, normalise)
-
-    def predict(self, text: str, allowed: set[str] | None = None) -> Prediction:
-        """Probabilities for ``text``; with ``allowed``, only those labels (and out of scope),
-        renormalised."""
-        logits = self.logits(self._normalise(text))
-        probabilities = np.exp(logits - logits.max())
-        keep = [i for i, label in enumerate(self.labels)
-                if allowed is None or label in allowed or label == OUT_OF_SCOPE]
-        total = float(probabilities[keep].sum()) or 1.0
-        ranked = sorted(((self.labels[i], float(probabilities[i]) / total) for i in keep),
-                        key=lambda pair: -pair[1])
-        return Prediction(ranked)
-
-    def logits(self, prepared: str) -> np.ndarray:
-        """The linear scores of an already normalised text."""
-        scores = self._intercept.copy()
-        for vectoriser in self._vectorisers:
-            columns, values = vectoriser.features(prepared)
-            if len(columns):
-                scores += values @ self._coef[columns]
-        return scores
 
 
 def phrase_normaliser(synonyms: dict[str, str]) -> Callable[[str], str]:

@@ -20,7 +20,8 @@ Anything left is small talk, a question for the knowledge base, or "cannot handl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,32 @@ class FlowScore:
 
 @dataclass
 class _Turn:
-    """One message with what the stages share about it."""
+    """One message with what the stages share about it (computed when a stage first needs it)."""
 
     text: str
     clean: str
     tracker: DialogueTracker
     asked: str | None
     active: Flow | None
-    allowed: set[str]
     scores: list[FlowScore] | None = None
-    #: the message's terms (stemmed content words), for slot names it mentions
-    terms: list[str] = field(default_factory=list)
+
+    #: the startable flows without a guard, and those with one (``OfflineCommandGenerator._index``)
+    unguarded: frozenset[str] = frozenset()
+    guarded: tuple[Flow, ...] = ()
+
+    @cached_property
+    def allowed(self) -> set[str]:
+        """Flows the customer may start now, and the active one."""
+        allowed = set(self.unguarded)
+        allowed.update(f.id for f in self.guarded if f.is_startable(self.tracker.slots))
+        if self.active is not None:
+            allowed.add(self.active.id)
+        return allowed
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """The message's terms (stemmed content words), for slot names it mentions."""
+        return terms(self.text)
 
 
 class OfflineCommandGenerator:
@@ -123,13 +139,16 @@ class OfflineCommandGenerator:
         # [StartFlow("check_order_status"), SetSlot("order_number", "A1001", "LLM")]
 
     Without ``assistant_path`` the folder holding the flows' files is used (its ``nlu.yml`` files
-    and ``tests/``); flows built in memory train on their own texts only.
+    and ``tests/``); flows built in memory train on their own texts only. The fitted classifier
+    is cached in ``cache_dir`` (a folder in the temp directory when None), see
+    :mod:`dialogue.generators.model_cache`: this process never imports scikit-learn.
     """
 
     def __init__(self, flows: FlowsList, domain: Domain, thresholds: Thresholds | None = None, *,
-                 assistant_path: Path | str | None = None) -> None:
+                 assistant_path: Path | str | None = None, cache_dir: Path | str | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
         self._path = Path(assistant_path) if assistant_path is not None else None
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index(flows, domain)
 
     def _index(self, flows: FlowsList, domain: Domain) -> None:
@@ -138,9 +157,11 @@ class OfflineCommandGenerator:
         data = collect_training_data(flows, self._path or _flows_folder(startable))
         self.training = data
         self._value_phrases = data.synonyms
-        self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms()) \
-            if len(set(data.labels)) > 1 else None
+        self._classifier = FlowClassifier.train(data.texts, data.labels, synonyms=data.classifier_synonyms(),
+                                                cache_dir=self._cache_dir) if len(set(data.labels)) > 1 else None
         self._handoff_flows = {f.id for f in startable if _is_handoff_flow(f)}
+        self._unguarded = frozenset(f.id for f in startable if f.guard is None)
+        self._guarded = tuple(f for f in startable if f.guard is not None)
 
     def predict(self, text: str, tracker: DialogueTracker, flows: FlowsList, domain: Domain) -> list[Command]:
         """Commands for one customer message (never empty)."""
@@ -162,11 +183,8 @@ class OfflineCommandGenerator:
     def _turn(self, text: str, tracker: DialogueTracker) -> _Turn:
         frame = tracker.active_user_frame()
         active = self._flows.get(frame["flow_id"]) if frame else None
-        allowed = {f.id for f in self._flows.startable(tracker.slots)}
-        if active is not None:
-            allowed.add(active.id)
-        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active, allowed,
-                     terms=terms(text))
+        return _Turn(text, clean_text(text), tracker, tracker.asked_slot(), active,
+                     unguarded=self._unguarded, guarded=self._guarded)
 
     def _scores(self, turn: _Turn) -> list[FlowScore]:
         """Flow probabilities, best first; "out of scope" is left out but takes its share."""
