@@ -96,7 +96,7 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
                              bot_user=lambda: (me() or Identity("", "")).user_id or None)
     agents = None
     if desk is not None:
-        agents = AgentSide(desk, directory, sender, CardIndex(lookups), settings.slack_agent_channel,
+        agents = AgentSide(desk, directory, sender, CardIndex(lookups, db), settings.slack_agent_channel,
                            settings.slack_reply_prefix, settings.slack_ticket_emoji,
                            notify=lambda channel, user, text: _ephemeral(lookups, channel, user, text))
         customers.on_staff_reply = agents.staff_reply
@@ -106,7 +106,8 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     agent_channel = settings.slack_agent_channel
     icon = (lambda name: _avatar(directory, agent_channel, name)) if agent_channel else None
     return SlackParts(client, sender, directory, me, customers, agents, dispatcher, verifier,
-                      SlackChannel(sender, agent_icon=icon), files, executor)
+                      SlackChannel(sender, agent_icon=icon, post_card=agents.post_card if agents else None),
+                      files, executor)
 
 
 def _avatar(directory: Directory, channel: str, name: str) -> str | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.base import BaseConnector
 from connectors.slack.assemble import SlackParts, assemble
+from connectors.slack.cards import queue_card
 from connectors.slack.events import Posted
 from connectors.slack.relay import Relay
 from connectors.slack.socket_mode import SocketModeTransport
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from connectors.base import ConnectorContext
+    from conversations.turn import Turn
     from conversations.types import Channel
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,19 @@ class SlackConnector(BaseConnector):
             app.extensions[EXTENSION] = SlackHttp(parts.verifier, parts.dispatcher)
             app.register_blueprint(blueprint())
         if parts.agents is not None and settings.slack_agent_channel:
-            relay = Relay(parts.agents, parts.directory, parts.dispatcher.background,
-                          dashboard_url=settings.public_url)
-            ctx.bus.subscribe(relay.on_bus_event)
+            ctx.bus.subscribe(Relay(parts.agents, parts.dispatcher.background).on_bus_event)
         if settings.slack_app_token:
             self.transport = SocketModeTransport(settings.slack_app_token, settings.slack_api_url,
                                                  parts.dispatcher)
+
+    def notice(self, turn: Turn, event: str, data: dict[str, Any]) -> bool:
+        """A handoff change (any channel's conversation): its card in the agents' channel becomes an
+        outbox row of the turn's transaction (``connectors.slack.cards``); whether one was queued."""
+        parts, ctx = self.parts, self._ctx
+        if parts is None or parts.agents is None or ctx is None:
+            return False
+        return queue_card(turn, event, data, agent_channel=ctx.settings.slack_agent_channel,
+                          dashboard_url=ctx.settings.public_url)
 
     def channel(self) -> Channel | None:
         return self.parts.channel if self.parts else None  # type: ignore[return-value]

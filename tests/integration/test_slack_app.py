@@ -210,6 +210,34 @@ def test_a_customer_directed_thread_reply_reaches_the_customer_and_a_plain_one_s
     assert [m.text for m in agent_messages] == ["Your parcel arrives tomorrow"]
 
 
+@pytest.mark.parametrize(("database", "max_inline_wait"), [
+    ("sqlite", 5.0), ("sqlite", 0.0), pytest.param("postgres", 0.0, marks=pytest.mark.postgres)])
+def test_a_handoff_card_goes_through_the_outbox_once_and_waits_out_a_429(
+        request: pytest.FixtureRequest, tmp_path: Path, slack: FakeSlack, database: str, max_inline_wait: float
+) -> None:
+    """Any channel's handoff (here the widget's): the card is an outbox row of the handoff's
+    transaction, posted by the outbox worker once, after Slack's Retry-After."""
+    from tests.e2e.widget_helpers import WidgetClient
+
+    url = str(request.getfixturevalue(f"{database}_url"))
+    for desk in helpdesk_for(url, tmp_path, slack, slack_max_inline_wait=max_inline_wait):
+        slack.fail("chat.postMessage", 429, retry_after=2)
+        visitor = WidgetClient(desk.server.url)
+        visitor.connect()
+        try:
+            visitor.send("I want to talk to a human")
+            [card] = eventually(lambda desk=desk: desk.slack.posted("C_AGENTS"), timeout=30)
+        finally:
+            visitor.disconnect()
+        calls = slack.calls_of("chat.postMessage")
+        assert [c.status for c in calls] == [429, 200] and calls[1].at - calls[0].at >= 2.0
+        assert "widget" in card["text"]
+        rows = eventually(lambda desk=desk: [r for r in desk.rows(Outbox) if r.status == "sent"] or None)
+        assert [(r.channel, r.destination, r.payload["notice"]) for r in rows] == [("slack", "C_AGENTS", "slack_card")]
+        time.sleep(0.5)  # nothing else comes
+        assert len(slack.calls_of("chat.postMessage")) == 2 and len(slack.posted("C_AGENTS")) == 1
+
+
 def test_a_widget_customers_handoff_is_answered_from_slack(helpdesk: Helpdesk) -> None:
     from tests.e2e.widget_helpers import WidgetClient
 
