@@ -62,6 +62,21 @@ class ChatDesk:
                                               .where(TeamMembership.agent_id == agent.id)))
             return AgentRef(agent.id, agent.name, agent.email, agent.role, teams, agent.last_seen_at)
 
+    def seen(self, agent: AgentRef) -> None:
+        """The agent acted in the chat: a heartbeat, and online when they were offline (an agent
+        who chose away stays away)."""
+        presence = self.service.presence
+        with self.service.db.read_session() as session:
+            current = session.scalars(select(Agent.presence).where(Agent.id == agent.id)).first()
+        if current == "offline":
+            presence.set(agent.id, "online")
+        else:
+            presence.heartbeat(agent.id)
+
+    def still_there(self, agent: AgentRef) -> None:
+        """The chat shows the agent active: a heartbeat (presence unchanged)."""
+        self.service.presence.heartbeat(agent.id)
+
     def claim(self, conversation_id: int, agent: AgentRef) -> str | None:
         return self._do(lambda: self.service.actions.claim(agent, conversation_id))
 

@@ -55,6 +55,12 @@ class AgentDesk(Protocol):
     def conversation_for(self, thread_key: str) -> int | None:
         """The id of the Slack conversation with this thread key, if any."""
 
+    def seen(self, agent: Any) -> None:
+        """The agent acted in Slack: a heartbeat; offline → online."""
+
+    def still_there(self, agent: Any) -> None:
+        """Slack shows the agent active: a heartbeat."""
+
 
 @dataclass(frozen=True)
 class Card:
@@ -147,6 +153,8 @@ class AgentSide:
     ticket_emoji: str = "ticket"
     notify: Callable[[str, str, str], object] | None = None
     """Tells one Slack user something only they see: (channel, user, text) → chat.postEphemeral."""
+    on_seen: Callable[[str, Any], object] | None = None
+    """Called with (Slack user id, agent) when a mapped agent acts in Slack (``SlackPresence.seen``)."""
 
     # --- cards -------------------------------------------------------------------------------
     def post_card(self, card: blocks.HandoffCard, *, update_only: bool = False) -> Card | None:
@@ -217,6 +225,8 @@ class AgentSide:
             self._tell(channel, user_id, f"No helpdesk agent matches your Slack account ({user.email or user.name}): "
                                          "ask an admin to add you with the same email.")
             return
+        if self.on_seen is not None:
+            self.on_seen(user_id, agent)  # online before acting: an offline agent cannot claim
         problem = act(agent)
         if problem:
             self._tell(channel, user_id, problem)
@@ -233,5 +243,8 @@ class AgentSide:
         if conversation_id is None:
             return
         user = self.directory.user(posted.user)
-        self.desk.take_over(conversation_id, self.desk.agent_for(user), user.name,
-                            to_plain(posted.text, self.directory.name), posted.message_key)
+        agent = self.desk.agent_for(user)
+        if agent is not None and self.on_seen is not None:
+            self.on_seen(posted.user, agent)
+        self.desk.take_over(conversation_id, agent, user.name, to_plain(posted.text, self.directory.name),
+                            posted.message_key)

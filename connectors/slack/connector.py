@@ -72,6 +72,8 @@ class SlackConnector(BaseConnector):
     def start(self) -> None:
         if self.transport is not None:
             self.transport.start()
+        if self.parts is not None and self.parts.presence is not None and self.parts.agents is not None:
+            self.parts.presence.start()  # agents working from Slack: users.getPresence every 30 s
 
     def stop(self) -> None:
         if self.transport is not None:

@@ -6,22 +6,23 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.slack.agents import card_blocks
 from connectors.slack.assemble import SlackParts, assemble
 from connectors.slack.blocks import HandoffCard
 from connectors.slack.cards import queue_card
-from conversations.models import Conversation, Message, Outbox
+from conversations.models import Conversation, Message, Outbox, utcnow
 from conversations.outbox import OutboxWorker
 from conversations.store import get_conversation, store_inbound
 from conversations.types import Inbound
 from handoff import auth
 from handoff.desk import ChatDesk
-from handoff.models import Handoff, Note
+from handoff.models import Agent, Handoff, Note
 from services import Services, build_services
 from tests.e2e.conftest import make_settings
 from tests.fakes.slack_events import fixture
@@ -266,3 +267,54 @@ def test_card_blocks_carry_the_conversation() -> None:
 
     assert card_conversation(card_blocks(HandoffCard(42, "Ada", "widget", ""))) == 42
     assert card_conversation([{"type": "section", "block_id": "x"}]) is None
+
+
+def _agent(desk: Desk) -> Agent:
+    with desk.services.db.read_session() as session:
+        return session.scalars(select(Agent).where(Agent.email == "grace@ours.example")).one()
+
+
+def _set_agent(desk: Desk, **values: object) -> None:
+    with desk.services.db.session() as session, session.begin():
+        session.execute(update(Agent).where(Agent.email == "grace@ours.example").values(**values))
+
+
+def test_an_agent_working_from_slack_is_online_while_slack_shows_them_active(desk_any: Desk) -> None:
+    """A Slack action is a heartbeat (offline → online, so the claim works); users.getPresence keeps
+    an active agent online; away in Slack → offline at the heartbeat timeout, conversations requeued."""
+    _set_agent(desk_any, presence="offline", last_seen_at=None)
+    cid = desk_any.conversation()
+    desk_any.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    click = fixture("claim_click")
+    click["actions"][0]["value"] = str(cid)
+    desk_any.parts.dispatcher.interaction(click)
+    wait(lambda: desk_any.status(cid) == "assigned")
+    assert _agent(desk_any).presence == "online" and desk_any.slack.calls_of("chat.postEphemeral") == []
+
+    presence, handoff = desk_any.parts.presence, desk_any.services.handoff
+    assert presence is not None
+    long_ago = utcnow() - timedelta(seconds=desk_any.services.settings.agent_heartbeat_timeout + 60)
+    _set_agent(desk_any, last_seen_at=long_ago)
+    assert presence.poll_once() == 1  # Slack: active → a heartbeat
+    assert handoff.presence.expire(utcnow()) == [] and _agent(desk_any).presence == "online"
+    assert [c.params["user"] for c in desk_any.slack.calls_of("users.getPresence")] == ["U_AGENT"]
+
+    desk_any.slack.workspace.users["U_AGENT"]["presence"] = "away"
+    _set_agent(desk_any, last_seen_at=long_ago)
+    assert presence.poll_once() == 0
+    assert handoff.presence.expire(utcnow()) == [_agent(desk_any).id]
+    assert _agent(desk_any).presence == "offline" and desk_any.status(cid) == "queued"  # back in the queue
+
+
+def test_slack_activity_leaves_an_agent_who_chose_away_away(desk: Desk) -> None:
+    _set_agent(desk, presence="away", last_seen_at=None)
+    cid = desk.conversation()
+    desk.parts.agents.desk.hand_over(cid, "customer_request")  # type: ignore[union-attr]
+    ts = desk.parts.agents.post_card(HandoffCard(cid, "Ada", "slack", "")).ts  # type: ignore[union-attr]
+    note = fixture("message")
+    note["event"].update(channel="C_AGENTS", user="U_AGENT", team="T_OURS", user_team="T_OURS", thread_ts=ts,
+                         ts="1700000900.000100", text="looking")
+    desk.parts.dispatcher.event(note)
+    wait(lambda: desk.notes(cid) == ["looking"])
+    agent = _agent(desk)
+    assert agent.presence == "away" and agent.last_seen_at is not None  # a heartbeat, not a presence change
