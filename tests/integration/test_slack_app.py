@@ -273,6 +273,20 @@ def test_a_dashboard_reply_lands_in_the_slack_thread_under_the_agents_name(helpd
     assert sent["icon_url"].endswith("/avatars/U_AGENT.png")  # Grace's Slack avatar (agents' channel member)
 
 
+@pytest.mark.parametrize(("image", "shown"), [
+    ("https://avatars.slack-edge.com/2026-01-01/1_ada_192.png", True),
+    ("javascript:alert(1)", False), ("http://evil.example/a.png", False)])
+def test_the_dashboard_api_gives_the_slack_users_real_name_and_only_a_safe_picture(
+        helpdesk: Helpdesk, image: str, shown: bool) -> None:
+    helpdesk.slack.workspace.users["U_CUST"]["profile"].update(display_name="ada", image_192=image)
+    cid, _card = _hand_over(helpdesk)
+    detail = helpdesk.api("GET", f"/conversations/{cid}", "grace@ours.example").json()
+    assert detail["channel"] == "slack" and detail["customer"]["name"] == "ada"
+    assert detail["customer_profile"] == {"real_name": "Ada Customer", "avatar": image if shown else None}
+    stored = helpdesk.rows(Message, Message.conversation_id == cid, Message.role == "customer")[0]
+    assert stored.payload["metadata"]["slack"]["avatar"] == (image if shown else None)  # never stored either
+
+
 def test_files_shared_in_slack_are_fetched_and_stored_like_widget_attachments(helpdesk: Helpdesk) -> None:
     data = fixture("file_share")
     data["event"]["files"] = [helpdesk.slack.add_file("F_LABEL", "label.png", PNG, "image/png"),
