@@ -95,7 +95,7 @@ class TurnPipeline:
                 if effect.get("type") == "handoff":
                     status = "queued"  # the engine already silenced the bot after the handoff
                     if self.metrics:
-                        self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
+                        self.metrics.handoffs.labels(str(effect.get("reason")), conversation.channel).inc()
         self._write(turn, results, state, (before, status), answered)
 
     def _user_message(self, channel: str, thread_key: str, message: Message) -> UserMessage:

@@ -114,6 +114,8 @@ class ChatDesk:
             # the request's own events and follow-ups are attached to the turn; its messages and
             # the status change are what a customer turn would have published
             outcome = service.request(turn, HandoffRequest(reason=reason), announce=True)
+            if service.ctx.metrics is not None:  # the ticket reaction, staff without an account: Slack's own
+                service.ctx.metrics.handoffs.labels(reason, turn.conversation.channel).inc()
             for message in outcome.messages:
                 pending.add("message", serializers.message_json(turn.conversation, message))
             service.ctx.status_event(turn, pending, **outcome.status_data)

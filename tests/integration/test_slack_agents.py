@@ -254,6 +254,9 @@ def test_the_ticket_reaction_hands_a_message_to_a_person(desk: Desk) -> None:
     assert conversation is not None
     wait(lambda: desk.status(conversation.id) == "queued")
     assert [m.text for m in desk.messages(conversation.id) if m.role == "customer"] == ["the invoice is wrong"]
+    counted = desk.services.metrics.registry.get_sample_value(
+        "helpdesk_handoffs_total", {"reason": "slack_reaction", "channel": "slack"})
+    assert counted == 1  # /metrics counts Slack's own handoffs, by channel
     other = fixture("reaction_added")
     other["event_id"] = "Ev_THUMBS"
     other["event"]["reaction"] = "thumbsup"
