@@ -1,9 +1,10 @@
 """The Slack connector as the registry mounts it (``connectors/registry.py``: ``slack``).
 
 ``mount`` builds the parts from settings (no Slack call yet), registers ``/slack/events`` and
-``/slack/interactions`` (with a signing secret), subscribes the agents' channel relay to the bus;
-``channel()`` is the store-and-forward delivery the outbox worker uses; ``start`` opens Socket
-Mode when ``SLACK_APP_TOKEN`` is set. README: "Connect Slack".
+``/slack/interactions`` (with a signing secret), subscribes the agents' channel mirror to the bus;
+``notice`` queues handoff cards as outbox rows of the handoff's transaction; ``channel()`` is the
+store-and-forward delivery the outbox worker uses (messages and cards); ``start`` opens Socket
+Mode when ``SLACK_APP_TOKEN`` is set and polls Slack agents' presence. README: "Connect Slack".
 """
 
 from __future__ import annotations
