@@ -120,6 +120,9 @@ def mount_connectors(app: Flask, services: Services, secret: str, limits: Channe
         forward = getattr(connector, "forward", None)  # optional: carries other channels' messages too
         if forward is not None:
             services.delivery.forwarders.append(forward)
+        notice = getattr(connector, "notice", None)  # optional: keeps notices (handoff cards) through the outbox
+        if notice is not None:
+            services.delivery.notices.append(notice)
         services.closers.append(connector.stop)
     for connector in connectors:
         connector.start()

@@ -34,7 +34,8 @@ class Metrics:
         self.turns = Counter("helpdesk_turns", "Bot turns run", ["channel"], registry=r)
         self.turn_seconds = Histogram("helpdesk_turn_seconds", "Time to run one bot turn (engine only)",
                                       buckets=(0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10), registry=r)
-        self.handoffs = Counter("helpdesk_handoffs", "Conversations handed over to people", ["reason"], registry=r)
+        self.handoffs = Counter("helpdesk_handoffs", "Conversations handed over to people", ["reason", "channel"],
+                                registry=r)
         waits = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
         self.handoff_wait_seconds = Histogram("helpdesk_handoff_wait_seconds",
                                               "From the handoff to the first agent joining", buckets=waits, registry=r)

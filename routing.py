@@ -120,7 +120,7 @@ class TurnPipeline:
                 if effect.get("type") == "handoff":
                     status = "queued"  # the engine already silenced the bot after the handoff
                     if self.metrics:
-                        self.metrics.handoffs.labels(str(effect.get("reason"))).inc()
+                        self.metrics.handoffs.labels(str(effect.get("reason")), conversation.channel).inc()
         self._write(turn, results, state, (before, status), answered)
         log.info("routing.turn", extra={"messages": len(pending), "replies": sum(map(len, answered.values())),
                                         "status": turn.conversation.status,

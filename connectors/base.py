@@ -21,6 +21,10 @@ and system message of its conversations then gets an outbox row in the transacti
 it, and ``Channel.deliver(OutboundMessage)`` is called (with retries, in order, at least once —
 dedupe on ``message.message_id`` where the channel allows) by the outbox worker: a background
 thread of the web process (HELPDESK_OUTBOX_IN_WEB, the default) or ``helpdesk worker``.
+Optional hooks, found by name: ``forward(turn, messages) -> bool`` carries other channels'
+messages too (email follow-ups of widget conversations), ``notice(turn, event, data) -> bool``
+keeps a notice of a handoff elsewhere (the Slack agents' card) — both add outbox rows to the
+turn's transaction (``conversations.outbound.Delivery``).
 
 A connector imports only ``conversations``, this module, the shared ``connectors/*.py`` modules
 (turn runner, origin policy, limits, errors) and its own package — never another connector.

@@ -10,7 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,22 +177,70 @@ class _WriterQueue:
     handler, which polls with sleeps that grow to 100 ms: under load that sleeping, not the
     work, made the slowest replies. The lock is held from ``BEGIN IMMEDIATE`` until the commit
     or rollback has happened; other processes still meet SQLite's own lock and busy timeout.
+
+    Urgent writers (inside :func:`urgent_writes`: storing an inbound message that a webhook is
+    waiting to acknowledge) go before every waiting ordinary writer (turns, the outbox): a
+    webhook's short insert waits for at most the transaction that holds the lock, never for the
+    queue of turns behind it. Urgent transactions are a few statements each, so turns still get
+    the lock between them.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent_waiting = 0
+        self._waiting = 0
         self._holders: set[int] = set()
 
+    def locked(self) -> bool:
+        """Whether a writer of this process holds the write lock."""
+        with self._cond:
+            return self._held
+
+    def waiting(self) -> int:
+        """How many writers of this process wait for the write lock."""
+        with self._cond:
+            return self._waiting
+
     def enter(self, dbapi_connection: Any) -> None:
-        if self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+        urgent = _urgent.get()
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        with self._cond:
+            self._urgent_waiting += urgent
+            self._waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return  # proceed unqueued; SQLite's busy handler decides (and reports a stuck writer)
+                    self._cond.wait(left)
+            finally:
+                self._urgent_waiting -= urgent
+                self._waiting -= 1
+            self._held = True
             self._holders.add(id(_raw(dbapi_connection)))
-        # else: proceed unqueued; SQLite's busy handler decides (and reports a stuck writer)
 
     def leave(self, dbapi_connection: Any) -> None:
         key = id(_raw(dbapi_connection))
-        if key in self._holders:
-            self._holders.discard(key)
-            self._lock.release()
+        with self._cond:
+            if key in self._holders:
+                self._holders.discard(key)
+                self._held = False
+                self._cond.notify_all()
+
+
+_urgent: ContextVar[bool] = ContextVar("helpdesk_urgent_writes", default=False)
+
+
+@contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Write transactions begun inside this block (in this thread) go before waiting ordinary
+    writers of the same SQLite file (see :class:`_WriterQueue`); no effect on PostgreSQL."""
+    token = _urgent.set(True)
+    try:
+        yield
+    finally:
+        _urgent.reset(token)
 
 
 def _raw(dbapi_connection: Any) -> Any:

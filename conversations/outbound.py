@@ -195,6 +195,10 @@ class Delivery:
     #: follow-up of a widget conversation): called with the turn and its new outgoing messages
     #: before the commit, they may add outbox rows and return whether they did
     forwarders: list[Callable[[Turn, Sequence[Message]], bool]] = field(default_factory=list)
+    #: connectors that keep a notice of a conversation elsewhere (the Slack agents' handoff card):
+    #: called with the turn, a bus event's name and data the turn publishes (``handoff``) before
+    #: the commit, they may add outbox rows (payloads with a ``"notice"`` key) and return whether they did
+    notices: list[Callable[[Turn, str, dict[str, Any]], bool]] = field(default_factory=list)
 
     def use_outbox(self, channel: str) -> None:
         """Deliver ``channel``'s bot, agent and system messages through the outbox."""
@@ -202,6 +206,15 @@ class Delivery:
 
     def stores_and_forwards(self, channel: str) -> bool:
         return channel in self.outbox_channels
+
+    def notice(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
+        """Let the notice keepers queue their outbox rows for ``event`` (in the turn's transaction)."""
+        queued = False
+        for keep in self.notices:
+            queued = bool(keep(turn, event, data)) or queued
+        if queued:
+            for wake in self.wake:
+                turn.after_commit(wake)
 
     def before_commit(self, turn: Turn, messages: Sequence[Message]) -> None:
         """Queue an outbox row per outgoing message of a store-and-forward conversation (same transaction)."""

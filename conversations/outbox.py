@@ -6,9 +6,14 @@ lease into the future. Delivery then happens outside any transaction, and each
 outcome is recorded in its own short transaction. A worker that dies mid-delivery
 leaves its rows to be retried when the lease ends (at-least-once delivery).
 
-Rows of one conversation go out in id order: a row waits while an older row of its
-conversation is still pending (backing off, leased, or being claimed by another worker);
-a row that finally fails stops holding the others back.
+Rows of one conversation to one destination go out in id order: a row waits while an older row
+of its conversation, channel and destination is still pending (backing off, leased, or being
+claimed by another worker); a row that finally fails stops holding the others back. Rows of other
+destinations (the Slack agents' card of a conversation, its customer's thread) don't wait for it.
+
+A row is an :class:`OutboundMessage` for ``Channel.deliver``, or — when its payload has a
+``"notice"`` key — a channel's own notice (the handoff card in the Slack agents' channel) for
+the channel's ``deliver_notice(payload)``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class _Claimed:
     payload: dict[str, Any]
     attempts: int
 
+    @property
+    def queue(self) -> tuple[int, str, str]:
+        """Rows with the same queue go out in id order."""
+        return self.conversation_id, self.channel, self.destination
+
 
 class OutboxWorker:
     """Delivers due outbox rows through the registered channels.
@@ -100,12 +110,12 @@ class OutboxWorker:
     def run_once(self, limit: int = 50) -> int:
         """Try to deliver up to ``limit`` due rows; return how many were tried."""
         rows = self._claim(limit)
-        held_back: set[int] = set()
+        held_back: set[tuple[int, str, str]] = set()
         for row in rows:
-            if row.conversation_id in held_back:
-                self._release(row)  # keep the conversation's order behind the failed row
+            if row.queue in held_back:
+                self._release(row)  # keep the order behind the failed row
             elif not self._deliver(row):
-                held_back.add(row.conversation_id)
+                held_back.add(row.queue)
         return len(rows)
 
     def start(self, interval: float = 1.0) -> None:
@@ -158,6 +168,8 @@ class OutboxWorker:
         older = aliased(Outbox)
         waiting = exists().where(
             older.conversation_id == Outbox.conversation_id,
+            older.channel == Outbox.channel,
+            older.destination == Outbox.destination,
             older.status == "pending",
             older.id < Outbox.id,
             older.next_attempt_at > now,
@@ -179,7 +191,13 @@ class OutboxWorker:
             try:
                 if channel is None:
                     raise LookupError(f"no channel named {row.channel!r} is registered")
-                channel.deliver(OutboundMessage.from_json(row.payload))
+                if "notice" in row.payload:
+                    deliver_notice = getattr(channel, "deliver_notice", None)
+                    if deliver_notice is None:
+                        raise LookupError(f"the channel {row.channel!r} delivers no notices")
+                    deliver_notice(dict(row.payload))
+                else:
+                    channel.deliver(OutboundMessage.from_json(row.payload))
             except Exception as error:  # noqa: BLE001 - any failure of a channel is recorded and retried
                 self._record_failure(row, error)
                 return False
@@ -213,7 +231,8 @@ class OutboxWorker:
 
 
 def _in_order(session: Session, rows: list[Outbox]) -> list[Outbox]:
-    """Keep only rows with no older pending row of their conversation outside ``rows``.
+    """Keep only rows with no older pending row of their queue (conversation, channel,
+    destination) outside ``rows``.
 
     ``SKIP LOCKED`` hides the rows another worker is claiming right now, so the due
     query alone could hand out a conversation's later rows before its earlier ones.
@@ -222,15 +241,16 @@ def _in_order(session: Session, rows: list[Outbox]) -> list[Outbox]:
         return rows
     mine = {row.id for row in rows}
     older = session.execute(
-        select(Outbox.conversation_id, Outbox.id).where(
+        select(Outbox.conversation_id, Outbox.channel, Outbox.destination, Outbox.id).where(
             Outbox.status == "pending",
             Outbox.conversation_id.in_({row.conversation_id for row in rows}),
             Outbox.id < max(mine),
         )
     )
-    first_foreign: dict[int, int] = {}
-    for conversation_id, outbox_id in older:
+    first_foreign: dict[tuple[int, str, str], int] = {}
+    for conversation_id, channel, destination, outbox_id in older:
         if outbox_id not in mine:
-            known = first_foreign.get(conversation_id, outbox_id)
-            first_foreign[conversation_id] = min(known, outbox_id)
-    return [row for row in rows if row.id < first_foreign.get(row.conversation_id, row.id + 1)]
+            queue = (conversation_id, channel, destination)
+            first_foreign[queue] = min(first_foreign.get(queue, outbox_id), outbox_id)
+    return [row for row in rows
+            if row.id < first_foreign.get((row.conversation_id, row.channel, row.destination), row.id + 1)]

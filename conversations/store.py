@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations.attachments import Attachment
+from conversations.db import urgent_writes
 from conversations.locks import TurnLocks
 from conversations.models import Conversation, Customer, Message, utcnow
 from conversations.turn import (
@@ -47,7 +48,8 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
     """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with db.engine.begin() as connection:
+            # a webhook waits for this commit to acknowledge: on SQLite it goes before queued turns
+            with urgent_writes(), db.engine.begin() as connection:
                 return _store(connection, inbound)
         except IntegrityError:
             if attempt == _ATTEMPTS:

@@ -88,7 +88,7 @@ class AgentActions:
         handoff = self.intake.open(turn, request)
         self.intake.summaries.write(turn, handoff, request, pending)
         if self.ctx.metrics:
-            self.ctx.metrics.handoffs.labels("agent_takeover").inc()
+            self.ctx.metrics.handoffs.labels("agent_takeover", turn.conversation.channel).inc()
         return handoff
 
     def reply(self, ref: AgentRef, conversation_id: int, text: Any) -> dict[str, Any]:

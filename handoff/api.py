@@ -196,7 +196,22 @@ def _details(session: Any, conversation: Conversation) -> dict[str, Any]:
     notes = session.execute(select(Note, Agent.name).outerjoin(Agent, Agent.id == Note.author_id)
                             .where(Note.conversation_id == conversation.id).order_by(Note.id)).all()
     return {"slots": view.filled_slots(exclude=PATTERN_SLOTS), "flows": list(view.stack_flows),
-            "messages": [_message(m) for m in messages], "notes": [serializers.note_json(n, a) for n, a in notes]}
+            "messages": [_message(m) for m in messages], "notes": [serializers.note_json(n, a) for n, a in notes],
+            "customer_profile": _profile(messages)}
+
+
+def _profile(messages: Any) -> dict[str, Any] | None:
+    """What the channel told about the customer with their latest message (``metadata.profile``:
+    Slack's real name and picture); a picture only as an https URL (the connector checked its host)."""
+    for message in reversed(messages):
+        metadata = (message.payload or {}).get("metadata") if message.role == "customer" else None
+        profile = metadata.get("profile") if isinstance(metadata, dict) else None
+        if isinstance(profile, dict):
+            avatar = profile.get("avatar")
+            real_name = profile.get("real_name")
+            return {"real_name": real_name if isinstance(real_name, str) else None,
+                    "avatar": avatar if isinstance(avatar, str) and avatar.startswith("https://") else None}
+    return None
 
 
 def _message(message: Message) -> dict[str, Any]:

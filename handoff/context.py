@@ -97,7 +97,10 @@ class HandoffContext:
         session.flush()
         item = serializers.item_json(session, turn.conversation, handoff, self.now(), self.settings.handoff_wait_samples,
                                known)
-        pending.add("handoff", {"type": kind, "conversation_id": turn.conversation.id, "item": item, **extra})
+        data = {"type": kind, "conversation_id": turn.conversation.id, "item": item, **extra}
+        pending.add("handoff", data)
+        if self.delivery is not None:  # the Slack agents' card: an outbox row of this transaction
+            self.delivery.notice(turn, "handoff", data)
         return item
 
     def status_event(self, turn: Turn, pending: Pending, **extra: Any) -> None:

@@ -62,6 +62,21 @@ class ChatDesk:
                                               .where(TeamMembership.agent_id == agent.id)))
             return AgentRef(agent.id, agent.name, agent.email, agent.role, teams, agent.last_seen_at)
 
+    def seen(self, agent: AgentRef) -> None:
+        """The agent acted in the chat: a heartbeat, and online when they were offline (an agent
+        who chose away stays away)."""
+        presence = self.service.presence
+        with self.service.db.read_session() as session:
+            current = session.scalars(select(Agent.presence).where(Agent.id == agent.id)).first()
+        if current == "offline":
+            presence.set(agent.id, "online")
+        else:
+            presence.heartbeat(agent.id)
+
+    def still_there(self, agent: AgentRef) -> None:
+        """The chat shows the agent active: a heartbeat (presence unchanged)."""
+        self.service.presence.heartbeat(agent.id)
+
     def claim(self, conversation_id: int, agent: AgentRef) -> str | None:
         return self._do(lambda: self.service.actions.claim(agent, conversation_id))
 
@@ -99,6 +114,8 @@ class ChatDesk:
             # the request's own events and follow-ups are attached to the turn; its messages and
             # the status change are what a customer turn would have published
             outcome = service.request(turn, HandoffRequest(reason=reason), announce=True)
+            if service.ctx.metrics is not None:  # the ticket reaction, staff without an account: Slack's own
+                service.ctx.metrics.handoffs.labels(reason, turn.conversation.channel).inc()
             for message in outcome.messages:
                 pending.add("message", serializers.message_json(turn.conversation, message))
             service.ctx.status_event(turn, pending, **outcome.status_data)

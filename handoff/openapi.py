@@ -110,6 +110,7 @@ def document() -> dict[str, Any]:
                                   position={"type": ["integer", "null"]}, summary={"type": ["string", "null"]},
                                   assignee_={"type": ["object", "null"]}, customer_={"type": ["object", "null"]}),
                 "Conversation": {"allOf": [ITEM, _obj(slots={"type": "object"}, messages={"type": "array"},
+                                                      customer_profile={"type": ["object", "null"]},
                                                       notes={"type": "array"})]},
             },
         },

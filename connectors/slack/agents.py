@@ -18,10 +18,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from connectors.slack import blocks
+from connectors.slack.cards import record_card, recorded_card
 from connectors.slack.events import Clicked, Posted
 from connectors.slack.mrkdwn import to_plain
 from connectors.slack.people import Directory, SlackUser
 from connectors.slack.sender import SlackPost, SlackSender
+from conversations.db import Database
 
 log = logging.getLogger(__name__)
 _CARD_BLOCK = "helpdesk_card_"
@@ -53,6 +55,12 @@ class AgentDesk(Protocol):
     def conversation_for(self, thread_key: str) -> int | None:
         """The id of the Slack conversation with this thread key, if any."""
 
+    def seen(self, agent: Any) -> None:
+        """The agent acted in Slack: a heartbeat; offline → online."""
+
+    def still_there(self, agent: Any) -> None:
+        """Slack shows the agent active: a heartbeat."""
+
 
 @dataclass(frozen=True)
 class Card:
@@ -73,11 +81,13 @@ def card_conversation(message_blocks: list[dict[str, object]] | None) -> int | N
 
 
 class CardIndex:
-    """Handoff card thread ts → conversation id: remembered when posted, else read back from the
-    card itself (``conversations.replies``), so it survives restarts without a table."""
+    """Handoff cards: thread ts → conversation id (remembered when posted, else read back from the
+    card itself, ``conversations.replies``) and conversation id → card (remembered, else read from
+    the conversation's event log, where :meth:`record` writes it: other processes and restarts)."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, db: Database | None = None) -> None:
         self._client = client
+        self._db = db
         self._cards: dict[tuple[str, str], int] = {}
         self._by_conversation: dict[int, Card] = {}
         self._lock = threading.Lock()
@@ -87,9 +97,23 @@ class CardIndex:
             self._cards[(card.channel, card.ts)] = card.conversation_id
             self._by_conversation[card.conversation_id] = card
 
+    def record(self, card: Card) -> None:
+        """Remember a card just posted, also for other processes (the event log)."""
+        self.remember(card)
+        if self._db is not None:
+            record_card(self._db, card.conversation_id, card.channel, card.ts)
+
     def card_of(self, conversation_id: int) -> Card | None:
         with self._lock:
-            return self._by_conversation.get(conversation_id)
+            known = self._by_conversation.get(conversation_id)
+        if known is not None or self._db is None:
+            return known
+        found = recorded_card(self._db, conversation_id)
+        if found is None:
+            return None
+        card = Card(conversation_id, *found)
+        self.remember(card)
+        return card
 
     def conversation(self, channel: str, thread_ts: str) -> int | None:
         with self._lock:
@@ -129,17 +153,29 @@ class AgentSide:
     ticket_emoji: str = "ticket"
     notify: Callable[[str, str, str], object] | None = None
     """Tells one Slack user something only they see: (channel, user, text) → chat.postEphemeral."""
+    on_seen: Callable[[str, Any], object] | None = None
+    """Called with (Slack user id, agent) when a mapped agent acts in Slack (``SlackPresence.seen``)."""
 
     # --- cards -------------------------------------------------------------------------------
-    def post_card(self, card: blocks.HandoffCard) -> Card | None:
-        """Post (or, when one was posted for the conversation, update) its handoff card."""
+    def post_card(self, card: blocks.HandoffCard, *, update_only: bool = False) -> Card | None:
+        """Post (or, when one was posted for the conversation, update) its handoff card; with
+        ``update_only`` (resolved, released) nothing is posted when there is no card yet.
+
+        Raises:
+            SlackDeliveryError: Slack did not take it (the outbox retries).
+        """
         if not self.agent_channel:
             return None
         known = self.cards.card_of(card.conversation_id)
-        ts = self.sender.send(SlackPost(self.agent_channel, card.text(), blocks=card_blocks(card),
+        if known is None and update_only:
+            log.info("slack.card.none_to_update", extra={"conversation_id": card.conversation_id})
+            return None
+        channel = known.channel if known else self.agent_channel
+        ts = self.sender.send(SlackPost(channel, card.text(), blocks=card_blocks(card),
                                         update_ts=known.ts if known else None))
-        posted = Card(card.conversation_id, self.agent_channel, ts)
-        self.cards.remember(posted)
+        posted = Card(card.conversation_id, channel, ts)
+        if known is None:
+            self.cards.record(posted)
         return posted
 
     # --- the agents' channel ------------------------------------------------------------------
@@ -189,6 +225,8 @@ class AgentSide:
             self._tell(channel, user_id, f"No helpdesk agent matches your Slack account ({user.email or user.name}): "
                                          "ask an admin to add you with the same email.")
             return
+        if self.on_seen is not None:
+            self.on_seen(user_id, agent)  # online before acting: an offline agent cannot claim
         problem = act(agent)
         if problem:
             self._tell(channel, user_id, problem)
@@ -205,5 +243,8 @@ class AgentSide:
         if conversation_id is None:
             return
         user = self.directory.user(posted.user)
-        self.desk.take_over(conversation_id, self.desk.agent_for(user), user.name,
-                            to_plain(posted.text, self.directory.name), posted.message_key)
+        agent = self.desk.agent_for(user)
+        if agent is not None and self.on_seen is not None:
+            self.on_seen(posted.user, agent)
+        self.desk.take_over(conversation_id, agent, user.name, to_plain(posted.text, self.directory.name),
+                            posted.message_key)

@@ -19,6 +19,7 @@ from connectors.slack.events import Identity
 from connectors.slack.files import SlackFiles
 from connectors.slack.inbound import CustomerSide, Receive, Scope
 from connectors.slack.people import Directory, RoleRules, parse_channels
+from connectors.slack.presence import SlackPresence
 from connectors.slack.sender import Pacer, SlackSender, build_client
 from connectors.slack.threads import Grouping, thread_of_message
 from connectors.slack.verify import RequestVerifier
@@ -72,8 +73,11 @@ class SlackParts:
     channel: SlackChannel
     files: SlackFiles
     executor: ThreadPoolExecutor
+    presence: SlackPresence | None = None
 
     def close(self) -> None:
+        if self.presence is not None:
+            self.presence.stop()
         self.executor.shutdown(wait=True)
 
 
@@ -94,11 +98,13 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     files = SlackFiles(db, token, settings.max_attachment_bytes)
     customers = CustomerSide(receive, scope, rules, directory, Grouping(db, settings.slack_group_window),
                              bot_user=lambda: (me() or Identity("", "")).user_id or None)
-    agents = None
+    agents = presence = None
     if desk is not None:
-        agents = AgentSide(desk, directory, sender, CardIndex(lookups), settings.slack_agent_channel,
+        presence = SlackPresence(lookups, desk)
+        agents = AgentSide(desk, directory, sender, CardIndex(lookups, db), settings.slack_agent_channel,
                            settings.slack_reply_prefix, settings.slack_ticket_emoji,
-                           notify=lambda channel, user, text: _ephemeral(lookups, channel, user, text))
+                           notify=lambda channel, user, text: _ephemeral(lookups, channel, user, text),
+                           on_seen=presence.seen)
         customers.on_staff_reply = agents.staff_reply
     dispatcher = Dispatcher(customers, agents, lookups, me, lambda key: thread_of_message(db, key),
                             settings.slack_ticket_emoji, background=_submitter(executor))
@@ -106,7 +112,8 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     agent_channel = settings.slack_agent_channel
     icon = (lambda name: _avatar(directory, agent_channel, name)) if agent_channel else None
     return SlackParts(client, sender, directory, me, customers, agents, dispatcher, verifier,
-                      SlackChannel(sender, agent_icon=icon), files, executor)
+                      SlackChannel(sender, agent_icon=icon, post_card=agents.post_card if agents else None),
+                      files, executor, presence)
 
 
 def _avatar(directory: Directory, channel: str, name: str) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from connectors.slack.blocks import message_blocks
+from connectors.slack.cards import CARD_NOTICE, card_of_notice
 from connectors.slack.mrkdwn import escape
 from connectors.slack.sender import SlackPost, SlackSender
 from connectors.slack.threads import CHANNEL, split_thread_key
@@ -79,11 +80,25 @@ class SlackChannel:
 
     name = CHANNEL
 
-    def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None) -> None:
+    def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None,
+                 post_card: Callable[..., object] | None = None) -> None:
         self._sender = sender
         self._agent_icon = agent_icon
+        #: ``AgentSide.post_card`` (None without an agents' channel)
+        self.post_card = post_card
         self._posted: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def deliver_notice(self, payload: dict[str, Any]) -> None:
+        """An outbox notice: post or update a handoff card (``connectors.slack.cards``); raises
+        ``SlackDeliveryError`` for the outbox to retry."""
+        if payload.get("notice") != CARD_NOTICE:
+            raise LookupError(f"unknown Slack notice {payload.get('notice')!r}")
+        if self.post_card is None:
+            log.info("slack.card.no_agents_channel", extra={"conversation_id": payload.get("conversation_id")})
+            return
+        card, update_only = card_of_notice(payload)
+        self.post_card(card, update_only=update_only)
 
     def deliver(self, message: Outbound) -> None:
         """Post the message in its Slack thread; raises ``SlackDeliveryError`` for the outbox to retry."""

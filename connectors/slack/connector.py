@@ -1,9 +1,10 @@
 """The Slack connector as the registry mounts it (``connectors/registry.py``: ``slack``).
 
 ``mount`` builds the parts from settings (no Slack call yet), registers ``/slack/events`` and
-``/slack/interactions`` (with a signing secret), subscribes the agents' channel relay to the bus;
-``channel()`` is the store-and-forward delivery the outbox worker uses; ``start`` opens Socket
-Mode when ``SLACK_APP_TOKEN`` is set. README: "Connect Slack".
+``/slack/interactions`` (with a signing secret), subscribes the agents' channel mirror to the bus;
+``notice`` queues handoff cards as outbox rows of the handoff's transaction; ``channel()`` is the
+store-and-forward delivery the outbox worker uses (messages and cards); ``start`` opens Socket
+Mode when ``SLACK_APP_TOKEN`` is set and polls Slack agents' presence. README: "Connect Slack".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.base import BaseConnector
 from connectors.slack.assemble import SlackParts, assemble
+from connectors.slack.cards import queue_card
 from connectors.slack.events import Posted
 from connectors.slack.relay import Relay
 from connectors.slack.socket_mode import SocketModeTransport
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from connectors.base import ConnectorContext
+    from conversations.turn import Turn
     from conversations.types import Channel
 
 log = logging.getLogger(__name__)
@@ -50,12 +53,19 @@ class SlackConnector(BaseConnector):
             app.extensions[EXTENSION] = SlackHttp(parts.verifier, parts.dispatcher)
             app.register_blueprint(blueprint())
         if parts.agents is not None and settings.slack_agent_channel:
-            relay = Relay(parts.agents, parts.directory, parts.dispatcher.background,
-                          dashboard_url=settings.public_url)
-            ctx.bus.subscribe(relay.on_bus_event)
+            ctx.bus.subscribe(Relay(parts.agents, parts.dispatcher.background).on_bus_event)
         if settings.slack_app_token:
             self.transport = SocketModeTransport(settings.slack_app_token, settings.slack_api_url,
                                                  parts.dispatcher)
+
+    def notice(self, turn: Turn, event: str, data: dict[str, Any]) -> bool:
+        """A handoff change (any channel's conversation): its card in the agents' channel becomes an
+        outbox row of the turn's transaction (``connectors.slack.cards``); whether one was queued."""
+        parts, ctx = self.parts, self._ctx
+        if parts is None or parts.agents is None or ctx is None:
+            return False
+        return queue_card(turn, event, data, agent_channel=ctx.settings.slack_agent_channel,
+                          dashboard_url=ctx.settings.public_url)
 
     def channel(self) -> Channel | None:
         return self.parts.channel if self.parts else None  # type: ignore[return-value]
@@ -63,6 +73,8 @@ class SlackConnector(BaseConnector):
     def start(self) -> None:
         if self.transport is not None:
             self.transport.start()
+        if self.parts is not None and self.parts.presence is not None and self.parts.agents is not None:
+            self.parts.presence.start()  # agents working from Slack: users.getPresence every 30 s
 
     def stop(self) -> None:
         if self.transport is not None:

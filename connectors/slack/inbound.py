@@ -15,7 +15,7 @@ from typing import Any
 
 from connectors.slack.events import Clicked, Edited, Posted
 from connectors.slack.mrkdwn import to_plain
-from connectors.slack.people import Directory, RoleRules
+from connectors.slack.people import Directory, RoleRules, safe_avatar
 from connectors.slack.threads import CHANNEL, Grouping, thread_key
 from conversations.types import Inbound
 
@@ -80,8 +80,11 @@ class CustomerSide:
         """Store ``posted`` as a customer message of the conversation ``key``; its conversation id."""
         user = self.directory.user(posted.user)
         text = to_plain(_without_mention(posted.text, self.bot_user()), self.directory.name) or None
+        avatar = safe_avatar(user.image)
         meta = {"slack": {"channel": posted.channel, "ts": posted.ts, "thread_ts": posted.thread_ts,
-                          "user": posted.user, "team": posted.team, "avatar": user.image}}
+                          "user": posted.user, "team": posted.team, "avatar": avatar},
+                # what the dashboard shows of the customer (users.info, cached): real name, picture
+                "profile": {"real_name": user.real_name, "avatar": avatar}}
         payload: dict[str, Any] | None = None
         if posted.files:
             payload = {"slack_files": [f.get("id") for f in posted.files]}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -51,6 +52,29 @@ class SlackUser:
         image = profile.get("image_192") or profile.get("image_72") or profile.get("image_48")
         return cls(str(user.get("id")), str(name), profile.get("real_name") or user.get("real_name"),
                    profile.get("email"), user.get("team_id"), image, bool(user.get("is_bot")))
+
+
+#: where Slack serves profile pictures (``avatars.slack-edge.com``, ``a.slack-edge.com``…) and
+#: its default avatars (Gravatar); the dashboard's Content-Security-Policy allows the same hosts
+AVATAR_HOSTS = ("slack-edge.com", "secure.gravatar.com")
+
+
+def safe_avatar(url: object) -> str | None:
+    """``url`` when it is an https URL of Slack's image hosts (no credentials, the default port),
+    else None: only such URLs are stored and shown in the dashboard."""
+    if not isinstance(url, str) or len(url) > 1000 or any(c in url for c in "\"'<> \t\r\n"):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or parts.username or parts.password or port not in (None, 443):
+        return None
+    if not any(host == allowed or host.endswith("." + allowed) for allowed in AVATAR_HOSTS):
+        return None
+    return url
 
 
 class _TtlCache:

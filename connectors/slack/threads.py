@@ -73,10 +73,25 @@ class Grouping:
         if thread_ts:
             return thread_key(channel, thread_ts)
         if self._window:
-            joined = self.open_thread(channel, user)
+            # a redelivery (Slack's retry reaching another process, or this one after a restart)
+            # goes where the message was stored, or the duplicate check of that conversation
+            # would not see it: the customer's open conversation may have changed since
+            joined = self.stored_in(channel, user, ts) or self.open_thread(channel, user)
             if joined is not None:
                 return joined
         return thread_key(channel, ts)
+
+    def stored_in(self, channel: str, user: str, ts: str) -> str | None:
+        """The key of the customer's conversation that already holds the message ``ts``, if any
+        (through the customer's conversations: indexed, unlike a search by message id alone)."""
+        query = (select(Conversation.thread_key)
+                 .join(Customer, Customer.id == Conversation.customer_id)
+                 .join(Message, Message.conversation_id == Conversation.id)
+                 .where(Customer.channel == CHANNEL, Customer.external_id == user, Conversation.channel == CHANNEL,
+                        Message.external_id == f"slack:{channel}:{ts}")
+                 .limit(1))
+        with self._db.read_session() as session:
+            return session.scalars(query).first()
 
     def open_thread(self, channel: str, user: str) -> str | None:
         """The key of the customer's open conversation in ``channel`` whose latest customer

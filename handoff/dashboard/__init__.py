@@ -21,7 +21,9 @@ def blueprint() -> Blueprint:
     def dashboard() -> Response:
         response = Response(render_template("agent.html"))
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+            # pictures: our own, and Slack customers' profile pictures (Slack's image hosts, Gravatar)
+            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' blob: data: https://*.slack-edge.com https://secure.gravatar.com; "
             "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

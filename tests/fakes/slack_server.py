@@ -228,6 +228,13 @@ class FakeSlack:
         user = self.workspace.users.get(str(params.get("user")))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
 
+    def _m_users_getPresence(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - Slack's method name
+        user = self.workspace.users.get(str(params.get("user")))
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
+        presence = user.get("presence", "active")
+        return {"ok": True, "presence": presence, "online": presence == "active"}
+
     def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self.workspace.channels.get(str(params.get("channel")))
         if channel is None:

@@ -4,8 +4,14 @@ of the Slack issue, each with a test."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from conversations.attachments import Attachment
+from conversations.db import Database
 from conversations.models import Conversation, Message, Outbox
 from conversations.store import get_conversation
 from tests.e2e.conftest import LiveServer
@@ -27,6 +34,7 @@ from tests.integration.test_slack_client import PNG
 from tests.integration.test_slack_events import workspace
 
 SECRET = "app-signing-secret"
+REPO = Path(__file__).resolve().parents[2]
 ROOT = "C_SUPPORT:1700000001.000100"
 
 
@@ -210,6 +218,34 @@ def test_a_customer_directed_thread_reply_reaches_the_customer_and_a_plain_one_s
     assert [m.text for m in agent_messages] == ["Your parcel arrives tomorrow"]
 
 
+@pytest.mark.parametrize(("database", "max_inline_wait"), [
+    ("sqlite", 5.0), ("sqlite", 0.0), pytest.param("postgres", 0.0, marks=pytest.mark.postgres)])
+def test_a_handoff_card_goes_through_the_outbox_once_and_waits_out_a_429(
+        request: pytest.FixtureRequest, tmp_path: Path, slack: FakeSlack, database: str, max_inline_wait: float
+) -> None:
+    """Any channel's handoff (here the widget's): the card is an outbox row of the handoff's
+    transaction, posted by the outbox worker once, after Slack's Retry-After."""
+    from tests.e2e.widget_helpers import WidgetClient
+
+    url = str(request.getfixturevalue(f"{database}_url"))
+    for desk in helpdesk_for(url, tmp_path, slack, slack_max_inline_wait=max_inline_wait):
+        slack.fail("chat.postMessage", 429, retry_after=2)
+        visitor = WidgetClient(desk.server.url)
+        visitor.connect()
+        try:
+            visitor.send("I want to talk to a human")
+            [card] = eventually(lambda desk=desk: desk.slack.posted("C_AGENTS"), timeout=30)
+        finally:
+            visitor.disconnect()
+        calls = slack.calls_of("chat.postMessage")
+        assert [c.status for c in calls] == [429, 200] and calls[1].at - calls[0].at >= 2.0
+        assert "widget" in card["text"]
+        rows = eventually(lambda desk=desk: [r for r in desk.rows(Outbox) if r.status == "sent"] or None)
+        assert [(r.channel, r.destination, r.payload["notice"]) for r in rows] == [("slack", "C_AGENTS", "slack_card")]
+        time.sleep(0.5)  # nothing else comes
+        assert len(slack.calls_of("chat.postMessage")) == 2 and len(slack.posted("C_AGENTS")) == 1
+
+
 def test_a_widget_customers_handoff_is_answered_from_slack(helpdesk: Helpdesk) -> None:
     from tests.e2e.widget_helpers import WidgetClient
 
@@ -245,6 +281,20 @@ def test_a_dashboard_reply_lands_in_the_slack_thread_under_the_agents_name(helpd
     assert sent["icon_url"].endswith("/avatars/U_AGENT.png")  # Grace's Slack avatar (agents' channel member)
 
 
+@pytest.mark.parametrize(("image", "shown"), [
+    ("https://avatars.slack-edge.com/2026-01-01/1_ada_192.png", True),
+    ("javascript:alert(1)", False), ("http://evil.example/a.png", False)])
+def test_the_dashboard_api_gives_the_slack_users_real_name_and_only_a_safe_picture(
+        helpdesk: Helpdesk, image: str, shown: bool) -> None:
+    helpdesk.slack.workspace.users["U_CUST"]["profile"].update(display_name="ada", image_192=image)
+    cid, _card = _hand_over(helpdesk)
+    detail = helpdesk.api("GET", f"/conversations/{cid}", "grace@ours.example").json()
+    assert detail["channel"] == "slack" and detail["customer"]["name"] == "ada"
+    assert detail["customer_profile"] == {"real_name": "Ada Customer", "avatar": image if shown else None}
+    stored = helpdesk.rows(Message, Message.conversation_id == cid, Message.role == "customer")[0]
+    assert stored.payload["metadata"]["slack"]["avatar"] == (image if shown else None)  # never stored either
+
+
 def test_files_shared_in_slack_are_fetched_and_stored_like_widget_attachments(helpdesk: Helpdesk) -> None:
     data = fixture("file_share")
     data["event"]["files"] = [helpdesk.slack.add_file("F_LABEL", "label.png", PNG, "image/png"),
@@ -272,3 +322,110 @@ def test_socket_mode_runs_the_same_logic_without_a_public_url(sqlite_url: str, t
             calls = slack.wait_for("chat.postMessage", len(replies))
             assert [c.params["thread_ts"] for c in calls] == ["1700000001.000100"] * len(replies)
             assert httpx.post(desk.server.url + "/slack/events", content=b"{}", timeout=10).status_code == 404
+
+
+@contextmanager
+def helpdesk_process(db_url: str, tmp_path: Path, slack: FakeSlack, llm_url: str) -> Iterator[tuple[str, Any]]:
+    """``helpdesk run`` in a process of its own (killed with SIGKILL by the caller), understanding
+    through a slow loopback Anthropic API: its turns are still waiting when it dies."""
+    port = _free_port()
+    env = {**os.environ, "HELPDESK_DATABASE_URL": db_url, "HELPDESK_AUTO_MIGRATE": "true",
+           "HELPDESK_INSTANCE_PATH": str(tmp_path / "instance"), "HELPDESK_SECRET_KEY": "test-secret",
+           "HELPDESK_PORT": str(port), "HELPDESK_LOG_LEVEL": "WARNING", "HELPDESK_TIMERS_IN_WEB": "false",
+           "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET, "HELPDESK_SLACK_API_URL": slack.api_url,
+           "HELPDESK_SLACK_SUPPORT_CHANNELS": "C_SUPPORT", "HELPDESK_SLACK_AGENT_CHANNEL": "C_AGENTS",
+           "HELPDESK_SLACK_PACE_SECONDS": "0",
+           "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": llm_url, "HELPDESK_LLM_TIMEOUT": "120",
+           "HELPDESK_LLM_MAX_RETRIES": "0", "HELPDESK_HANDOFF_LLM_SUMMARY": "false",
+           "HELPDESK_ADDRESS_RATE_PER_MINUTE": "0", "HELPDESK_NEW_SESSIONS_PER_MINUTE": "0",
+           "PYTHONPATH": str(REPO)}
+    log = (tmp_path / "first-process.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-c", "from app import serve; from settings import Settings; "  # noqa: S603
+                                "serve(Settings())"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert process.poll() is None, (tmp_path / "first-process.log").read_text()[-3000:]
+            try:
+                return httpx.get(url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        eventually(up, timeout=60)
+        yield url, process
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answering(desk: Helpdesk, customer_ids: set[int]) -> list[Message] | None:
+    """The bot's messages once every one of the customer messages has an answer."""
+    bots = desk.rows(Message, Message.role == "bot")
+    return bots if {b.in_reply_to for b in bots} >= customer_ids else None
+
+
+def _posted_message_ids(slack: FakeSlack) -> list[int]:
+    ids = []
+    for call in slack.calls_of("chat.postMessage"):
+        metadata = call.params.get("metadata")
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        if call.status == 200 and metadata:
+            ids.append(int(metadata["event_payload"]["message_id"]))
+    return ids
+
+
+def test_events_acknowledged_before_a_crash_are_answered_exactly_once_after_the_restart(
+        db_url: str, tmp_path: Path, slack: FakeSlack) -> None:
+    """Stored and acknowledged, then the process dies (SIGKILL) before any turn or delivery ran;
+    the app started again answers every event once — nothing lost, nothing twice — and Slack's
+    retries of the same events after the restart store and send nothing more."""
+    events = [fixture("message") for _ in range(4)]
+    for n, data in enumerate(events):  # four customers (one customer's messages would join one conversation)
+        ts = f"170000010{n}.000100"
+        slack.add_user(f"U_C{n}", f"Customer {n}", team="T_CUST")
+        data["event_id"] = f"Ev_RESTART_{n}"
+        data["event"].update(ts=ts, event_ts=ts, client_msg_id=f"restart-{n}", text="where is my order",
+                             user=f"U_C{n}")
+    with FakeAnthropic(lambda _request: slow(60.0, tool_use({"commands": []}))) as llm:
+        with helpdesk_process(db_url, tmp_path, slack, llm.url) as (url, process):
+            for data in events:
+                body = event_body(data)
+                response = httpx.post(url + "/slack/events", content=body, headers=signed(SECRET, body), timeout=30)
+                assert response.status_code == 200, response.text
+            eventually(lambda: len(llm.message_requests()) >= len(events), timeout=30)  # every turn is waiting for the LLM
+            process.kill()
+        llm.stop()
+    assert slack.calls_of("chat.postMessage") == []
+    left = Database(db_url)
+    try:
+        with left.read_session() as session:
+            stored = list(session.scalars(select(Message).order_by(Message.id)))
+    finally:
+        left.dispose()
+    assert sorted(m.external_id for m in stored) == sorted(
+        f"slack:C_SUPPORT:{d['event']['ts']}" for d in events)  # stored before the ack: none lost
+    assert {m.role for m in stored} == {"customer"}  # …and no turn ran before the crash
+
+    for desk in helpdesk_for(db_url, tmp_path, slack, timers_in_web=True):  # offline understanding now
+        customer = desk.rows(Message, Message.role == "customer")
+        wanted = {m.id for m in customer}
+        answered = eventually(lambda desk=desk, wanted=wanted: _answering(desk, wanted), timeout=60)
+        eventually(lambda desk=desk: all(r.status == "sent" for r in desk.rows(Outbox)) or None, timeout=30)
+        for data in events:  # Slack retries after the restart
+            body = event_body(data)
+            assert httpx.post(desk.server.url + "/slack/events", content=body, timeout=30,
+                              headers=signed(SECRET, body, retry=1)).status_code == 200
+        time.sleep(1.0)  # what the retries could have set off has had its time
+        bots = desk.rows(Message, Message.role == "bot")
+        assert [b.id for b in bots] == [b.id for b in answered]  # no second answer
+        assert len(desk.rows(Message, Message.role == "customer")) == len(events)
+        posted = _posted_message_ids(slack)
+        assert sorted(posted) == sorted(b.id for b in bots)  # every reply posted, exactly once
+        threads = {c.params["thread_ts"] for c in slack.calls_of("chat.postMessage")}
+        assert threads == {d["event"]["ts"] for d in events}

@@ -116,7 +116,9 @@ def test_a_customer_message_is_stored_as_plain_text_with_its_author(rig_any: Rig
     assert message.role == "customer" and message.author == "Ada Customer"
     assert message.text == "Hi, where is my order A1002 (https://shop.example/o/A1002)? <urgent>"
     assert message.external_id == "slack:C_SUPPORT:1700000001.000100"
-    assert message.payload["metadata"]["slack"]["avatar"].endswith("/avatars/U_CUST.png")
+    # the fake's pictures are http://127.0.0.1/…, not on Slack's image hosts: never stored
+    assert message.payload["metadata"]["slack"]["avatar"] is None
+    assert message.payload["metadata"]["profile"] == {"real_name": "Ada Customer", "avatar": None}
 
 
 def test_retries_store_once(rig_any: Rig) -> None:
@@ -133,6 +135,25 @@ def test_a_retry_after_a_restart_still_stores_once(rig_any: Rig) -> None:
     rig_any.parts.dispatcher.recent.forget("Ev_MESSAGE")  # a new process remembers nothing
     assert rig_any.post(body, retry=1)[0] == 200
     assert len(rig_any.messages("C_SUPPORT:1700000001.000100")) == 1
+
+
+def test_a_retry_in_another_process_stores_once_when_the_customers_open_conversation_changed(
+        rig_any: Rig) -> None:
+    """Grouping: the first delivery started conversation A; meanwhile the customer wrote in another
+    thread (conversation B, now their latest). Slack's retry reaching a process that never saw the
+    first delivery must land in A's duplicate check, not become a new message of B."""
+    first = fixture("message")
+    first["event"].update(ts="1700000200.000100", event_ts="1700000200.000100")
+    assert rig_any.post(event_body(first))[0] == 200
+    other = fixture("message")
+    other["event_id"] = "Ev_OTHER"
+    other["event"].update(ts="1700000201.000100", thread_ts="1700000150.000100", text="and about my invoice")
+    assert rig_any.post(event_body(other))[0] == 200
+    rig_any.parts.dispatcher.recent.forget("Ev_MESSAGE")  # another process: it has seen nothing
+    assert rig_any.post(event_body(first), retry=1)[0] == 200
+    assert len(rig_any.messages("C_SUPPORT:1700000200.000100")) == 1
+    assert [m.text for m in rig_any.messages("C_SUPPORT:1700000150.000100")] == ["and about my invoice"]
+    assert rig_any.all_messages() == 2
 
 
 @pytest.mark.parametrize("tamper", ["signature", "missing", "stale", "future", "secret"])

@@ -20,7 +20,7 @@ from connectors.slack.events import (
     parse_interaction,
 )
 from connectors.slack.mrkdwn import escape, link, to_plain
-from connectors.slack.people import parse_channels
+from connectors.slack.people import parse_channels, safe_avatar
 from connectors.slack.sender import Pacer, retry_after_of
 from connectors.slack.threads import split_thread_key, thread_key
 from connectors.slack.verify import RequestVerifier
@@ -251,3 +251,26 @@ def test_retry_after_header() -> None:
     assert retry_after_of({"retry-after": "30"}) == 30.0
     assert retry_after_of({"Retry-After": "soon"}) is None
     assert retry_after_of(None) is None
+
+
+@pytest.mark.parametrize(("url", "safe"), [
+    ("https://avatars.slack-edge.com/2026-01-01/1_ada_192.png", True),
+    ("https://ca.slack-edge.com/T0-U0-abc-512", True),
+    ("https://secure.gravatar.com/avatar/ab.jpg?s=192&d=https%3A%2F%2Fa.slack-edge.com%2Fava_0001-192.png", True),
+    ("javascript:alert(1)", False),
+    ("JAVASCRIPT:alert(1)//https://avatars.slack-edge.com/", False),
+    ("http://avatars.slack-edge.com/a.png", False),
+    ("http://evil.example/a.png", False),
+    ("https://evil.example/a.png", False),
+    ("https://avatars.slack-edge.com.evil.example/a.png", False),
+    ("https://evilslack-edge.com/a.png", False),
+    ("https://user:pw@avatars.slack-edge.com/a.png", False),
+    ("https://avatars.slack-edge.com:8443/a.png", False),
+    ('https://avatars.slack-edge.com/a.png" onerror="x', False),
+    ("data:image/png;base64,AAAA", False),
+    ("//avatars.slack-edge.com/a.png", False),
+    (None, False),
+    (42, False),
+])
+def test_only_https_pictures_of_slacks_image_hosts_are_kept(url: object, safe: bool) -> None:
+    assert safe_avatar(url) == (url if safe else None)

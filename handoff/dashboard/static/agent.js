@@ -64,6 +64,7 @@
     clearTimeout(toast.timer); toast.timer = setTimeout(function () { el.hidden = true; }, 4000);
   }
   var CHANNEL_ICONS = { widget: "💬", rest: "🔌", socketio: "🔌", slack: "#", email: "✉", console: "⌨" };
+  var CHANNEL_NAMES = { widget: "Website", rest: "REST", socketio: "Socket.IO", slack: "Slack", email: "Email", console: "Console" };
   function customerName(item) {
     // a name people can say: the identified name or email, else "Visitor 4821" (from the visitor's id)
     var c = item.customer || {};
@@ -256,6 +257,7 @@
     var subject = mailed.length ? mailed[0].email.subject : null;
     $("conv-title").textContent = subject || customerName(d);  // an email conversation: its subject
     $("conv-status").textContent = d.status; $("conv-status").className = "badge " + d.status;
+    $("conv-channel").textContent = (CHANNEL_ICONS[d.channel] || "•") + " " + (CHANNEL_NAMES[d.channel] || d.channel);
     $("conv-meta").textContent = meta(d);
     $("summary").hidden = !d.summary; $("summary-text").textContent = d.summary || "";
     var mine = d.assignee && state.me && d.assignee.id === state.me.id;
@@ -269,13 +271,21 @@
     d.messages.forEach(function (m) { list.appendChild(messageEl(m)); });
     list.scrollTop = list.scrollHeight;
     var sender = mailed.length ? mailed[mailed.length - 1].email.from : null;
-    dl($("customer"), d.customer ? { Name: d.customer.name || (sender && sender.name), Email: d.customer.email || (sender && sender.address), Channel: d.channel, Id: d.customer.external_id } : { Channel: d.channel, Email: sender && sender.address });
+    var profile = d.customer_profile || {};
+    dl($("customer"), d.customer ? { Name: d.customer.name || (sender && sender.name), "Real name": profile.real_name !== d.customer.name ? profile.real_name : null, Email: d.customer.email || (sender && sender.address), Channel: d.channel, Id: d.customer.external_id } : { Channel: d.channel, Email: sender && sender.address });
+    showAvatar(profile.avatar);
     var lh = d.last_handoff || {};
     dl($("handoff"), { Status: d.status, Reason: d.reason || lh.reason, Team: d.team || lh.team, Priority: d.priority,
       Waiting: d.waiting_since ? new Date(d.waiting_since).toLocaleString() : null, Flows: (d.flows || []).filter(function (f) { return f.indexOf("pattern_") !== 0; }).join(", ") });
     dl($("slots"), d.slots || {});
     var notes = $("notes"); clear(notes); d.notes.forEach(addNote);
     renderTransferOptions();
+  }
+  function showAvatar(url) {
+    // the server passes Slack's image hosts only; still, nothing but an https URL becomes a src
+    var img = $("customer-avatar"), safe = typeof url === "string" && /^https:\/\/[^\s"'<>]+$/.test(url);
+    if (safe) img.src = url; else img.removeAttribute("src");
+    img.hidden = !safe;
   }
   function dl(el, pairs) {
     clear(el);
