@@ -11,13 +11,13 @@ What it rewrites
       ``import a.b`` → ``import helpdesk.a.b`` and every use of the name ``a`` → ``helpdesk.a``;
       ``import a.b as c`` → ``import helpdesk.a.b as c``. Relative imports are left alone.
     * string literals that name one of our modules: ``"a.b:attr"`` (entry points, connector
-      registries), ``"a.b"`` when ``a.b`` is a module (logger names), ``"a.b.name"`` when ``name``
-      is defined in module ``a.b`` (``mock.patch`` targets); a word after ``"-m"`` or ``"--app"``
-      in a list or a call. Other dotted strings (``"conversations.id"``, log events such as
-      ``"handoff.timers.fired"``) are left alone.
+      registries, ``"a:create_app()"``), ``"a.b"`` when ``a.b`` is a module (logger names),
+      ``"a.b.name"`` when ``name`` is defined in module ``a.b`` (``mock.patch`` targets); a word
+      after ``"-m"`` or ``"--app"`` and the code after ``"-c"`` in a list or a call. Other dotted
+      strings (``"conversations.id"``, log events such as ``"handoff.timers.fired"``) are left alone.
   Text files (Makefile, Dockerfile, shell scripts, TOML/INI/CFG, deploy YAML, Markdown):
-    ``-m a.b`` and ``--app a`` (any file), ``"a.b:attr"`` (TOML), and ``from``/``import`` lines
-    inside Markdown code blocks.
+    ``-m a.b`` and ``--app a``, quoted ``"a.b:attr"`` or ``'a:create_app()'``, and
+    ``from``/``import`` lines inside Markdown code blocks.
   Finally ``ruff check --select I --fix`` re-sorts the imports of the Python files it changed.
 
 "Our modules" are read from the tree: top-level ``*.py`` files and packages (a folder with
@@ -92,7 +92,7 @@ class Tree:
 
     def is_reference(self, text: str) -> bool:
         """Whether a string literal names a module of ours or something in one (see the module doc)."""
-        match = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(:[A-Za-z_][\w.]*)?", text)
+        match = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(:[A-Za-z_][\w.]*(?:\(.*\))?)?", text)
         if match is None:
             return False
         parts = match.group(1).split(".")
@@ -285,8 +285,8 @@ def rewrite_text(text: str, path: Path, ours: set[str]) -> str:
     module = rf"(?:{names})(?![\w-])"
     # `python -m dialogue.x`, `flask --app app run`
     text = re.sub(rf"(?<![\w-])(-m\s+|--app[ =])(?={module})", rf"\g<1>{PACKAGE}.", text)
-    if path.suffix == ".toml":  # entry points: "cli:main"
-        text = re.sub(rf"""(["'])(?={module}(?:\.\w+)*:\w+\1)""", rf"\g<1>{PACKAGE}.", text)
+    # entry points and application factories: "cli:main", 'app:create_app()'
+    text = re.sub(rf"""(["'])(?={module}(?:\.\w+)*:\w+(?:\([^"'\n]*\))?\1)""", rf"\g<1>{PACKAGE}.", text)
     if path.suffix in (".md", ".rst"):
         text = _rewrite_code_blocks(text, module)
     return text
