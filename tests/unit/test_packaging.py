@@ -9,29 +9,41 @@ from __future__ import annotations
 
 import ast
 import glob
+import os
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "helpdesk"
 #: folders of the repository that are not part of the package
 OUTSIDE = {"tests", "bench", "deploy", "scripts", "build", "dist", "instance", "node_modules"}
+#: never looked into
+SKIPPED = {"instance", "build", "dist", "node_modules", "__pycache__"}
 SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def _walk(top: Path, *, outside: bool) -> Iterator[Path]:
+    """Every file below ``top`` but hidden folders (.venv, .git…), and those outside the package unless
+    ``outside``."""
+    for folder, dirs, names in os.walk(top):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED
+                   and (outside or here != REPO or d not in OUTSIDE)]
+        yield from (here / name for name in names)
 
 
 def _package_dirs() -> dict[str, Path]:
     """Every directory of the package with an ``__init__.py``, by its dotted name."""
     found = {PACKAGE: REPO}
-    for init in REPO.rglob("__init__.py"):
-        rel = init.parent.relative_to(REPO)
-        if rel.parts and rel.parts[0] not in OUTSIDE and not any(p.startswith(".") for p in rel.parts):
-            found[".".join((PACKAGE, *rel.parts))] = init.parent
+    for init in (p for p in _walk(REPO, outside=False) if p.name == "__init__.py" and p.parent != REPO):
+        found[".".join((PACKAGE, *init.parent.relative_to(REPO).parts))] = init.parent
     return found
 
 
 def _files_below(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {p for p in _walk(folder, outside=False) if p.suffix != ".pyc"}
 
 
 def test_pyproject_lists_every_package_of_the_tree() -> None:
@@ -72,13 +84,9 @@ def test_every_import_of_our_code_names_the_package() -> None:
     no top-level ``settings``); scripts/rewrite_imports.py fixes what this finds."""
     ours = {p.stem for p in REPO.glob("*.py")} - {"__init__"}
     ours |= {name.split(".")[1] for name in _package_dirs() if name.count(".") == 1} | {"flows", "migrations"}
-    skipped = {".git", ".venv", ".venv-actions", ".cache", "instance", "build", "node_modules"}
     wrong = {}
-    for path in sorted(REPO.rglob("*.py")):
-        rel = path.relative_to(REPO)
-        if skipped & set(rel.parts) or "__pycache__" in rel.parts:
-            continue
+    for path in sorted(p for p in _walk(REPO, outside=True) if p.suffix == ".py"):
         found = _unprefixed_imports(path, ours)
         if found:
-            wrong[str(rel)] = found
+            wrong[str(path.relative_to(REPO))] = found
     assert wrong == {}, f"run `{Path(sys.executable).name} scripts/rewrite_imports.py`: {wrong}"
