@@ -13,8 +13,10 @@ What it rewrites
     * string literals that name one of our modules: ``"a.b:attr"`` (entry points, connector
       registries, ``"a:create_app()"``), ``"a.b"`` when ``a.b`` is a module (logger names),
       ``"a.b.name"`` when ``name`` is defined in module ``a.b`` (``mock.patch`` targets); a word
-      after ``"-m"`` or ``"--app"`` and the code after ``"-c"`` in a list or a call. Other dotted
-      strings (``"conversations.id"``, log events such as ``"handoff.timers.fired"``) are left alone.
+      after ``"-m"`` or ``"--app"`` in a list or a call. Other dotted strings (``"conversations.id"``,
+      log events such as ``"handoff.timers.fired"``) are left alone.
+    * Python code inside strings (``"-c", "from cli import main; main()"``, an ``actions.py`` a test
+      writes, doctests): ``from a import`` / ``import a`` statements, found by pattern.
   Text files (Makefile, Dockerfile, shell scripts, TOML/INI/CFG, deploy YAML, Markdown):
     ``-m a.b`` and ``--app a``, quoted ``"a.b:attr"`` or ``'a:create_app()'``, and
     ``from``/``import`` lines inside Markdown code blocks.
@@ -182,7 +184,7 @@ def rewrite_python(text: str, tree_info: Tree, where: str, problems: list[str]) 
             edits.extend(_rewrite_import(node, source, ours, renamed))
     if renamed:
         edits.extend(_rewrite_uses(module, source, renamed, where, problems))
-    edits.extend(_rewrite_strings(module, source, tree_info))
+    edits.extend(_rewrite_strings(module, source, tree_info, where, problems))
     return _apply(text, edits)
 
 
@@ -220,10 +222,10 @@ def _rewrite_uses(module: ast.Module, source: Source, renamed: set[str], where: 
                 yield Edit(at, at, PACKAGE + ".")
 
 
-def _rewrite_strings(module: ast.Module, source: Source, tree_info: Tree) -> Iterator[Edit]:
+def _rewrite_strings(module: ast.Module, source: Source, tree_info: Tree, where: str,
+                     problems: list[str]) -> Iterator[Edit]:
     in_fstrings = {id(c) for n in ast.walk(module) if isinstance(n, ast.JoinedStr) for c in ast.walk(n)}
     after_flag: set[int] = set()  # "-m" X, "--app" X: X is a module name even when bare
-    code: set[int] = set()  # "-c" X: X is Python code
     for node in ast.walk(module):
         items: list[ast.expr] = []
         if isinstance(node, ast.List | ast.Tuple):
@@ -233,39 +235,44 @@ def _rewrite_strings(module: ast.Module, source: Source, tree_info: Tree) -> Ite
         for first, second in zip(items, items[1:], strict=False):
             if isinstance(first, ast.Constant) and first.value in ("-m", "--app"):
                 after_flag.add(id(second))
-            elif isinstance(first, ast.Constant) and first.value == "-c":
-                code.add(id(second))
     for node in ast.walk(module):
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in in_fstrings:
             continue
         value = node.value
-        if id(node) in code:
-            yield from _rewrite_code_string(node, source, tree_info)
-            continue
+        start = source.offset(node.lineno, node.col_offset)
+        end = source.offset(node.end_lineno or node.lineno, node.end_col_offset or 0)
+        literal = source.text[start:end]
         if id(node) in after_flag:
             wanted = value.split(".")[0] in tree_info.names and bool(re.fullmatch(r"[\w.:]+", value))
         else:
             wanted = tree_info.is_reference(value)
-        if not wanted or node.end_lineno != node.lineno:
-            continue
-        start = source.offset(node.lineno, node.col_offset)
-        end = source.offset(node.end_lineno, node.end_col_offset or 0)
-        literal = source.text[start:end]
-        if len(literal) >= 2 and literal[0] in "'\"" and literal[0] == literal[-1] and literal[1:-1] == value:
+        if wanted and len(literal) >= 2 and literal[0] in "'\"" and literal[0] == literal[-1] \
+                and literal[1:-1] == value:
             yield Edit(start + 1, start + 1, PACKAGE + ".")
+        elif not wanted and re.search(r"\b(from|import)\s", value):
+            new = _rewrite_code_in_string(literal, tree_info.names, f"{where}:{node.lineno}", problems)
+            if new != literal:
+                yield Edit(start, end, new)
 
 
-def _rewrite_code_string(node: ast.Constant, source: Source, tree_info: Tree) -> Iterator[Edit]:
-    """``python -c "from cli import main; main()"``: the code in the string is rewritten as Python."""
-    new = rewrite_python(str(node.value), tree_info, "", [])
-    if new == node.value or node.end_lineno != node.lineno:
-        return
-    start = source.offset(node.lineno, node.col_offset)
-    end = source.offset(node.end_lineno, node.end_col_offset or 0)
-    literal = source.text[start:end]
-    if len(literal) >= 2 and literal[0] in "'\"" and literal[0] == literal[-1] and literal[1:-1] == node.value \
-            and literal[0] not in new and "\\" not in new:
-        yield Edit(start + 1, end - 1, new)
+#: where a statement starts inside a string's source: its start, a quote, a line, ``;``, an escaped ``\n``,
+#: then a doctest prompt
+_STATEMENT = r"""(?P<pre>(?:^|[;"'\n]|\\n)[ \t]*(?:>>> |\.\.\. )?)"""
+_END = r"""(?=[ \t]*(?:;|#|["']|\\n|\n|$))"""
+
+
+def _rewrite_code_in_string(literal: str, ours: set[str], where: str, problems: list[str]) -> str:
+    """Python code inside a string (``python -c "from cli import main; main()"``, an ``actions.py`` a test
+    writes): its ``from``/``import`` statements of our modules, found in the string's source text."""
+    names = "|".join(sorted(map(re.escape, ours), key=len, reverse=True))
+    module = rf"(?:{names})(?![\w-])"
+    new = re.sub(rf"{_STATEMENT}from[ \t]+(?={module}(?:\.\w+)*[ \t]+import\b)", rf"\g<pre>from {PACKAGE}.", literal)
+    new = re.sub(rf"{_STATEMENT}import[ \t]+(?P<name>{module}){_END}", rf"\g<pre>from {PACKAGE} import \g<name>", new)
+    new = re.sub(rf"{_STATEMENT}import[ \t]+(?={module}(?:\.\w+)*[ \t]+as[ \t])", rf"\g<pre>import {PACKAGE}.", new)
+    if re.search(rf"{_STATEMENT}import[ \t]+{module}\.\w", new.replace(f"import {PACKAGE}.", "")):
+        problems.append(f"{where}: cannot rewrite: `import a.b` inside a string (its uses of `a` would need "
+                        f"the package too)")
+    return new
 
 
 def _apply(text: str, edits: list[Edit]) -> str:

@@ -34,9 +34,15 @@ TREE = {
             subprocess.run([sys.executable, "-m", "shop"])
             subprocess.run(["flask", "--app", "shop", "run"])
             subprocess.run([sys.executable, "-c", "from conf import Conf; print(Conf)"])
+            subprocess.run([sys.executable, "-c", "import conf; "
+                            "from shop import place; place()"])
+            actions = \'\'\'from billing.invoices import CURRENCY
+        import conf as c, sys
+        \'\'\'
+            code, prose = "from shop import place\\nplace()", "we import conf when needed"
             entry = "billing.invoices:CURRENCY", "shop:place()"
             kept = "shop.orders_placed", "billing.id", "shop", "flows.yml", f"{conf}.x", "os.path"
-            return conf.Conf, the_shop, invoices, helpers, entry, kept
+            return conf.Conf, the_shop, invoices, helpers, entry, kept, actions, code, prose
         """),
     "Makefile": "run:\n\tpython -m shop --flag\n\tflask --app conf run\n\tpython -m pytest\n",
     "pyproject.toml": '[project.scripts]\nshop = "shop:place"\nother = "other:main"\n',
@@ -69,9 +75,15 @@ EXPECTED_TEST = textwrap.dedent("""\
         subprocess.run([sys.executable, "-m", "helpdesk.shop"])
         subprocess.run(["flask", "--app", "helpdesk.shop", "run"])
         subprocess.run([sys.executable, "-c", "from helpdesk.conf import Conf; print(Conf)"])
+        subprocess.run([sys.executable, "-c", "from helpdesk import conf; "
+                        "from helpdesk.shop import place; place()"])
+        actions = \'\'\'from helpdesk.billing.invoices import CURRENCY
+    import helpdesk.conf as c, sys
+    \'\'\'
+        code, prose = "from helpdesk.shop import place\\nplace()", "we import conf when needed"
         entry = "helpdesk.billing.invoices:CURRENCY", "helpdesk.shop:place()"
         kept = "shop.orders_placed", "billing.id", "shop", "flows.yml", f"{conf}.x", "os.path"
-        return conf.Conf, the_shop, invoices, helpers, entry, kept
+        return conf.Conf, the_shop, invoices, helpers, entry, kept, actions, code, prose
     """)
 
 
