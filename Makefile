@@ -20,7 +20,13 @@ $(BIN)/helpdesk: $(VENV)/.runtime
 	bash scripts/actions-venv.sh
 	touch $@
 
-install: $(BIN)/helpdesk
+## mypy does not follow the editable install's import hook; it reads the package through this link
+## (pyproject: [tool.mypy] mypy_path)
+$(VENV)/mypy/helpdesk: | $(VENV)/.runtime
+	mkdir -p $(VENV)/mypy
+	ln -sfn $(CURDIR) $@
+
+install: $(BIN)/helpdesk $(VENV)/mypy/helpdesk
 
 install-runtime: $(VENV)/.runtime
 

@@ -5,8 +5,13 @@ Every other module receives a :class:`Settings` instance from the composition ro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: the default assistant: the ``flows/`` folder shipped inside the package (the checkout's ``flows/``)
+DEFAULT_ASSISTANT = str(Path(__file__).resolve().parent / "flows")
 
 
 def _env(*names: str) -> AliasChoices:
@@ -24,7 +29,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, validation_alias=_env("HELPDESK_REDIS_URL"))
     secret_key: str | None = Field(None, validation_alias=_env("HELPDESK_SECRET_KEY"))
     instance_path: str = Field("instance", validation_alias=_env("HELPDESK_INSTANCE_PATH"))
-    assistant: str = Field("flows", validation_alias=_env("HELPDESK_ASSISTANT"))
+    assistant: str = Field(DEFAULT_ASSISTANT, validation_alias=_env("HELPDESK_ASSISTANT"))
     host: str = Field("127.0.0.1", validation_alias=_env("HELPDESK_HOST"))
     port: int = Field(5000, validation_alias=_env("HELPDESK_PORT"))
     allowed_origins: str = Field("*", validation_alias=_env("HELPDESK_ALLOWED_ORIGINS"))

@@ -26,7 +26,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 if TYPE_CHECKING:
     from alembic.config import Config
 
-#: The Alembic scripts, at the repository root (the package is installed editable).
+#: The Alembic scripts: ``migrations/`` of the package (the repository root is the package ``helpdesk``,
+#: and a wheel ships the folder as package data).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 #: How long a SQLite writer waits for the write lock before "database is locked".
