@@ -21,21 +21,21 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from connectors.base import Connector, ConnectorContext
-from connectors.errors import BadRequest, error_response
-from connectors.limits import ChannelLimits, channel_limits
-from connectors.origins import OriginPolicy
-from connectors.registry import enabled_connectors
-from conversations import logcontext
-from conversations.db import Database, SchemaNotCurrent
-from conversations.outbox import OutboxWorker, RetryPolicy
-from handoff import init_handoff
-from handoff.desk import ChatDesk
-from handoff.files import agent_may_see_attachment
-from maintenance import add_maintenance_jobs
-from observability import CONTENT_TYPE_LATEST, Check, JsonFormatter, Readiness, configure_logging
-from services import EmptySecret, Services, build_services, secret_key
-from settings import Settings
+from helpdesk.connectors.base import Connector, ConnectorContext
+from helpdesk.connectors.errors import BadRequest, error_response
+from helpdesk.connectors.limits import ChannelLimits, channel_limits
+from helpdesk.connectors.origins import OriginPolicy
+from helpdesk.connectors.registry import enabled_connectors
+from helpdesk.conversations import logcontext
+from helpdesk.conversations.db import Database, SchemaNotCurrent
+from helpdesk.conversations.outbox import OutboxWorker, RetryPolicy
+from helpdesk.handoff import init_handoff
+from helpdesk.handoff.desk import ChatDesk
+from helpdesk.handoff.files import agent_may_see_attachment
+from helpdesk.maintenance import add_maintenance_jobs
+from helpdesk.observability import CONTENT_TYPE_LATEST, Check, JsonFormatter, Readiness, configure_logging
+from helpdesk.services import EmptySecret, Services, build_services, secret_key
+from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 #: seconds each readiness check (database, Redis) may take before it counts as failed

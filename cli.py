@@ -15,16 +15,16 @@ import click
 if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor pydantic
     from flask import Flask
 
-    from dialogue.assistant import Assistant
-    from dialogue.generators.llm import LLMCommandGenerator
-    from settings import Settings
+    from helpdesk.dialogue.assistant import Assistant
+    from helpdesk.dialogue.generators.llm import LLMCommandGenerator
+    from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def _app_or_exit(settings: Settings) -> Flask:
     """The app, or exit 1 with one line when the database schema is not current or the secret is empty."""
-    from app import StartupRefused, create_checked_app
+    from helpdesk.app import StartupRefused, create_checked_app
 
     try:
         return create_checked_app(settings)
@@ -44,7 +44,7 @@ def cli() -> None:
 def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io) with werkzeug: the embedded one-process default.
     SIGTERM or Ctrl-C stops it gracefully (the turns in flight finish)."""
-    from app import serve
+    from helpdesk.app import serve
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
@@ -58,7 +58,7 @@ def run(host: str | None, port: int | None) -> None:
 def serve(host: str | None, port: int | None, threads: int | None) -> None:
     """Serve in production: gunicorn, one gthread worker (run several behind a sticky nginx: deploy/).
     SIGTERM stops it gracefully (the turns in flight finish)."""
-    from app import serve_production
+    from helpdesk.app import serve_production
 
     overrides = {k: v for k, v in {"host": host, "port": port, "server_threads": threads}.items() if v is not None}
     serve_production(_settings(**overrides))
@@ -72,7 +72,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the latest schema."""
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
     settings = _settings()
     database = Database(settings.database_url)
@@ -92,8 +92,8 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
     Missing or unused translations (config.yml's additional_languages) are warnings: counted per
     kind, or one per response or flow and language with --translations (as Rasa's
     ``rasa data validate`` and ``rasa data validate translations``)."""
-    from dialogue.assistant import load_assistant
-    from dialogue.yaml_io import AssistantError
+    from helpdesk.dialogue.assistant import load_assistant
+    from helpdesk.dialogue.yaml_io import AssistantError
 
     path = assistant_dir or _settings().assistant
     try:
@@ -118,11 +118,11 @@ def validate(assistant_dir: str | None, translations: bool) -> None:
 def test(assistant_dir: str | None, overlay_file: Path | None, paths: tuple[Path, ...]) -> None:
     """Run Rasa e2e test files against the assistant with offline understanding, or with the
     scripted commands of --commands."""
-    from dialogue.assistant import load_assistant
-    from dialogue.e2e import format_report, run_tests
-    from dialogue.e2e_overlay import read_overlay
-    from dialogue.generators.offline import OfflineCommandGenerator
-    from dialogue.yaml_io import AssistantError
+    from helpdesk.dialogue.assistant import load_assistant
+    from helpdesk.dialogue.e2e import format_report, run_tests
+    from helpdesk.dialogue.e2e_overlay import read_overlay
+    from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+    from helpdesk.dialogue.yaml_io import AssistantError
 
     path = assistant_dir or _settings().assistant
     try:
@@ -144,11 +144,11 @@ def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
     """Score understanding on labelled messages (like ``rasa test nlu``): per-flow precision,
     recall and F1, a confusion table and the misses; offline understanding, and Claude as well
     when ANTHROPIC_API_KEY is set. Case format: dialogue/generators/evaluation.py."""
-    from dialogue.assistant import load_assistant
-    from dialogue.generators.evaluation import evaluate as run_evaluation
-    from dialogue.generators.evaluation import format_report, load_cases
-    from dialogue.generators.offline import OfflineCommandGenerator
-    from dialogue.yaml_io import AssistantError
+    from helpdesk.dialogue.assistant import load_assistant
+    from helpdesk.dialogue.generators.evaluation import evaluate as run_evaluation
+    from helpdesk.dialogue.generators.evaluation import format_report, load_cases
+    from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+    from helpdesk.dialogue.yaml_io import AssistantError
 
     settings = _settings()
     path = assistant_dir or settings.assistant
@@ -170,9 +170,9 @@ def evaluate(assistant_dir: str | None, paths: tuple[Path, ...]) -> None:
 
 def _llm_generator(settings: Settings, assistant: Assistant) -> LLMCommandGenerator | None:
     """The LLM command generator as ``helpdesk run`` builds it, None without a key."""
-    from dialogue.generators.answers import Voice
-    from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
-    from services import build_llm_client
+    from helpdesk.dialogue.generators.answers import Voice
+    from helpdesk.dialogue.generators.llm import LLMCommandGenerator, LLMOptions
+    from helpdesk.services import build_llm_client
 
     client = build_llm_client(settings)
     if client is None:
@@ -187,8 +187,8 @@ def _llm_generator(settings: Settings, assistant: Assistant) -> LLMCommandGenera
 @click.option("--sender", default="console", help="Conversation id to continue.")
 def chat(sender: str) -> None:
     """Talk to the assistant in the terminal (the 'console' channel); Ctrl-D to quit."""
-    from conversations.types import Inbound
-    from services import build_services
+    from helpdesk.conversations.types import Inbound
+    from helpdesk.services import build_services
 
     services = build_services(_settings())
     click.echo("Type a message (Ctrl-D to quit). Buttons show their payload in [brackets].")
@@ -214,9 +214,9 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from app import outbox_worker
-    from handoff.scheduler import TimerScheduler
-    from maintenance import add_maintenance_jobs
+    from helpdesk.app import outbox_worker
+    from helpdesk.handoff.scheduler import TimerScheduler
+    from helpdesk.maintenance import add_maintenance_jobs
 
     settings = _settings()
     app = _app_or_exit(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
@@ -247,7 +247,7 @@ def worker(interval: float) -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
-    from settings import Settings
+    from helpdesk.settings import Settings
 
     return Settings(**overrides)
 
@@ -290,9 +290,9 @@ class _StopSignals:
 def create_agent(email: str, name: str, password: str, admin: bool, teams: tuple[str, ...],
                  capacity: int | None) -> None:
     """Create an agent who can sign in at /agent."""
-    from conversations.db import Database
-    from handoff import auth
-    from handoff.errors import HandoffError
+    from helpdesk.conversations.db import Database
+    from helpdesk.handoff import auth
+    from helpdesk.handoff.errors import HandoffError
 
     settings = _settings()
     database = Database(settings.database_url)
@@ -318,7 +318,7 @@ def slack() -> None:
 @slack.command("check")
 def slack_check() -> None:
     """Verify the Slack token, its scopes and the app's channel membership; exit 1 if something is missing."""
-    from connectors.slack.check import check
+    from helpdesk.connectors.slack.check import check
 
     report = check(_settings())
     for line in report.lines():

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, exists, select
 
-from conversations.attachments import expire_unsent
-from conversations.models import Conversation, Message
+from helpdesk.conversations.attachments import expire_unsent
+from helpdesk.conversations.models import Conversation, Message
 
 if TYPE_CHECKING:
-    from handoff.scheduler import TimerScheduler
-    from services import Services
+    from helpdesk.handoff.scheduler import TimerScheduler
+    from helpdesk.services import Services
 
 log = logging.getLogger(__name__)
 #: most conversations answered per start (the rest wait for their customer)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from llm.client import LLMCall
+    from helpdesk.llm.client import LLMCall
 
 __all__ = ["CONTENT_TYPE_LATEST", "JsonFormatter", "Metrics", "Readiness", "configure_logging"]
 

@@ -15,21 +15,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conversations.db import Database
-from conversations.locks import TurnLocks
-from conversations.logcontext import conversation_context
-from conversations.models import Message
-from conversations.outbound import Delivery, bot_payload, message_event
-from conversations.outbound import where as where_of
-from conversations.turn import Turn, TurnConflict, open_turn
-from conversations.types import OutgoingMessage
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.tracker import BotMessage
-from handoff.lifecycle import HUMAN_STATUSES as _HUMAN
-from handoff.lifecycle import change_status
-from handoff.service import HandoffService
-from handoff.types import HandoffRequest, Outcome
-from observability import Metrics
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.logcontext import conversation_context
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.outbound import Delivery, bot_payload, message_event
+from helpdesk.conversations.outbound import where as where_of
+from helpdesk.conversations.turn import Turn, TurnConflict, open_turn
+from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.tracker import BotMessage
+from helpdesk.handoff.lifecycle import HUMAN_STATUSES as _HUMAN
+from helpdesk.handoff.lifecycle import change_status
+from helpdesk.handoff.service import HandoffService
+from helpdesk.handoff.types import HandoffRequest, Outcome
+from helpdesk.observability import Metrics
 
 log = logging.getLogger(__name__)
 #: statuses in which customer messages go to people, never to the bot

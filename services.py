@@ -12,30 +12,30 @@ from typing import Any
 
 import socketio
 
-from connectors.origins import OriginPolicy
-from connectors.turns import TurnRunner
-from conversations.bus import EventBus
-from conversations.db import Database
-from conversations.inbound import Inbox
-from conversations.locks import TurnLocks
-from conversations.outbound import Delivery
-from conversations.types import Channel
-from dialogue.actions.registry import RemoteActions
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.engine import Engine
-from dialogue.generators import CommandGenerator
-from dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice
-from dialogue.generators.llm import LLMCommandGenerator, LLMOptions
-from dialogue.generators.offline import OfflineCommandGenerator
-from dialogue.ports import Ports
-from handoff.reporting import StatsCollector
-from handoff.service import HandoffService
-from handoff.summarizers import ClaudeSummarizer
-from knowledge import KnowledgeBase
-from llm.client import ClaudeClient, Prices
-from observability import Metrics
-from routing import Resumer, TurnPipeline
-from settings import Settings
+from helpdesk.connectors.origins import OriginPolicy
+from helpdesk.connectors.turns import TurnRunner
+from helpdesk.conversations.bus import EventBus
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.inbound import Inbox
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.outbound import Delivery
+from helpdesk.conversations.types import Channel
+from helpdesk.dialogue.actions.registry import RemoteActions
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.engine import Engine
+from helpdesk.dialogue.generators import CommandGenerator
+from helpdesk.dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice
+from helpdesk.dialogue.generators.llm import LLMCommandGenerator, LLMOptions
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+from helpdesk.dialogue.ports import Ports
+from helpdesk.handoff.reporting import StatsCollector
+from helpdesk.handoff.service import HandoffService
+from helpdesk.handoff.summarizers import ClaudeSummarizer
+from helpdesk.knowledge import KnowledgeBase
+from helpdesk.llm.client import ClaudeClient, Prices
+from helpdesk.observability import Metrics
+from helpdesk.routing import Resumer, TurnPipeline
+from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def build_engine(settings: Settings, assistant: Assistant, *, knowledge: Knowled
     """The engine: Claude understands when ANTHROPIC_API_KEY is set, else offline understanding."""
     remote = None
     if settings.action_server_url:
-        from dialogue.actions.remote import RemoteActionClient
+        from helpdesk.dialogue.actions.remote import RemoteActionClient
 
         client = RemoteActionClient(settings.action_server_url, timeout=settings.action_timeout)
         remote = RemoteActions(client, assistant.domain)

@@ -34,8 +34,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app import create_app  # noqa: E402
-from settings import Settings  # noqa: E402
+from helpdesk.app import create_app  # noqa: E402
+from helpdesk.settings import Settings  # noqa: E402
 from tests.e2e.conftest import serve_app  # noqa: E402
 from tests.integration.email_app import SUPPORT, TOKEN, mail  # noqa: E402
 from tests.mailservers import DovecotServer, SmtpServer  # noqa: E402

@@ -30,10 +30,10 @@ def child() -> None:
     """Serve conversations of the script given as JSON: one per "go" line on stdin, then the
     timings as JSON."""
     script = json.loads(sys.argv[sys.argv.index("--child") + 1])
-    from dialogue.assistant import load_assistant
-    from dialogue.engine import UserMessage
-    from services import build_engine
-    from settings import Settings
+    from helpdesk.dialogue.assistant import load_assistant
+    from helpdesk.dialogue.engine import UserMessage
+    from helpdesk.services import build_engine
+    from helpdesk.settings import Settings
 
     settings = Settings(assistant=str(Path.cwd() / "flows"), instance_path=tempfile.mkdtemp())
     engine = build_engine(settings, load_assistant(settings.assistant))

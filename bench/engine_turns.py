@@ -31,14 +31,14 @@ from pathlib import Path
 
 import httpx
 
-from conversations.db import Database
-from conversations.inbound import Inbox
-from conversations.types import Inbound
-from dialogue.assistant import load_assistant
-from dialogue.engine import Engine, UserMessage
-from routing import TurnPipeline
-from services import build_engine
-from settings import Settings
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.inbound import Inbox
+from helpdesk.conversations.types import Inbound
+from helpdesk.dialogue.assistant import load_assistant
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.routing import TurnPipeline
+from helpdesk.services import build_engine
+from helpdesk.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 #: one cycle of three whole conversations: order status, a problem report, opening hours. The

@@ -117,9 +117,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_server(tmp: str, agents: int) -> tuple[Any, Any, str, list[str]]:
-    from app import create_app
-    from handoff import auth
-    from settings import Settings
+    from helpdesk.app import create_app
+    from helpdesk.handoff import auth
+    from helpdesk.settings import Settings
 
     settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", instance_path=f"{tmp}/instance",
                         assistant=str(REPO / "flows"), secret_key="bench", log_level="WARNING",
@@ -138,7 +138,7 @@ def start_server(tmp: str, agents: int) -> tuple[Any, Any, str, list[str]]:
 
 
 def measure_handoffs(app: Any, url: str, pipe: Connection, rounds: int, offset: int = 0) -> list[float]:
-    from conversations.store import get_conversation
+    from helpdesk.conversations.store import get_conversation
 
     db, samples = app.extensions["helpdesk"].db, []
     with httpx.Client(timeout=30) as client:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 mode, instance = sys.argv[1], sys.argv[2]
 if mode == "in-process":  # the classifier fitted here, as before the cache
-    from dialogue.generators import fitting, model_cache
+    from helpdesk.dialogue.generators import fitting, model_cache
     model_cache.fitted_arrays = lambda texts, labels, synonyms, c, cache_dir=None: fitting.fit(
         texts, labels, synonyms, c)
-from app import create_app
-from settings import Settings
+from helpdesk.app import create_app
+from helpdesk.settings import Settings
 
 settings = Settings(assistant="flows", instance_path=instance, database_url=f"sqlite:///{instance}/helpdesk.db",
                     anthropic_api_key=None)

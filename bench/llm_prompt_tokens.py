@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dialogue.assistant import Assistant, load_assistant  # noqa: E402
-from dialogue.generators.llm_prompt import Prompt, PromptBuilder, prompt_slots  # noqa: E402
-from dialogue.tracker import DialogueTracker  # noqa: E402
+from helpdesk.dialogue.assistant import Assistant, load_assistant  # noqa: E402
+from helpdesk.dialogue.generators.llm_prompt import Prompt, PromptBuilder, prompt_slots  # noqa: E402
+from helpdesk.dialogue.tracker import DialogueTracker  # noqa: E402
 
 TOOL_OVERHEAD = 313
 #: the shortest prefix Anthropic caches (Sonnet and Opus models), in tokens

@@ -162,8 +162,8 @@ class Run:
 
 
 def create_agents(database_url: str, count: int, url: str) -> list[str]:
-    from conversations.db import Database
-    from handoff import auth
+    from helpdesk.conversations.db import Database
+    from helpdesk.handoff import auth
 
     db = Database(database_url)
     try:
@@ -222,7 +222,7 @@ def check_database(run: Run) -> None:
     from sqlalchemy import create_engine, select
     from sqlalchemy.orm import Session
 
-    from conversations.models import Message
+    from helpdesk.conversations.models import Message
 
     wanted = {v["conversation_id"]: v["acked"] for v in run.visitors if v["conversation_id"]}
     engine = create_engine(run.database_url)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process, utils
 
-from dialogue.assistant import load_assistant
-from dialogue.generators import classifier as classifier_module
-from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
-from dialogue.generators.evaluation import load_cases
-from dialogue.generators.training import collect_training_data
+from helpdesk.dialogue.assistant import load_assistant
+from helpdesk.dialogue.generators import classifier as classifier_module
+from helpdesk.dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
+from helpdesk.dialogue.generators.evaluation import load_cases
+from helpdesk.dialogue.generators.training import collect_training_data
 
 REPO = Path(__file__).resolve().parents[1]
 FUZZY_CUTOFF = 60.0

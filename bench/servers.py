@@ -94,13 +94,13 @@ def llm_echo_app(mode: str) -> Any:
 
 
 def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) -> Any:
-    from settings import Settings
+    from helpdesk.settings import Settings
 
     settings = Settings(database_url=database_url or f"sqlite:///{folder}/bench.db", instance_path=folder,
                         auto_migrate=True, assistant=str(REPO / "flows"), secret_key="bench",
                         log_level="WARNING", widget_rate_per_minute=0, address_rate_per_minute=0,
                         new_sessions_per_minute=0, sender_rate_per_minute=0, host="127.0.0.1", port=port)
-    import services
+    from helpdesk import services
 
     build = services.build_socketio
     wanted = socketio_mode(mode)
@@ -113,7 +113,7 @@ def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) ->
                          client_manager=sio.manager if wanted == "threading" else None, async_handlers=False)
 
     services.build_socketio = build_for_mode  # type: ignore[assignment]
-    from app import create_app
+    from helpdesk.app import create_app
 
     return create_app(settings)
 

@@ -100,7 +100,7 @@ def helpdesk(slack: FakeSlack, llm_url: str | None, workdir: Path, database_url:
         env.update(ANTHROPIC_API_KEY="bench-key", ANTHROPIC_BASE_URL=llm_url, HELPDESK_LLM_TIMEOUT="60",
                    HELPDESK_LLM_MAX_RETRIES="0", HELPDESK_HANDOFF_LLM_SUMMARY="false")
     env["PYTHONPATH"] = str(REPO)
-    serve = "from app import serve; from settings import Settings; serve(Settings())"
+    serve = "from helpdesk.app import serve; from helpdesk.settings import Settings; serve(Settings())"
     log = (workdir / "helpdesk.log").open("wb")  # a file: an unread pipe would fill up and block the server
     process = subprocess.Popen([sys.executable, "-c", serve], cwd=REPO, env=env,  # noqa: S603
                                stdout=log, stderr=subprocess.STDOUT)

@@ -40,15 +40,15 @@ if TYPE_CHECKING:
     import socketio
     from flask import Flask, Request
 
-    from connectors.limits import ChannelLimits
-    from connectors.origins import OriginPolicy
-    from connectors.turns import TurnRunner
-    from conversations.attachments import Attachment
-    from conversations.bus import EventBus
-    from conversations.db import Database
-    from conversations.inbound import Inbox
-    from conversations.types import Channel
-    from settings import Settings
+    from helpdesk.connectors.limits import ChannelLimits
+    from helpdesk.connectors.origins import OriginPolicy
+    from helpdesk.connectors.turns import TurnRunner
+    from helpdesk.conversations.attachments import Attachment
+    from helpdesk.conversations.bus import EventBus
+    from helpdesk.conversations.db import Database
+    from helpdesk.conversations.inbound import Inbox
+    from helpdesk.conversations.types import Channel
+    from helpdesk.settings import Settings
 
 #: True when the request comes from an agent allowed to see the attachment's conversation
 AgentCheck = Callable[["Request", "Attachment"], bool]

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import socketio
 
-from connectors.base import BaseConnector, ConnectorContext
-from connectors.limits import client_address
-from conversations.models import Message
-from conversations.text import json_problem, text_problem
-from conversations.types import Inbound
+from helpdesk.connectors.base import BaseConnector, ConnectorContext
+from helpdesk.connectors.limits import client_address
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.text import json_problem, text_problem
+from helpdesk.conversations.types import Inbound
 
 if TYPE_CHECKING:
     from flask import Flask

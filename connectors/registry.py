@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from connectors.base import Connector
-    from settings import Settings
+    from helpdesk.connectors.base import Connector
+    from helpdesk.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,11 @@ class Entry:
 
 
 REGISTRY: tuple[Entry, ...] = (
-    Entry("rest", "connectors.rest:RestConnector"),
-    Entry("widget", "connectors.widget:WidgetConnector"),
-    Entry("socketio", "connectors.rasa_socketio:RasaSocketIOConnector"),
-    Entry("email", "connectors.email.connector:EmailConnector", lambda settings: bool(settings.email_address)),
-    Entry("slack", "connectors.slack.connector:SlackConnector", lambda settings: settings.slack_enabled),
+    Entry("rest", "helpdesk.connectors.rest:RestConnector"),
+    Entry("widget", "helpdesk.connectors.widget:WidgetConnector"),
+    Entry("socketio", "helpdesk.connectors.rasa_socketio:RasaSocketIOConnector"),
+    Entry("email", "helpdesk.connectors.email.connector:EmailConnector", lambda settings: bool(settings.email_address)),
+    Entry("slack", "helpdesk.connectors.slack.connector:SlackConnector", lambda settings: settings.slack_enabled),
 )
 
 

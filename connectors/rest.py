@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.base import BaseConnector, ConnectorContext
-from connectors.errors import BadRequest, error_response
-from conversations.models import Message
-from conversations.text import json_problem, text_problem
-from conversations.types import Inbound
+from helpdesk.connectors.base import BaseConnector, ConnectorContext
+from helpdesk.connectors.errors import BadRequest, error_response
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.text import json_problem, text_problem
+from helpdesk.conversations.types import Inbound
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -5,26 +5,26 @@ See DESIGN.md §2 ("One turn, end to end").
 
 from __future__ import annotations
 
-from conversations.db import Database
-from conversations.inbound import Inbox, Receipt
-from conversations.locks import TurnLocks
-from conversations.models import (
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.inbound import Inbox, Receipt
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.models import (
     Conversation,
     Customer,
     DialogueEvent,
     Message,
     Outbox,
 )
-from conversations.outbound import Author, Button, Delivery, FileRef, OutboundMessage
-from conversations.outbox import OutboxWorker, RetryPolicy
-from conversations.store import (
+from helpdesk.conversations.outbound import Author, Button, Delivery, FileRef, OutboundMessage
+from helpdesk.conversations.outbox import OutboxWorker, RetryPolicy
+from helpdesk.conversations.store import (
     get_conversation,
     list_messages,
     replies_to,
     store_inbound,
 )
-from conversations.turn import ConversationNotFound, Turn, TurnConflict, open_turn
-from conversations.types import Channel, Inbound, OutgoingMessage, StoredInbound
+from helpdesk.conversations.turn import ConversationNotFound, Turn, TurnConflict, open_turn
+from helpdesk.conversations.types import Channel, Inbound, OutgoingMessage, StoredInbound
 
 __all__ = [
     "Author",

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conversations.models import Base, UTCDateTime, utcnow
+from helpdesk.conversations.models import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 #: What each accepted type starts with; everything else (SVG, HTML, executables…) is refused.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (

@@ -13,13 +13,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from conversations.logcontext import conversation_context
-from conversations.store import replies_to, store_inbound
-from conversations.types import Inbound, StoredInbound
+from helpdesk.conversations.logcontext import conversation_context
+from helpdesk.conversations.store import replies_to, store_inbound
+from helpdesk.conversations.types import Inbound, StoredInbound
 
 if TYPE_CHECKING:
-    from conversations.db import Database
-    from conversations.models import Message
+    from helpdesk.conversations.db import Database
+    from helpdesk.conversations.models import Message
 
 #: runs the turns of every stored, unanswered customer message of a conversation (``TurnPipeline.run_pending``)
 RunTurn = Callable[[int], "dict[int, list[Message]]"]

@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from conversations.models import Conversation, Message
+from helpdesk.conversations.models import Conversation, Message
 
 if TYPE_CHECKING:
-    from conversations.turn import Turn
+    from helpdesk.conversations.turn import Turn
 
 AuthorRole = Literal["bot", "agent", "system"]
 

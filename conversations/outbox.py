@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from conversations.logcontext import conversation_context
-from conversations.models import Outbox, utcnow
-from conversations.outbound import OutboundMessage
-from conversations.types import Channel
+from helpdesk.conversations.logcontext import conversation_context
+from helpdesk.conversations.models import Outbox, utcnow
+from helpdesk.conversations.outbound import OutboundMessage
+from helpdesk.conversations.types import Channel
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 logger = logging.getLogger(__name__)
 

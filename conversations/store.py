@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from conversations.attachments import Attachment
-from conversations.db import urgent_writes
-from conversations.locks import TurnLocks
-from conversations.models import Conversation, Customer, Message, utcnow
-from conversations.turn import (
+from helpdesk.conversations.attachments import Attachment
+from helpdesk.conversations.db import urgent_writes
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.models import Conversation, Customer, Message, utcnow
+from helpdesk.conversations.turn import (
     ConversationNotFound,
     Turn,
     TurnConflict,
     open_turn,
 )
-from conversations.types import Inbound, StoredInbound
+from helpdesk.conversations.types import Inbound, StoredInbound
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 #: How often a transaction that lost a uniqueness race is tried again.
 _ATTEMPTS = 3

@@ -41,9 +41,9 @@ from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from conversations.db import READ_ONLY_OPTION
-from conversations.locks import TurnLocks
-from conversations.models import (
+from helpdesk.conversations.db import READ_ONLY_OPTION
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.models import (
     CONVERSATION_STATUSES,
     MESSAGE_ROLES,
     Conversation,
@@ -52,11 +52,11 @@ from conversations.models import (
     Outbox,
     utcnow,
 )
-from conversations.types import OutgoingMessage
+from helpdesk.conversations.types import OutgoingMessage
 
 if TYPE_CHECKING:
-    from conversations.db import Database
-    from conversations.outbound import Delivery
+    from helpdesk.conversations.db import Database
+    from helpdesk.conversations.outbound import Delivery
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from conversations.outbound import OutboundMessage
+    from helpdesk.conversations.outbound import OutboundMessage
 
 
 @dataclass(frozen=True)

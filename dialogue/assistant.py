@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialogue.actions.registry import ActionRunner, ChainedActions, PythonActions
-from dialogue.domain import Domain, parse_domain
-from dialogue.flow_parser import parse_flow
-from dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
-from dialogue.languages import read_config_languages, translation_language, translation_warnings
-from dialogue.rules import Rule, parse_rules
-from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
+from helpdesk.dialogue.actions.registry import ActionRunner, ChainedActions, PythonActions
+from helpdesk.dialogue.domain import Domain, parse_domain
+from helpdesk.dialogue.flow_parser import parse_flow
+from helpdesk.dialogue.flows import FLOW_ID_RE, Flow, FlowParseError, FlowsList
+from helpdesk.dialogue.languages import read_config_languages, translation_language, translation_warnings
+from helpdesk.dialogue.rules import Rule, parse_rules
+from helpdesk.dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 PATTERNS_FILE = Path(__file__).parent / "patterns" / "default_patterns.yml"
 SKIP_DIRS = {"tests", "knowledge", "results", "models", "__pycache__", "node_modules", ".venv", "e2e_tests"}
@@ -131,7 +131,7 @@ def load_assistant(path: Path | str, *, validate: bool = True, load_actions: boo
     assistant = Assistant(root, FlowsList(list(flows.values())), domain, actions, _read_config(root),
                           max_message_chars=_rasa_input_limit(root), rules=nlu.rules, form_end_rules=nlu.form_ends)
     if validate:
-        from dialogue.validation import validate_assistant
+        from helpdesk.dialogue.validation import validate_assistant
 
         problems += validate_assistant(list(flows.values()), domain, assistant.custom_action_names,
                                        _sub_agents(root))

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dialogue.actions.registry import ActionError
-from dialogue.cleaning import ROUTE_TO_CALM_SLOT
-from dialogue.commands.cancel_flow import frames_to_cancel
-from dialogue.commands.start_flow import resume_frame
-from dialogue.conditions_parser import ConditionError
-from dialogue.domain import CoercionError
-from dialogue.evaluation import evaluate, frame_context
-from dialogue.frames import cancel_frames, reset_slots
-from dialogue.languages import LANGUAGE_SLOT
-from dialogue.ports import Context
-from dialogue.responses import render_response
-from dialogue.sdk import Tracker
-from dialogue.slot_validation import VALIDATE_PATTERN, push_validations
-from dialogue.tracker import BotMessage
+from helpdesk.dialogue.actions.registry import ActionError
+from helpdesk.dialogue.cleaning import ROUTE_TO_CALM_SLOT
+from helpdesk.dialogue.commands.cancel_flow import frames_to_cancel
+from helpdesk.dialogue.commands.start_flow import resume_frame
+from helpdesk.dialogue.conditions_parser import ConditionError
+from helpdesk.dialogue.domain import CoercionError
+from helpdesk.dialogue.evaluation import evaluate, frame_context
+from helpdesk.dialogue.frames import cancel_frames, reset_slots
+from helpdesk.dialogue.languages import LANGUAGE_SLOT
+from helpdesk.dialogue.ports import Context
+from helpdesk.dialogue.responses import render_response
+from helpdesk.dialogue.sdk import Tracker
+from helpdesk.dialogue.slot_validation import VALIDATE_PATTERN, push_validations
+from helpdesk.dialogue.tracker import BotMessage
 
 LISTEN = "listen"
 CONTINUE = "continue"

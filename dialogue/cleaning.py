@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.commands import (
+from helpdesk.dialogue.commands import (
     CancelFlow,
     CannotHandle,
     ChitChat,
@@ -21,10 +21,10 @@ from dialogue.commands import (
     SkipQuestion,
     StartFlow,
 )
-from dialogue.commands.set_slot import EXTRACTOR_LLM, EXTRACTOR_NLU, normalise_value
-from dialogue.domain import Domain
-from dialogue.flows import Flow, FlowsList, FlowStep
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM, EXTRACTOR_NLU, normalise_value
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import Flow, FlowsList, FlowStep
+from helpdesk.dialogue.tracker import DialogueTracker
 
 RESTRICTED_EXTRACTORS = (EXTRACTOR_LLM, EXTRACTOR_NLU)
 #: Rasa's coexistence slot (CALM vs. NLU-based dialogue); when a domain has it, understanding sets it

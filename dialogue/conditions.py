@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.conditions_parser import (
+from helpdesk.dialogue.conditions_parser import (
     EMPTY,
     UNDEFINED,
     BoolOp,

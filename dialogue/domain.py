@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.conditions import Condition
-from dialogue.flows import condition_or_issue
-from dialogue.languages import DEFAULT_LANGUAGE, LANGUAGE_SLOT, response_translation_problems
-from dialogue.yaml_io import Problem, line_of, plain
+from helpdesk.dialogue.conditions import Condition
+from helpdesk.dialogue.flows import condition_or_issue
+from helpdesk.dialogue.languages import DEFAULT_LANGUAGE, LANGUAGE_SLOT, response_translation_problems
+from helpdesk.dialogue.yaml_io import Problem, line_of, plain
 
 SLOT_TYPES = ("text", "bool", "float", "categorical", "any", "list")
 DOMAIN_KEYS = {"version", "intents", "entities", "slots", "responses", "actions", "forms", "session_config",

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialogue.actions.registry import ActionRunner, StubActions
-from dialogue.assistant import Assistant
-from dialogue.commands import Clarify, Command, CommandFormatError, Error, SetSlot, StartFlow
-from dialogue.commands.dsl import parse_command_text
-from dialogue.commands.set_slot import EXTRACTOR_LLM
-from dialogue.e2e_checks import (
+from helpdesk.dialogue.actions.registry import ActionRunner, StubActions
+from helpdesk.dialogue.assistant import Assistant
+from helpdesk.dialogue.commands import Clarify, Command, CommandFormatError, Error, SetSlot, StartFlow
+from helpdesk.dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM
+from helpdesk.dialogue.e2e_checks import (
     JUDGED,
     STEP_CHECKS,
     Check,
@@ -36,13 +36,13 @@ from dialogue.e2e_checks import (
     parse_assertion,
     parse_step_check,
 )
-from dialogue.e2e_overlay import Overlay, apply_overlay
-from dialogue.engine import Engine, UserMessage
-from dialogue.ports import Ports
-from dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
+from helpdesk.dialogue.e2e_overlay import Overlay, apply_overlay
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.ports import Ports
+from helpdesk.dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
 
 if TYPE_CHECKING:
-    from dialogue.generators import CommandGenerator
+    from helpdesk.dialogue.generators import CommandGenerator
 
 TEST_FILE_RE = re.compile(r"^['\"]?test_cases['\"]?\s*:", re.M)
 CONFTEST = "conftest.yml"

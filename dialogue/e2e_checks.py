@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.yaml_io import line_of, plain
+from helpdesk.dialogue.yaml_io import line_of, plain
 
 Event = dict[str, Any]
 CLARIFICATION = "pattern_clarification"

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
+from helpdesk.dialogue.yaml_io import AssistantError, Problem, line_of, plain, read_yaml
 
 if TYPE_CHECKING:
-    from dialogue.e2e import CaseSpec
+    from helpdesk.dialogue.e2e import CaseSpec
 
 PAYLOAD_PREFIX = "/"
 #: ``intent greet``: what Rasa's NLU pipeline classifies the message as (for NLU-based rules)
@@ -110,7 +110,7 @@ def _text(value: Any) -> str:
 
 def apply_overlay(specs: list[CaseSpec], file: Path, overlay: Overlay) -> None:
     """Give each user step of ``specs`` its scripted commands; problems go on the case."""
-    from dialogue.e2e import SpecError, _commands
+    from helpdesk.dialogue.e2e import SpecError, _commands
 
     seen: dict[str, int] = {}
     for spec in specs:

@@ -10,23 +10,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dialogue.assistant import Assistant
-from dialogue.builtin_actions import LISTEN, run_action
-from dialogue.cleaning import ROUTE_TO_CALM_SLOT, active_flows, apply_force_slot_filling, clean_commands
-from dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
-from dialogue.commands.cancel_flow import frames_to_cancel
-from dialogue.commands.set_slot import EXTRACTOR_LLM
-from dialogue.commands.start_flow import ACTIVE_AT_START
-from dialogue.executor import DEFAULT_STEP_LIMIT, advance
-from dialogue.forms import NluMessage, extract_slots, payload_message, run_form
-from dialogue.payloads import customer_may_set, read_payload
-from dialogue.ports import Context, Ports
-from dialogue.rules import Rule
-from dialogue.slot_validation import push_validations, slots_set_since, watched_values
-from dialogue.tracker import BotMessage, DialogueTracker
+from helpdesk.dialogue.assistant import Assistant
+from helpdesk.dialogue.builtin_actions import LISTEN, run_action
+from helpdesk.dialogue.cleaning import ROUTE_TO_CALM_SLOT, active_flows, apply_force_slot_filling, clean_commands
+from helpdesk.dialogue.commands import CancelFlow, CannotHandle, Command, Error, SetSlot, StartFlow
+from helpdesk.dialogue.commands.cancel_flow import frames_to_cancel
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM
+from helpdesk.dialogue.commands.start_flow import ACTIVE_AT_START
+from helpdesk.dialogue.executor import DEFAULT_STEP_LIMIT, advance
+from helpdesk.dialogue.forms import NluMessage, extract_slots, payload_message, run_form
+from helpdesk.dialogue.payloads import customer_may_set, read_payload
+from helpdesk.dialogue.ports import Context, Ports
+from helpdesk.dialogue.rules import Rule
+from helpdesk.dialogue.slot_validation import push_validations, slots_set_since, watched_values
+from helpdesk.dialogue.tracker import BotMessage, DialogueTracker
 
 if TYPE_CHECKING:
-    from dialogue.generators import CommandGenerator
+    from helpdesk.dialogue.generators import CommandGenerator
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_CHARS = 4000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.conditions import parse_condition, render_template
-from dialogue.conditions_parser import ConditionError
-from dialogue.ports import Context
+from helpdesk.dialogue.conditions import parse_condition, render_template
+from helpdesk.dialogue.conditions_parser import ConditionError
+from helpdesk.dialogue.ports import Context
 
 
 def frame_context(ctx: Context, frame: dict[str, Any]) -> dict[str, Any]:

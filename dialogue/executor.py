@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.builtin_actions import LISTEN, internal_error, run_action
-from dialogue.conditions import render_template
-from dialogue.evaluation import evaluate, frame_context
-from dialogue.flows import END, START, Flow, FlowStep
-from dialogue.frames import cancel_frames, end_frame, flow_slots_to_reset, reset_slots
-from dialogue.ports import Context
+from helpdesk.dialogue.builtin_actions import LISTEN, internal_error, run_action
+from helpdesk.dialogue.conditions import render_template
+from helpdesk.dialogue.evaluation import evaluate, frame_context
+from helpdesk.dialogue.flows import END, START, Flow, FlowStep
+from helpdesk.dialogue.frames import cancel_frames, end_frame, flow_slots_to_reset, reset_slots
+from helpdesk.dialogue.ports import Context
 
 CONTINUE = "continue"
 DEFAULT_STEP_LIMIT = 250

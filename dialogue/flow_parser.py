@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.flows import (
+from helpdesk.dialogue.flows import (
     END,
     STEP_KINDS,
     Branch,
@@ -15,8 +15,8 @@ from dialogue.flows import (
     Rejection,
     condition_or_issue,
 )
-from dialogue.languages import flow_translation_issues
-from dialogue.yaml_io import line_of, plain
+from helpdesk.dialogue.languages import flow_translation_issues
+from helpdesk.dialogue.yaml_io import line_of, plain
 
 FLOW_KEYS = {
     "description", "name", "if", "nlu_trigger", "persisted_slots", "always_include_in_prompt",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.conditions import Condition, ConditionError, parse_condition
+from helpdesk.dialogue.conditions import Condition, ConditionError, parse_condition
 
 END = "END"
 START = "START"

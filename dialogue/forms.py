@@ -29,11 +29,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.actions.registry import ActionError
-from dialogue.builtin_actions import internal_error, routed_to_nlu, run_action, say_response
-from dialogue.domain import REQUESTED_SLOT, Form
-from dialogue.ports import Context
-from dialogue.sdk import Tracker
+from helpdesk.dialogue.actions.registry import ActionError
+from helpdesk.dialogue.builtin_actions import internal_error, routed_to_nlu, run_action, say_response
+from helpdesk.dialogue.domain import REQUESTED_SLOT, Form
+from helpdesk.dialogue.ports import Context
+from helpdesk.dialogue.sdk import Tracker
 
 EXTRACTOR_NLU = "NLU"
 #: a rule's frame for the actions a form and its rules run (not a flow: never on the stack)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.languages import LANGUAGE_SLOT
-from dialogue.ports import Context
+from helpdesk.dialogue.languages import LANGUAGE_SLOT
+from helpdesk.dialogue.ports import Context
 
 
 def flow_slots_to_reset(ctx: Context, frame: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
+from helpdesk.dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 LANGUAGE_SLOT = "language"
 #: Rasa's default ``language`` when ``config.yml`` does not name one

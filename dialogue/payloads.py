@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from dialogue.commands import Command, Restart, SessionStart, SetSlot, StartFlow
-from dialogue.commands.set_slot import EXTRACTOR_PAYLOAD
-from dialogue.flows import FlowsList
+from helpdesk.dialogue.commands import Command, Restart, SessionStart, SetSlot, StartFlow
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_PAYLOAD
+from helpdesk.dialogue.flows import FlowsList
 
 if TYPE_CHECKING:
-    from dialogue.domain import Domain
-    from dialogue.tracker import DialogueTracker
+    from helpdesk.dialogue.domain import Domain
+    from helpdesk.dialogue.tracker import DialogueTracker
 
 #: slots a customer's payload never sets: where and how urgently a handoff goes
 INTERNAL_SLOTS = frozenset({"handoff_team", "handoff_priority"})

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.actions.registry import ActionRunner, ChainedActions
-from dialogue.domain import Domain
-from dialogue.flows import FlowsList
-from dialogue.tracker import BotMessage, DialogueTracker
+from helpdesk.dialogue.actions.registry import ActionRunner, ChainedActions
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.tracker import BotMessage, DialogueTracker
 
 #: answers a knowledge question or small talk; returns the messages to send (empty: use the default)
 Responder = Callable[[DialogueTracker], list[BotMessage]]

@@ -11,9 +11,9 @@ from typing import Any
 from jinja2 import Template
 from jinja2.sandbox import SandboxedEnvironment
 
-from dialogue.domain import Domain
-from dialogue.languages import LANGUAGE_SLOT, translated_button, translated_text, translation_language
-from dialogue.tracker import BotMessage
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.languages import LANGUAGE_SLOT, translated_button, translated_text, translation_language
+from helpdesk.dialogue.tracker import BotMessage
 
 _JINJA = SandboxedEnvironment(autoescape=False)
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)\}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.yaml_io import Problem, line_of
+from helpdesk.dialogue.yaml_io import Problem, line_of
 
 RULE_KEYS = {"rule", "steps"}
 FORM_END_KEYS = {"rule", "steps", "condition"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dialogue.domain import Domain
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.tracker import DialogueTracker
 
 VALIDATE_PATTERN = "pattern_validate_slot"
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.domain import Domain
+from helpdesk.dialogue.domain import Domain
 
 STATE_VERSION = 1
 HISTORY_TURNS = 10

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from dialogue.domain import Domain
-from dialogue.flows import Flow, FlowStep
-from dialogue.validation_rules import (
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import Flow, FlowStep
+from helpdesk.dialogue.validation_rules import (
     FLOW_RULES,
     Context,
     Problems,
@@ -23,7 +23,7 @@ from dialogue.validation_rules import (
     unknown_condition_slots,
     unknown_slot_issues,
 )
-from dialogue.yaml_io import Problem
+from helpdesk.dialogue.yaml_io import Problem
 
 __all__ = ["BUILTIN_ACTIONS", "format_problems", "validate_assistant"]
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.conditions import Condition
-from dialogue.conditions_parser import Compare, Literal, Name, Node, children, parse
-from dialogue.domain import Domain, SlotDefinition
-from dialogue.flows import END, START, Flow, FlowStep
-from dialogue.yaml_io import Problem
+from helpdesk.dialogue.conditions import Condition
+from helpdesk.dialogue.conditions_parser import Compare, Literal, Name, Node, children, parse
+from helpdesk.dialogue.domain import Domain, SlotDefinition
+from helpdesk.dialogue.flows import END, START, Flow, FlowStep
+from helpdesk.dialogue.yaml_io import Problem
 
 Problems = Iterator[Problem]
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dialogue.sdk import Action, CollectingDispatcher, SlotSet, Tracker
+from helpdesk.dialogue.sdk import Action, CollectingDispatcher, SlotSet, Tracker
 
 EventList = list[dict[str, Any]]
 

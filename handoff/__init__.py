@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-    from services import Services
+    from helpdesk.services import Services
 
 
 def init_handoff(app: Flask, services: Services) -> None:
     """Register the API, the dashboard, the ``/agent`` namespace and (unless a worker runs them)
     the timer scheduler on ``app``."""
-    from handoff import api
-    from handoff.dashboard import blueprint as dashboard
-    from handoff.namespace import AgentNamespace
-    from handoff.scheduler import TimerScheduler
+    from helpdesk.handoff import api
+    from helpdesk.handoff.dashboard import blueprint as dashboard
+    from helpdesk.handoff.namespace import AgentNamespace
+    from helpdesk.handoff.scheduler import TimerScheduler
 
     service = services.handoff
     assert service is not None

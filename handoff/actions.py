@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Conversation
-from conversations.turn import Turn
-from dialogue.view import DialogueView
-from handoff import queue, serializers, texts, timers
-from handoff.assignment import Assigner
-from handoff.context import HandoffContext, NoteEntry, Say
-from handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from handoff.intake import Intake
-from handoff.models import Agent, Handoff, Team
-from handoff.types import AgentRef, HandoffRequest, Pending, Resumer
+from helpdesk.conversations.models import Conversation
+from helpdesk.conversations.turn import Turn
+from helpdesk.dialogue.view import DialogueView
+from helpdesk.handoff import queue, serializers, texts, timers
+from helpdesk.handoff.assignment import Assigner
+from helpdesk.handoff.context import HandoffContext, NoteEntry, Say
+from helpdesk.handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from helpdesk.handoff.intake import Intake
+from helpdesk.handoff.models import Agent, Handoff, Team
+from helpdesk.handoff.types import AgentRef, HandoffRequest, Pending, Resumer
 
 
 class AgentActions:

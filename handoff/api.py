@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select, func, or_, select
 
-from conversations.models import Conversation, Message
-from conversations.text import json_problem
-from dialogue.view import DialogueView
-from handoff import auth, queue, serializers
-from handoff.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
-from handoff.models import Agent, Handoff, Note
-from handoff.service import HandoffService
-from handoff.types import AgentRef
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.text import json_problem
+from helpdesk.dialogue.view import DialogueView
+from helpdesk.handoff import auth, queue, serializers
+from helpdesk.handoff.errors import Forbidden, HandoffError, Invalid, NotFound, Unauthorized
+from helpdesk.handoff.models import Agent, Handoff, Note
+from helpdesk.handoff.service import HandoffService
+from helpdesk.handoff.types import AgentRef
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: an API request counts as a heartbeat at most this often (seconds)
@@ -102,8 +102,8 @@ def _error(exc: HandoffError) -> tuple[Response, int]:
 
 
 def blueprint() -> Blueprint:
-    from handoff import api_people
-    from handoff.openapi import document
+    from helpdesk.handoff import api_people
+    from helpdesk.handoff.openapi import document
 
     bp = Blueprint("handoff_api", __name__, url_prefix="/api/v1")
     bp.register_error_handler(HandoffError, _error)

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handoff import auth, queue, reporting, serializers
-from handoff.api import admin_required, agent_required, bearer, body, current_agent, service
-from handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from handoff.hours import validate
-from handoff.models import Agent, BusinessHours, CannedResponse, Team
-from handoff.throttle import LoginThrottler
+from helpdesk.handoff import auth, queue, reporting, serializers
+from helpdesk.handoff.api import admin_required, agent_required, bearer, body, current_agent, service
+from helpdesk.handoff.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from helpdesk.handoff.hours import validate
+from helpdesk.handoff.models import Agent, BusinessHours, CannedResponse, Team
+from helpdesk.handoff.throttle import LoginThrottler
 
 
 def register(bp: Blueprint) -> None:

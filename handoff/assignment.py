@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from conversations.models import Conversation, Message
-from conversations.turn import Turn
-from handoff import queue, texts, timers
-from handoff.context import HandoffContext, NoteEntry, Say
-from handoff.errors import Conflict, NotFound
-from handoff.lifecycle import change_status
-from handoff.models import Agent, Handoff
-from handoff.types import Pending
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.turn import Turn
+from helpdesk.handoff import queue, texts, timers
+from helpdesk.handoff.context import HandoffContext, NoteEntry, Say
+from helpdesk.handoff.errors import Conflict, NotFound
+from helpdesk.handoff.lifecycle import change_status
+from helpdesk.handoff.models import Agent, Handoff
+from helpdesk.handoff.types import Pending
 
 NOTIFY_LOCK = (0x4844, -2)
 

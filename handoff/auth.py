@@ -13,9 +13,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from handoff.errors import Conflict, Invalid, Unauthorized
-from handoff.models import ROLES, Agent, AgentToken, Team, TeamMembership
-from handoff.types import AgentRef
+from helpdesk.handoff.errors import Conflict, Invalid, Unauthorized
+from helpdesk.handoff.models import ROLES, Agent, AgentToken, Team, TeamMembership
+from helpdesk.handoff.types import AgentRef
 
 _HASHER = PasswordHasher()
 #: verified against when the email is unknown, so both failures take the same time

@@ -18,21 +18,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.db import Database
-from conversations.locks import TurnLocks
-from conversations.models import Message, utcnow
-from conversations.outbound import Delivery
-from conversations.turn import ConversationNotFound, Turn, open_turn
-from conversations.types import OutgoingMessage
-from handoff import hours as hours_mod
-from handoff import serializers
-from handoff.errors import NotFound
-from handoff.models import Agent, BusinessHours, Handoff, Note
-from handoff.types import Clock, Pending, Publisher
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.models import Message, utcnow
+from helpdesk.conversations.outbound import Delivery
+from helpdesk.conversations.turn import ConversationNotFound, Turn, open_turn
+from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.handoff import hours as hours_mod
+from helpdesk.handoff import serializers
+from helpdesk.handoff.errors import NotFound
+from helpdesk.handoff.models import Agent, BusinessHours, Handoff, Note
+from helpdesk.handoff.types import Clock, Pending, Publisher
 
 if TYPE_CHECKING:
-    from observability import Metrics
-    from settings import Settings
+    from helpdesk.observability import Metrics
+    from helpdesk.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
-from conversations.models import Conversation
-from handoff import queue, serializers
-from handoff.context import NoteEntry
-from handoff.errors import HandoffError
-from handoff.models import Agent, TeamMembership
-from handoff.types import AgentRef, HandoffRequest
+from helpdesk.conversations.models import Conversation
+from helpdesk.handoff import queue, serializers
+from helpdesk.handoff.context import NoteEntry
+from helpdesk.handoff.errors import HandoffError
+from helpdesk.handoff.models import Agent, TeamMembership
+from helpdesk.handoff.types import AgentRef, HandoffRequest
 
 if TYPE_CHECKING:
-    from handoff.service import HandoffService
+    from helpdesk.handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Request, current_app
 
-from handoff import auth, queue
+from helpdesk.handoff import auth, queue
 
 
 def agent_may_see_attachment(request: Request, attachment: Any) -> bool:

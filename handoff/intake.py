@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Customer, Message
-from conversations.turn import Turn
-from handoff import hours as hours_mod
-from handoff import queue, serializers, texts, timers, triggers
-from handoff.assignment import Assigner, AssignOptions
-from handoff.context import HandoffContext, NoteEntry, Say
-from handoff.lifecycle import change_status
-from handoff.models import Handoff, Team
-from handoff.summary_notes import SummaryNotes
-from handoff.types import HandoffRequest, Outcome, Pending
+from helpdesk.conversations.models import Customer, Message
+from helpdesk.conversations.turn import Turn
+from helpdesk.handoff import hours as hours_mod
+from helpdesk.handoff import queue, serializers, texts, timers, triggers
+from helpdesk.handoff.assignment import Assigner, AssignOptions
+from helpdesk.handoff.context import HandoffContext, NoteEntry, Say
+from helpdesk.handoff.lifecycle import change_status
+from helpdesk.handoff.models import Handoff, Team
+from helpdesk.handoff.summary_notes import SummaryNotes
+from helpdesk.handoff.types import HandoffRequest, Outcome, Pending
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ Every status change the handoff makes goes through :func:`change_status`.
 
 from __future__ import annotations
 
-from conversations.turn import Turn
-from handoff.errors import Conflict
+from helpdesk.conversations.turn import Turn
+from helpdesk.handoff.errors import Conflict
 
 #: statuses in which customer messages go to people, never to the bot
 HUMAN_STATUSES = frozenset({"queued", "assigned"})

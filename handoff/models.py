@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conversations.models import Base, JSONType, UTCDateTime, utcnow
+from helpdesk.conversations.models import Base, JSONType, UTCDateTime, utcnow
 
 ROLES = ("admin", "agent")
 PRESENCES = ("online", "away", "offline")

@@ -26,10 +26,10 @@ from typing import Any
 import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from handoff import auth, queue
-from handoff.errors import HandoffError, Invalid
-from handoff.service import HandoffService
-from handoff.types import AgentRef
+from helpdesk.handoff import auth, queue
+from helpdesk.handoff.errors import HandoffError, Invalid
+from helpdesk.handoff.service import HandoffService
+from helpdesk.handoff.types import AgentRef
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/agent"

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handoff import queue, serializers
-from handoff.assignment import Assigner
-from handoff.context import HandoffContext
-from handoff.errors import Conflict, Invalid, NotFound
-from handoff.models import PRESENCES, Agent, Handoff
+from helpdesk.handoff import queue, serializers
+from helpdesk.handoff.assignment import Assigner
+from helpdesk.handoff.context import HandoffContext
+from helpdesk.handoff.errors import Conflict, Invalid, NotFound
+from helpdesk.handoff.models import PRESENCES, Agent, Handoff
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from handoff.models import Agent, Handoff, TeamMembership
+from helpdesk.handoff.models import Agent, Handoff, TeamMembership
 
 #: first key of PostgreSQL advisory locks that serialise assignment decisions (capacity checks)
 ASSIGN_LOCK = (0x4844, -1)

@@ -15,10 +15,10 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from conversations.db import Database
-from conversations.models import Conversation
-from handoff.models import Agent, Handoff, Team
-from handoff.types import Clock
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import Conversation
+from helpdesk.handoff.models import Agent, Handoff, Team
+from helpdesk.handoff.types import Clock
 
 WINDOW = timedelta(hours=24)
 

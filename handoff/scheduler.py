@@ -19,7 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 if TYPE_CHECKING:
-    from handoff.service import HandoffService
+    from helpdesk.handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
 JOB_ID = "handoff-sweep"

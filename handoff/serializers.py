@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Conversation, Customer, Message
-from conversations.outbound import message_event
-from conversations.text import strip_bidi
-from handoff import queue
-from handoff.models import PRIORITIES, Agent, Handoff, Note, Team
+from helpdesk.conversations.models import Conversation, Customer, Message
+from helpdesk.conversations.outbound import message_event
+from helpdesk.conversations.text import strip_bidi
+from helpdesk.handoff import queue
+from helpdesk.handoff.models import PRIORITIES, Agent, Handoff, Note, Team
 
 
 def iso(value: datetime | None) -> str | None:

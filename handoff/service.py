@@ -23,25 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from conversations.db import Database
-from conversations.locks import TurnLocks
-from conversations.models import Message, utcnow
-from conversations.outbound import Delivery
-from conversations.turn import Turn
-from handoff import hours as hours_mod
-from handoff.actions import AgentActions
-from handoff.assignment import Assigner
-from handoff.context import HandoffContext
-from handoff.intake import Intake
-from handoff.presence import Presence
-from handoff.summarizers import ClaudeSummarizer
-from handoff.summary_notes import SummaryNotes
-from handoff.sweep import Sweeper
-from handoff.types import Clock, HandoffRequest, Outcome, Pending, Publisher, Resumer
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.locks import TurnLocks
+from helpdesk.conversations.models import Message, utcnow
+from helpdesk.conversations.outbound import Delivery
+from helpdesk.conversations.turn import Turn
+from helpdesk.handoff import hours as hours_mod
+from helpdesk.handoff.actions import AgentActions
+from helpdesk.handoff.assignment import Assigner
+from helpdesk.handoff.context import HandoffContext
+from helpdesk.handoff.intake import Intake
+from helpdesk.handoff.presence import Presence
+from helpdesk.handoff.summarizers import ClaudeSummarizer
+from helpdesk.handoff.summary_notes import SummaryNotes
+from helpdesk.handoff.sweep import Sweeper
+from helpdesk.handoff.types import Clock, HandoffRequest, Outcome, Pending, Publisher, Resumer
 
 if TYPE_CHECKING:
-    from observability import Metrics
-    from settings import Settings
+    from helpdesk.observability import Metrics
+    from helpdesk.settings import Settings
 
 
 class HandoffService:

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.text import strip_bidi
-from llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
+from helpdesk.conversations.text import strip_bidi
+from helpdesk.llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the ``purpose`` of summary calls in ``llm_call`` events and ``/metrics``

@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Conversation, DialogueEvent, Message
-from conversations.turn import Turn
-from dialogue.view import DialogueView
-from handoff import serializers
-from handoff.context import HandoffContext, NoteEntry
-from handoff.models import Handoff, Note
-from handoff.summarizers import ClaudeSummarizer, SummaryInput, deterministic
-from handoff.types import HandoffRequest, Pending
+from helpdesk.conversations.models import Conversation, DialogueEvent, Message
+from helpdesk.conversations.turn import Turn
+from helpdesk.dialogue.view import DialogueView
+from helpdesk.handoff import serializers
+from helpdesk.handoff.context import HandoffContext, NoteEntry
+from helpdesk.handoff.models import Handoff, Note
+from helpdesk.handoff.summarizers import ClaudeSummarizer, SummaryInput, deterministic
+from helpdesk.handoff.types import HandoffRequest, Pending
 
 TRANSCRIPT_MESSAGES = 30
 

@@ -9,16 +9,16 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from handoff import queue, texts, timers
-from handoff.assignment import Assigner
-from handoff.context import HandoffContext, NoteEntry, Say
-from handoff.errors import HandoffError
-from handoff.models import PRIORITIES, Handoff
-from handoff.presence import Presence
-from handoff.types import Pending, Resumer
+from helpdesk.handoff import queue, texts, timers
+from helpdesk.handoff.assignment import Assigner
+from helpdesk.handoff.context import HandoffContext, NoteEntry, Say
+from helpdesk.handoff.errors import HandoffError
+from helpdesk.handoff.models import PRIORITIES, Handoff
+from helpdesk.handoff.presence import Presence
+from helpdesk.handoff.types import Pending, Resumer
 
 if TYPE_CHECKING:
-    from conversations.turn import Turn
+    from helpdesk.conversations.turn import Turn
 
 log = logging.getLogger(__name__)
 

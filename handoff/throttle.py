@@ -18,9 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from conversations.db import Database
-from handoff.errors import TooManyAttempts
-from handoff.models import LoginThrottle
+from helpdesk.conversations.db import Database
+from helpdesk.handoff.errors import TooManyAttempts
+from helpdesk.handoff.models import LoginThrottle
 
 log = logging.getLogger(__name__)
 #: failures from one address allowed per failure allowed for one account (offices share addresses)

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from handoff.models import Handoff, Timer
+from helpdesk.handoff.models import Handoff, Timer
 
 
 def arm(session: Session, handoff: Handoff, kind: str, due: datetime, *, fresh: bool = False) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import DialogueEvent
+from helpdesk.conversations.models import DialogueEvent
 
 CANNOT_HANDLE = "cannot handle"
 USER_INPUT_ERRORS = "rasa_internal_error_user_input"

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from conversations.models import Message
-from conversations.turn import Turn
-from handoff.models import PRIORITIES
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.turn import Turn
+from helpdesk.handoff.models import PRIORITIES
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

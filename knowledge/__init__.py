@@ -11,9 +11,9 @@ The answer itself (Claude from the passages, or the best passage offline) is
 
 from __future__ import annotations
 
-from knowledge.base import KnowledgeBase
-from knowledge.documents import Document, Section, parse_markdown
-from knowledge.index import Hit, KnowledgeIndex, SyncReport
+from helpdesk.knowledge.base import KnowledgeBase
+from helpdesk.knowledge.documents import Document, Section, parse_markdown
+from helpdesk.knowledge.index import Hit, KnowledgeIndex, SyncReport
 
 __all__ = [
     "Document",

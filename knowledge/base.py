@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from conversations.db import Database
-from knowledge.documents import Document, document_files, read_document
-from knowledge.index import Hit, KnowledgeIndex, SyncReport
+from helpdesk.conversations.db import Database
+from helpdesk.knowledge.documents import Document, document_files, read_document
+from helpdesk.knowledge.index import Hit, KnowledgeIndex, SyncReport
 
 log = logging.getLogger(__name__)
 Signature = tuple[tuple[str, int, int], ...]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from conversations.db import Database
-from conversations.models import utcnow
-from knowledge.documents import Document
-from knowledge.models import KnowledgeDocument, KnowledgePassage
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import utcnow
+from helpdesk.knowledge.documents import Document
+from helpdesk.knowledge.models import KnowledgeDocument, KnowledgePassage
 
 #: PostgreSQL: the indexed expression; queries must repeat it exactly to use the index
 PG_VECTOR = ("(setweight(to_tsvector('english', coalesce(p.heading, '')), 'A') || "

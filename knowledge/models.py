@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conversations.models import Base, UTCDateTime, utcnow
+from helpdesk.conversations.models import Base, UTCDateTime, utcnow
 
 FTS_TABLE = "knowledge_passages_fts"
 FTS_INDEX = "ix_knowledge_passages_fts"

@@ -1,6 +1,6 @@
 """The LLM client (Anthropic Claude through the official SDK), shared by the dialogue engine's
 command generator and answers and by handoff's summaries. Depends on nothing of ours."""
 
-from llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput, Prices
+from helpdesk.llm.client import ClaudeClient, LLMCall, LLMError, LLMRequest, MalformedOutput, Prices
 
 __all__ = ["ClaudeClient", "LLMCall", "LLMError", "LLMRequest", "MalformedOutput", "Prices"]

@@ -14,11 +14,11 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-import connectors.email.models  # noqa: F401,E402 - registers the email channel's tables
-import conversations.attachments  # noqa: F401,E402 - registers the widget's attachments table
-import handoff.models  # noqa: F401,E402 - registers the handoff tables on Base.metadata
-from conversations.models import Base
-from knowledge.models import include_name  # noqa: E402 - registers the knowledge tables; hides FTS objects
+import helpdesk.connectors.email.models  # noqa: F401,E402 - registers the email channel's tables
+import helpdesk.conversations.attachments  # noqa: F401,E402 - registers the widget's attachments table
+import helpdesk.handoff.models  # noqa: F401,E402 - registers the handoff tables on Base.metadata
+from helpdesk.conversations.models import Base
+from helpdesk.knowledge.models import include_name  # noqa: E402 - registers the knowledge tables; hides FTS objects
 
 config = context.config
 target_metadata = Base.metadata

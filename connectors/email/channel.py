@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.email import records
-from connectors.email.compose import OutgoingEmail, compose, reply_subject
-from connectors.email.inbound import answered_noise
-from connectors.email.loops import over_hourly_cap
-from connectors.email.models import EmailFollowUp, EmailRecord
-from connectors.email.smtp import SmtpSender
-from connectors.email.tokens import ReplyTokens
-from connectors.email.transcript import transcript_text
-from conversations.attachments import load_attachment
-from conversations.models import Conversation, Customer, Message, utcnow
-from conversations.outbound import OutboundMessage
+from helpdesk.connectors.email import records
+from helpdesk.connectors.email.compose import OutgoingEmail, compose, reply_subject
+from helpdesk.connectors.email.inbound import answered_noise
+from helpdesk.connectors.email.loops import over_hourly_cap
+from helpdesk.connectors.email.models import EmailFollowUp, EmailRecord
+from helpdesk.connectors.email.smtp import SmtpSender
+from helpdesk.connectors.email.tokens import ReplyTokens
+from helpdesk.connectors.email.transcript import transcript_text
+from helpdesk.conversations.attachments import load_attachment
+from helpdesk.conversations.models import Conversation, Customer, Message, utcnow
+from helpdesk.conversations.outbound import OutboundMessage
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"

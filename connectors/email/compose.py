@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from conversations.models import utcnow
+from helpdesk.conversations.models import utcnow
 
 _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 #: References kept: the first (thread root) and the newest ones, as RFC 5322 suggests trimming

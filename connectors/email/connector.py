@@ -9,22 +9,22 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from connectors.base import BaseConnector, ConnectorContext
-from connectors.email.channel import CHANNEL, EmailChannel, Identity
-from connectors.email.forward import forward_by_email
-from connectors.email.imap import ImapConfig, ImapPoller
-from connectors.email.inbound import EmailInbound, Received
-from connectors.email.parsing import NotAnEmail, ParseLimits
-from connectors.email.smtp import SmtpConfig, SmtpSender
-from connectors.email.tokens import ReplyTokens, SupportAddress
-from connectors.email.views import blueprint
+from helpdesk.connectors.base import BaseConnector, ConnectorContext
+from helpdesk.connectors.email.channel import CHANNEL, EmailChannel, Identity
+from helpdesk.connectors.email.forward import forward_by_email
+from helpdesk.connectors.email.imap import ImapConfig, ImapPoller
+from helpdesk.connectors.email.inbound import EmailInbound, Received
+from helpdesk.connectors.email.parsing import NotAnEmail, ParseLimits
+from helpdesk.connectors.email.smtp import SmtpConfig, SmtpSender
+from helpdesk.connectors.email.tokens import ReplyTokens, SupportAddress
+from helpdesk.connectors.email.views import blueprint
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from conversations.models import Message
-    from conversations.turn import Turn
-    from conversations.types import Channel
+    from helpdesk.conversations.models import Message
+    from helpdesk.conversations.turn import Turn
+    from helpdesk.conversations.types import Channel
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from connectors.email.channel import CHANNEL, TRANSCRIPT
-from connectors.email.models import EmailFollowUp
-from conversations.models import Message
-from conversations.outbound import OutboundMessage
+from helpdesk.connectors.email.channel import CHANNEL, TRANSCRIPT
+from helpdesk.connectors.email.models import EmailFollowUp
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.outbound import OutboundMessage
 
 if TYPE_CHECKING:
-    from conversations.turn import Turn
+    from helpdesk.conversations.turn import Turn
 
 #: the payload key the handoff puts on its "we'll reply to you by email" confirmation
 FOLLOW_UP_KEY = "email_follow_up"

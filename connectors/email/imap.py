@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from imapclient import IMAPClient
 
-from connectors.email.mailboxes import MailboxState
+from helpdesk.connectors.email.mailboxes import MailboxState
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 log = logging.getLogger(__name__)
 _DEFAULT_PORTS = {"imap": 143, "imap+starttls": 143, "imaps": 993}

@@ -16,20 +16,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, delete, select, update
 
-from connectors.email import records
-from connectors.email.loops import no_reply_reason
-from connectors.email.parsing import ParsedEmail, ParseLimits, parse_email
-from connectors.email.threads import resolve_thread
-from connectors.email.tokens import ReplyTokens
-from conversations.attachments import Attachment, clean_name, sniff_content_type
-from conversations.models import Conversation
-from conversations.types import Inbound
+from helpdesk.connectors.email import records
+from helpdesk.connectors.email.loops import no_reply_reason
+from helpdesk.connectors.email.parsing import ParsedEmail, ParseLimits, parse_email
+from helpdesk.connectors.email.threads import resolve_thread
+from helpdesk.connectors.email.tokens import ReplyTokens
+from helpdesk.conversations.attachments import Attachment, clean_name, sniff_content_type
+from helpdesk.conversations.models import Conversation
+from helpdesk.conversations.types import Inbound
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from conversations.db import Database
-    from conversations.inbound import Inbox, Receipt
+    from helpdesk.conversations.db import Database
+    from helpdesk.conversations.inbound import Inbox, Receipt
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
@@ -229,7 +229,7 @@ def answered_noise(session: Session, message_row_id: int | None) -> str | None:
     """The no-reply reason of the customer message a reply answers, if it was one."""
     if message_row_id is None:
         return None
-    from conversations.models import Message
+    from helpdesk.conversations.models import Message
 
     payload = session.scalar(select(Message.payload).where(Message.id == message_row_id)) or {}
     email = payload.get("email") if isinstance(payload, dict) else None

@@ -8,9 +8,9 @@ A separate cap limits automatic replies per sender per hour (:func:`over_hourly_
 
 from __future__ import annotations
 
-from connectors.email.bounces import is_mailer_daemon
-from connectors.email.parsing import ParsedEmail
-from connectors.email.tokens import SupportAddress
+from helpdesk.connectors.email.bounces import is_mailer_daemon
+from helpdesk.connectors.email.parsing import ParsedEmail
+from helpdesk.connectors.email.tokens import SupportAddress
 
 _BULK_PRECEDENCE = ("bulk", "list", "junk", "auto_reply")
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.email.models import Mailbox
-from conversations.models import utcnow
+from helpdesk.connectors.email.models import Mailbox
+from helpdesk.conversations.models import utcnow
 
 if TYPE_CHECKING:
-    from conversations.db import Database
+    from helpdesk.conversations.db import Database
 
 _table = cast(Table, Mailbox.__table__)
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from conversations.models import Base, UTCDateTime, utcnow
+from helpdesk.conversations.models import Base, UTCDateTime, utcnow
 
 #: the tables this module adds
 TABLES = frozenset({"email_messages", "email_mailboxes", "email_bounces", "email_follow_ups"})

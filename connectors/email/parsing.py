@@ -19,8 +19,8 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from connectors.email.bounces import Bounce, find_bounce
-from connectors.email.text import html_to_text, sanitize_html, strip_reply, tidy
+from helpdesk.connectors.email.bounces import Bounce, find_bounce
+from helpdesk.connectors.email.text import html_to_text, sanitize_html, strip_reply, tidy
 
 _MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]+)>")
 #: headers kept verbatim (lower-cased names) for loop detection and the dashboard

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.email.bounces import Bounce
-from connectors.email.models import EmailBounce, EmailRecord
-from conversations.models import Conversation, Customer
+from helpdesk.connectors.email.bounces import Bounce
+from helpdesk.connectors.email.models import EmailBounce, EmailRecord
+from helpdesk.conversations.models import Conversation, Customer
 
 _MAX_ID = 255
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from connectors.email.parsing import ParsedEmail
-from connectors.email.tokens import ReplyTokens
+from helpdesk.connectors.email.parsing import ParsedEmail
+from helpdesk.connectors.email.tokens import ReplyTokens
 
 
 class ThreadLookup(Protocol):

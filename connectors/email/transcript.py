@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversations.models import Message
+from helpdesk.conversations.models import Message
 
 _WHO = {"customer": "You", "bot": "Assistant", "system": "Support"}
 

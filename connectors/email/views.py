@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors.email import records
-from connectors.email.inbound import MessageTooLarge
-from connectors.email.parsing import NotAnEmail
-from connectors.errors import BadRequest
-from conversations.models import Message
+from helpdesk.connectors.email import records
+from helpdesk.connectors.email.inbound import MessageTooLarge
+from helpdesk.connectors.email.parsing import NotAnEmail
+from helpdesk.connectors.errors import BadRequest
+from helpdesk.conversations.models import Message
 
 if TYPE_CHECKING:
-    from connectors.base import ConnectorContext
-    from connectors.email.inbound import EmailInbound
+    from helpdesk.connectors.base import ConnectorContext
+    from helpdesk.connectors.email.inbound import EmailInbound
 
 
 def blueprint(ctx: ConnectorContext, inbound: EmailInbound) -> Blueprint:

@@ -17,13 +17,13 @@ from typing import Any, Protocol
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from connectors.slack import blocks
-from connectors.slack.cards import record_card, recorded_card
-from connectors.slack.events import Clicked, Posted
-from connectors.slack.mrkdwn import to_plain
-from connectors.slack.people import Directory, SlackUser
-from connectors.slack.sender import SlackPost, SlackSender
-from conversations.db import Database
+from helpdesk.connectors.slack import blocks
+from helpdesk.connectors.slack.cards import record_card, recorded_card
+from helpdesk.connectors.slack.events import Clicked, Posted
+from helpdesk.connectors.slack.mrkdwn import to_plain
+from helpdesk.connectors.slack.people import Directory, SlackUser
+from helpdesk.connectors.slack.sender import SlackPost, SlackSender
+from helpdesk.conversations.db import Database
 
 log = logging.getLogger(__name__)
 _CARD_BLOCK = "helpdesk_card_"

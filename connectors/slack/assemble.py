@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from connectors.slack.agents import AgentDesk, AgentSide, CardIndex
-from connectors.slack.channel import SlackChannel
-from connectors.slack.dispatch import Dispatcher
-from connectors.slack.events import Identity
-from connectors.slack.files import SlackFiles
-from connectors.slack.inbound import CustomerSide, Receive, Scope
-from connectors.slack.people import Directory, RoleRules, parse_channels
-from connectors.slack.presence import SlackPresence
-from connectors.slack.sender import Pacer, SlackSender, build_client
-from connectors.slack.threads import Grouping, thread_of_message
-from connectors.slack.verify import RequestVerifier
-from conversations.db import Database
-from settings import Settings
+from helpdesk.connectors.slack.agents import AgentDesk, AgentSide, CardIndex
+from helpdesk.connectors.slack.channel import SlackChannel
+from helpdesk.connectors.slack.dispatch import Dispatcher
+from helpdesk.connectors.slack.events import Identity
+from helpdesk.connectors.slack.files import SlackFiles
+from helpdesk.connectors.slack.inbound import CustomerSide, Receive, Scope
+from helpdesk.connectors.slack.people import Directory, RoleRules, parse_channels
+from helpdesk.connectors.slack.presence import SlackPresence
+from helpdesk.connectors.slack.sender import Pacer, SlackSender, build_client
+from helpdesk.connectors.slack.threads import Grouping, thread_of_message
+from helpdesk.connectors.slack.verify import RequestVerifier
+from helpdesk.conversations.db import Database
+from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 

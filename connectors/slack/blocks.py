@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.slack.mrkdwn import escape
+from helpdesk.connectors.slack.mrkdwn import escape
 
 #: action ids of the buttons we render (interactions are routed by them)
 BOT_BUTTON = "helpdesk_button"

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from connectors.slack.blocks import HandoffCard
-from connectors.slack.threads import CHANNEL
-from conversations.db import Database
-from conversations.models import DialogueEvent
+from helpdesk.connectors.slack.blocks import HandoffCard
+from helpdesk.connectors.slack.threads import CHANNEL
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import DialogueEvent
 
 if TYPE_CHECKING:
-    from conversations.turn import Turn
+    from helpdesk.conversations.turn import Turn
 
 #: the outbox payload's ``notice`` of a handoff card
 CARD_NOTICE = "slack_card"

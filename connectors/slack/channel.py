@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from connectors.slack.blocks import message_blocks
-from connectors.slack.cards import CARD_NOTICE, card_of_notice
-from connectors.slack.mrkdwn import escape
-from connectors.slack.sender import SlackPost, SlackSender
-from connectors.slack.threads import CHANNEL, split_thread_key
+from helpdesk.connectors.slack.blocks import message_blocks
+from helpdesk.connectors.slack.cards import CARD_NOTICE, card_of_notice
+from helpdesk.connectors.slack.mrkdwn import escape
+from helpdesk.connectors.slack.sender import SlackPost, SlackSender
+from helpdesk.connectors.slack.threads import CHANNEL, split_thread_key
 
 log = logging.getLogger(__name__)
 

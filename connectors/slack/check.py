@@ -13,9 +13,9 @@ from ruamel.yaml import YAML
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from connectors.slack.people import parse_channels
-from connectors.slack.sender import build_client
-from settings import Settings
+from helpdesk.connectors.slack.people import parse_channels
+from helpdesk.connectors.slack.sender import build_client
+from helpdesk.settings import Settings
 
 MANIFEST = Path(__file__).with_name("manifest.yml")
 

@@ -12,22 +12,22 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import BaseConnector
-from connectors.slack.assemble import SlackParts, assemble
-from connectors.slack.cards import queue_card
-from connectors.slack.events import Posted
-from connectors.slack.relay import Relay
-from connectors.slack.socket_mode import SocketModeTransport
-from connectors.slack.threads import CHANNEL
-from connectors.slack.views import EXTENSION, SlackHttp, blueprint
-from conversations.types import Inbound
+from helpdesk.connectors.base import BaseConnector
+from helpdesk.connectors.slack.assemble import SlackParts, assemble
+from helpdesk.connectors.slack.cards import queue_card
+from helpdesk.connectors.slack.events import Posted
+from helpdesk.connectors.slack.relay import Relay
+from helpdesk.connectors.slack.socket_mode import SocketModeTransport
+from helpdesk.connectors.slack.threads import CHANNEL
+from helpdesk.connectors.slack.views import EXTENSION, SlackHttp, blueprint
+from helpdesk.conversations.types import Inbound
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from connectors.base import ConnectorContext
-    from conversations.turn import Turn
-    from conversations.types import Channel
+    from helpdesk.connectors.base import ConnectorContext
+    from helpdesk.conversations.turn import Turn
+    from helpdesk.conversations.types import Channel
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from connectors.slack import blocks
-from connectors.slack.agents import AgentSide
-from connectors.slack.dedupe import RecentIds
-from connectors.slack.events import (
+from helpdesk.connectors.slack import blocks
+from helpdesk.connectors.slack.agents import AgentSide
+from helpdesk.connectors.slack.dedupe import RecentIds
+from helpdesk.connectors.slack.events import (
     Clicked,
     Deleted,
     Edited,
@@ -33,8 +33,8 @@ from connectors.slack.events import (
     parse_event,
     parse_interaction,
 )
-from connectors.slack.inbound import CustomerSide
-from connectors.slack.threads import thread_key
+from helpdesk.connectors.slack.inbound import CustomerSide
+from helpdesk.connectors.slack.threads import thread_key
 
 log = logging.getLogger(__name__)
 Background = Callable[[Callable[[], object]], object]

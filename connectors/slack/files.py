@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from conversations.attachments import AttachmentInfo, AttachmentRejected, save_attachment
-from conversations.db import Database
+from helpdesk.conversations.attachments import AttachmentInfo, AttachmentRejected, save_attachment
+from helpdesk.conversations.db import Database
 
 log = logging.getLogger(__name__)
 

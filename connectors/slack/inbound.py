@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.slack.events import Clicked, Edited, Posted
-from connectors.slack.mrkdwn import to_plain
-from connectors.slack.people import Directory, RoleRules, safe_avatar
-from connectors.slack.threads import CHANNEL, Grouping, thread_key
-from conversations.types import Inbound
+from helpdesk.connectors.slack.events import Clicked, Edited, Posted
+from helpdesk.connectors.slack.mrkdwn import to_plain
+from helpdesk.connectors.slack.people import Directory, RoleRules, safe_avatar
+from helpdesk.connectors.slack.threads import CHANNEL, Grouping, thread_key
+from helpdesk.conversations.types import Inbound
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from connectors.slack.agents import AgentSide
-from connectors.slack.mrkdwn import escape
-from connectors.slack.sender import SlackDeliveryError, SlackPost
+from helpdesk.connectors.slack.agents import AgentSide
+from helpdesk.connectors.slack.mrkdwn import escape
+from helpdesk.connectors.slack.sender import SlackDeliveryError, SlackPost
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from connectors.slack.dispatch import Dispatcher
+from helpdesk.connectors.slack.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from conversations.db import Database
-from conversations.models import Conversation, Customer, Message, utcnow
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import Conversation, Customer, Message, utcnow
 
 CHANNEL = "slack"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from connectors.errors import error_response
-from connectors.slack.dispatch import Dispatcher
-from connectors.slack.verify import RequestVerifier
+from helpdesk.connectors.errors import error_response
+from helpdesk.connectors.slack.dispatch import Dispatcher
+from helpdesk.connectors.slack.verify import RequestVerifier
 
 log = logging.getLogger(__name__)
 EXTENSION = "helpdesk.slack"

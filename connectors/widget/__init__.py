@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connectors.base import BaseConnector, ConnectorContext
-from connectors.limits import RateLimiter
-from connectors.widget.namespace import CHANNEL, NAMESPACE, WidgetNamespace, WidgetParts
-from connectors.widget.tokens import Identity, Visitor, VisitorTokens, identity_hash
-from connectors.widget.views import AgentCheck, WidgetHttp, blueprint, deny_agents
+from helpdesk.connectors.base import BaseConnector, ConnectorContext
+from helpdesk.connectors.limits import RateLimiter
+from helpdesk.connectors.widget.namespace import CHANNEL, NAMESPACE, WidgetNamespace, WidgetParts
+from helpdesk.connectors.widget.tokens import Identity, Visitor, VisitorTokens, identity_hash
+from helpdesk.connectors.widget.views import AgentCheck, WidgetHttp, blueprint, deny_agents
 
 if TYPE_CHECKING:
     from flask import Flask

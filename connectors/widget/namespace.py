@@ -18,12 +18,12 @@ from typing import Any
 import socketio
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from connectors.base import ConnectorContext
-from connectors.limits import ChannelLimits, Limiter, client_address
-from connectors.widget import protocol
-from connectors.widget.live import BotTyping, RecentMessages
-from connectors.widget.protocol import ProtocolError, room_for
-from connectors.widget.tokens import (
+from helpdesk.connectors.base import ConnectorContext
+from helpdesk.connectors.limits import ChannelLimits, Limiter, client_address
+from helpdesk.connectors.widget import protocol
+from helpdesk.connectors.widget.live import BotTyping, RecentMessages
+from helpdesk.connectors.widget.protocol import ProtocolError, room_for
+from helpdesk.connectors.widget.tokens import (
     Identity,
     IdentityRejected,
     Visitor,
@@ -31,11 +31,11 @@ from connectors.widget.tokens import (
     resolve_visitor,
     verify_identity,
 )
-from conversations.attachments import AttachmentRejected, owned_attachments
-from conversations.inbound import Receipt
-from conversations.models import Conversation, Message
-from conversations.store import get_conversation, list_messages
-from conversations.types import Inbound
+from helpdesk.conversations.attachments import AttachmentRejected, owned_attachments
+from helpdesk.conversations.inbound import Receipt
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.store import get_conversation, list_messages
+from helpdesk.conversations.types import Inbound
 
 log = logging.getLogger(__name__)
 CHANNEL = "widget"

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conversations.models import Message
-from conversations.text import json_problem, text_problem
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.text import json_problem, text_problem
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_TITLE_CHARS = 200

@@ -24,7 +24,7 @@ from typing import Any
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from conversations.text import text_problem
+from helpdesk.conversations.text import text_problem
 
 SALT = "helpdesk.widget.visitor"
 MAX_USER_ID_CHARS = 200

@@ -19,16 +19,16 @@ from urllib.parse import quote
 
 from flask import Blueprint, Request, Response, current_app, jsonify, render_template, request
 
-from connectors.errors import BadRequest, error_response
-from connectors.limits import ChannelLimits
-from connectors.origins import OriginPolicy
-from connectors.turns import TurnRunner
-from connectors.widget.tokens import Visitor, VisitorTokens
-from conversations.attachments import Attachment, AttachmentRejected, load_attachment, save_attachment
+from helpdesk.connectors.errors import BadRequest, error_response
+from helpdesk.connectors.limits import ChannelLimits
+from helpdesk.connectors.origins import OriginPolicy
+from helpdesk.connectors.turns import TurnRunner
+from helpdesk.connectors.widget.tokens import Visitor, VisitorTokens
+from helpdesk.conversations.attachments import Attachment, AttachmentRejected, load_attachment, save_attachment
 
 if TYPE_CHECKING:
-    from conversations.db import Database
-    from settings import Settings
+    from helpdesk.conversations.db import Database
+    from helpdesk.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 CHANNEL = "widget"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dialogue.sdk import CollectingDispatcher, Tracker
+from helpdesk.dialogue.sdk import CollectingDispatcher, Tracker
 
 
 class ActionError(Exception):
@@ -142,7 +142,7 @@ class RemoteActions:
         return name in self._domain.actions
 
     def run(self, name: str, tracker: Tracker, domain: dict[str, Any]) -> ActionResult:
-        from dialogue.actions.remote import ActionRejected, ActionServerError
+        from helpdesk.dialogue.actions.remote import ActionRejected, ActionServerError
 
         try:
             result = self._client.run(name, sender_id=tracker.sender_id, tracker=tracker_json(tracker),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.commands.base import Command
-from dialogue.commands.cancel_flow import CancelFlow
-from dialogue.commands.correct_slots import CorrectSlots
-from dialogue.commands.set_slot import SetSlot
-from dialogue.commands.simple import (
+from helpdesk.dialogue.commands.base import Command
+from helpdesk.dialogue.commands.cancel_flow import CancelFlow
+from helpdesk.dialogue.commands.correct_slots import CorrectSlots
+from helpdesk.dialogue.commands.set_slot import SetSlot
+from helpdesk.dialogue.commands.simple import (
     CannotHandle,
     ChitChat,
     Clarify,
@@ -20,7 +20,7 @@ from dialogue.commands.simple import (
     SessionStart,
     SkipQuestion,
 )
-from dialogue.commands.start_flow import StartFlow
+from helpdesk.dialogue.commands.start_flow import StartFlow
 
 REGISTRY: dict[str, type[Command]] = {
     StartFlow.command: StartFlow,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from dialogue.flows import FlowsList
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.tracker import DialogueTracker
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dialogue.commands.base import Command, push_pattern
-from dialogue.flows import Flow, FlowsList
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.commands.base import Command, push_pattern
+from helpdesk.dialogue.flows import Flow, FlowsList
+from helpdesk.dialogue.tracker import DialogueTracker
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _call_collecting(flow: Flow, flows: FlowsList, frame: dict[str, Any], slots:
     """A call step this frame already ran whose called flow (or its calls) collects one of
     ``slots``: the child has ended, so the flow goes back to the call and runs the child again
     (Rasa restores the stack as it was when the child asked; filled slots are not asked again)."""
-    from dialogue.cleaning import collect_steps_with_calls
+    from helpdesk.dialogue.cleaning import collect_steps_with_calls
 
     here = None if frame["step_id"] == "START" else flow.step(frame["step_id"].removeprefix("NEXT:"))
     if here is None:

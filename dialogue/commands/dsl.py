@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dialogue.commands import (
+from helpdesk.dialogue.commands import (
     CancelFlow,
     CannotHandle,
     ChitChat,
@@ -18,7 +18,7 @@ from dialogue.commands import (
     SkipQuestion,
     StartFlow,
 )
-from dialogue.commands.set_slot import EXTRACTOR_LLM
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM
 
 _LEAD = r"^[\s\-*\d.)•]*"
 _NAME = r"['\"`]?([A-Za-z0-9_\-]+)['\"`]?"

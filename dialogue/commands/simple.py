@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from dialogue.commands.base import Command, push_pattern
-from dialogue.flows import FlowsList
-from dialogue.languages import LANGUAGE_SLOT
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.commands.base import Command, push_pattern
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.languages import LANGUAGE_SLOT
+from helpdesk.dialogue.tracker import DialogueTracker
 
 
 @dataclass(frozen=True)

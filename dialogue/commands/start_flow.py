@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dialogue.commands.base import Command
-from dialogue.flows import FlowsList
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.commands.base import Command
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.tracker import DialogueTracker
 
 #: tracker.scratch key: frame id of the active user flow before the message's commands ran
 ACTIVE_AT_START = "active_at_start"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dialogue.commands import Command
-from dialogue.domain import Domain
-from dialogue.flows import FlowsList
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.commands import Command
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.tracker import DialogueTracker
 
 
 class CommandGenerator(Protocol):
@@ -22,7 +22,7 @@ class CommandGenerator(Protocol):
         ...
 
 
-from dialogue.generators.offline import OfflineCommandGenerator, Thresholds  # noqa: E402
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator, Thresholds  # noqa: E402
 
 __all__ = [
     "CommandGenerator",

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dialogue.generators.llm_prompt import clip, escape_message, one_line
-from dialogue.generators.text_match import terms
-from dialogue.tracker import BotMessage, DialogueTracker
-from llm.client import ClaudeClient, LLMError, LLMRequest, MalformedOutput
+from helpdesk.dialogue.generators.llm_prompt import clip, escape_message, one_line
+from helpdesk.dialogue.generators.text_match import terms
+from helpdesk.dialogue.tracker import BotMessage, DialogueTracker
+from helpdesk.llm.client import ClaudeClient, LLMError, LLMRequest, MalformedOutput
 
 log = logging.getLogger(__name__)
 EPHEMERAL = {"type": "ephemeral"}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dialogue.generators.text_match import without_values
+from helpdesk.dialogue.generators.text_match import without_values
 
 #: the label of messages no flow handles
 OUT_OF_SCOPE = "out_of_scope"
@@ -101,7 +101,7 @@ class FlowClassifier:
         text) are replaced before the n-grams. The same data gives the same model, trained once
         per process (several engines of one assistant share it) and, with ``cache_dir``, once
         per machine (:func:`dialogue.generators.model_cache.fitted_arrays`)."""
-        from dialogue.generators.model_cache import fitted_arrays
+        from helpdesk.dialogue.generators.model_cache import fitted_arrays
 
         if len(set(labels)) < 2:
             raise ValueError("a flow classifier needs examples of at least two labels")

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialogue.assistant import Assistant
-from dialogue.engine import Engine, UserMessage
-from dialogue.generators import CommandGenerator
-from dialogue.tracker import DialogueTracker
-from dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
+from helpdesk.dialogue.assistant import Assistant
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.generators import CommandGenerator
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.yaml_io import AssistantError, Problem, line_of, read_yaml
 
 OUT_OF_SCOPE, CANCEL, ANSWER, CLARIFY = "out_of_scope", "cancel", "answer", "clarify"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from dialogue.domain import SlotDefinition
-from dialogue.generators.text_match import clean_text, stem, terms, words
+from helpdesk.dialogue.domain import SlotDefinition
+from helpdesk.dialogue.generators.text_match import clean_text, stem, terms, words
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ORDER_RE = re.compile(r"(?<![\w@.#-])#?\s?([A-Za-z]{1,3}-?\d{3,}|\d{4,})(?![\w@-]|\.\w)")

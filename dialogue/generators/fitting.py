@@ -18,7 +18,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dialogue.generators.classifier import CHAR_NGRAMS, TOKEN_PATTERN, WORD_NGRAMS, ModelArrays, phrase_normaliser
+from helpdesk.dialogue.generators.classifier import (
+    CHAR_NGRAMS,
+    TOKEN_PATTERN,
+    WORD_NGRAMS,
+    ModelArrays,
+    phrase_normaliser,
+)
 
 
 def fit(texts: Sequence[str], labels: Sequence[str], synonyms: dict[str, str], c: float) -> ModelArrays:
@@ -59,7 +65,7 @@ def _terms(vocabulary: dict[str, int]) -> list[str]:
 
 def main() -> None:
     """Fit the training data read as JSON from stdin; write the ``.npz`` model to stdout."""
-    from dialogue.generators.model_cache import cache_key, encode
+    from helpdesk.dialogue.generators.model_cache import cache_key, encode
 
     request = json.load(sys.stdin)
     arrays = fit(request["texts"], request["labels"], request["synonyms"], float(request["c"]))

@@ -20,13 +20,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.commands import CannotHandle, Command, CommandFormatError, Error, command_from_dict
-from dialogue.commands.set_slot import EXTRACTOR_LLM
-from dialogue.domain import Domain
-from dialogue.flows import FlowsList
-from dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder
-from dialogue.tracker import DialogueTracker
-from llm.client import ClaudeClient, LLMError, MalformedOutput
+from helpdesk.dialogue.commands import CannotHandle, Command, CommandFormatError, Error, command_from_dict
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.llm.client import ClaudeClient, LLMError, MalformedOutput
 
 log = logging.getLogger(__name__)
 #: the fields a command may carry; anything else the model adds (an ``extractor``...) is dropped

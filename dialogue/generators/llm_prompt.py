@@ -22,11 +22,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.domain import Domain
-from dialogue.flows import Flow, FlowsList, FlowStep
-from dialogue.generators.retrieval import FlowRetriever, flow_text, select_flows
-from dialogue.tracker import DialogueTracker
-from llm.client import LLMRequest
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import Flow, FlowsList, FlowStep
+from helpdesk.dialogue.generators.retrieval import FlowRetriever, flow_text, select_flows
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.llm.client import LLMRequest
 
 TOOL_NAME = "record_commands"
 COMMAND_NAMES = ("start flow", "set slot", "cancel flow", "clarify", "chitchat", "knowledge",

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from dialogue.generators.classifier import CHAR_NGRAMS, TOKEN_PATTERN, WORD_NGRAMS, ModelArrays
+from helpdesk.dialogue.generators.classifier import CHAR_NGRAMS, TOKEN_PATTERN, WORD_NGRAMS, ModelArrays
 
 try:
     import fcntl
@@ -49,7 +49,7 @@ FORMAT_VERSION = 1
 TRAIN_TIMEOUT = 180.0
 #: cache files kept per folder (the newest; one per assistant version)
 KEEP_FILES = 16
-CHILD_MODULE = "dialogue.generators.fitting"
+CHILD_MODULE = "helpdesk.dialogue.generators.fitting"
 _CODE = (Path(__file__).with_name("fitting.py"), Path(__file__).with_name("classifier.py"))
 
 

@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dialogue.commands import (
+from helpdesk.dialogue.commands import (
     CancelFlow,
     CannotHandle,
     ChitChat,
@@ -38,10 +38,10 @@ from dialogue.commands import (
     SkipQuestion,
     StartFlow,
 )
-from dialogue.domain import Domain
-from dialogue.flows import Flow, FlowsList
-from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
-from dialogue.generators.extractors import (
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.flows import Flow, FlowsList
+from helpdesk.dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
+from helpdesk.dialogue.generators.extractors import (
     extract_answer,
     extract_bool,
     extract_mentioned,
@@ -50,7 +50,7 @@ from dialogue.generators.extractors import (
     old_new_values,
     slot_kind,
 )
-from dialogue.generators.phrases import (
+from helpdesk.dialogue.generators.phrases import (
     is_cancel,
     is_chitchat,
     is_dismissal,
@@ -60,9 +60,9 @@ from dialogue.generators.phrases import (
     is_skip,
     without_dismissal,
 )
-from dialogue.generators.text_match import clean_text, terms
-from dialogue.generators.training import collect_training_data
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.generators.text_match import clean_text, terms
+from helpdesk.dialogue.generators.training import collect_training_data
+from helpdesk.dialogue.tracker import DialogueTracker
 
 EXTRACTOR = "LLM"
 #: files that mark an assistant's folder, and how far above the flow files it is looked for

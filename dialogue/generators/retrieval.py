@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dialogue.flows import Flow
-from dialogue.generators.text_match import terms
+from helpdesk.dialogue.flows import Flow
+from helpdesk.dialogue.generators.text_match import terms
 
 #: BM25's usual constants: term-frequency saturation and length normalisation
 K1, B = 1.2, 0.75

@@ -30,9 +30,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from dialogue.flows import Flow, FlowsList
-from dialogue.generators.classifier import OUT_OF_SCOPE
-from dialogue.generators.text_match import terms
+from helpdesk.dialogue.flows import Flow, FlowsList
+from helpdesk.dialogue.generators.classifier import OUT_OF_SCOPE
+from helpdesk.dialogue.generators.text_match import terms
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 #: clauses of a description sentence are examples too ("..., for example a flat tyre")

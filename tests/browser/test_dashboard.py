@@ -110,7 +110,7 @@ def test_inbox_rows_name_visitors_mark_urgency_and_the_summary_shows_once(server
     from playwright.sync_api import Page, expect
     from sqlalchemy import update
 
-    from handoff.models import Handoff
+    from helpdesk.handoff.models import Handoff
 
     assert isinstance(page, Page)
     base = server.url

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from handoff import auth
-from handoff.models import Agent, BusinessHours, CannedResponse, Team
+from helpdesk.handoff import auth
+from helpdesk.handoff.models import Agent, BusinessHours, CannedResponse, Team
 from tests.browser.dashboard_helpers import needs_chromium, sign_in
 from tests.e2e.conftest import LiveServer
 from tests.integration.test_handoff_support import PASSWORD, add_agent, handoff_of, login

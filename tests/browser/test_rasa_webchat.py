@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conversations.models import Conversation, Message
+from helpdesk.conversations.models import Conversation, Message
 from tests.browser.dashboard_helpers import needs_chromium
 from tests.browser.sites import OtherSite
 from tests.e2e.conftest import REPO, LiveServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conversations.store import get_conversation
+from helpdesk.conversations.store import get_conversation
 from tests.browser.dashboard_helpers import needs_chromium, sign_in
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from dialogue.actions.registry import RemoteActions
-from dialogue.actions.remote import RemoteActionClient
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands.dsl import parse_command_text
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.ports import Ports
+from helpdesk.dialogue.actions.registry import RemoteActions
+from helpdesk.dialogue.actions.remote import RemoteActionClient
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.ports import Ports
 from tests.integration.conftest import action_server  # noqa: F401 - the real rasa-sdk server fixture
 
 FLOWS = """

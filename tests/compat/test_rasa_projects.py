@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.actions.registry import RemoteActions
-from dialogue.actions.remote import RemoteActionClient
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.e2e import SuiteResult, format_report, run_tests
-from dialogue.e2e_overlay import read_overlay
-from dialogue.generators.offline import OfflineCommandGenerator
-from dialogue.yaml_io import AssistantError
+from helpdesk.dialogue.actions.registry import RemoteActions
+from helpdesk.dialogue.actions.remote import RemoteActionClient
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.e2e import SuiteResult, format_report, run_tests
+from helpdesk.dialogue.e2e_overlay import read_overlay
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+from helpdesk.dialogue.yaml_io import AssistantError
 from tests.compat.conftest import OVERLAYS, ActionServers
 
 pytestmark = pytest.mark.timeout(900)

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from app import create_app
-from settings import Settings
+from helpdesk.app import create_app
+from helpdesk.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

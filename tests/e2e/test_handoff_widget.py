@@ -89,7 +89,7 @@ def test_agents_of_the_team_can_open_a_customers_attachment(live_server: LiveSer
 def move_handoffs_to(server: LiveServer, team: str) -> None:
     from sqlalchemy import select, update
 
-    from handoff.models import Handoff, Team
+    from helpdesk.handoff.models import Handoff, Team
 
     service = server.app.extensions["helpdesk"].handoff
     with service.db.session() as session, session.begin():

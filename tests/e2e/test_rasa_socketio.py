@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import socketio
 
-from connectors.rasa_socketio import bot_uttered
-from conversations.models import Conversation, Message
+from helpdesk.connectors.rasa_socketio import bot_uttered
+from helpdesk.conversations.models import Conversation, Message
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import agent_says, rows, wait_idle
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from conversations.models import Conversation, Message
+from helpdesk.conversations.models import Conversation, Message
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 

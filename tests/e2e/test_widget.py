@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from conversations.models import Conversation, Message
-from conversations.turn import open_turn
-from conversations.types import OutgoingMessage
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.turn import open_turn
+from helpdesk.conversations.types import OutgoingMessage
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import WidgetClient, rows, serve, wait_idle
 

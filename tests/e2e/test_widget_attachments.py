@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conversations.attachments import Attachment, clean_name, sniff_content_type
+from helpdesk.conversations.attachments import Attachment, clean_name, sniff_content_type
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import WidgetClient, rows, serve, wait_idle
 

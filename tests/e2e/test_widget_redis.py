@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from conversations.models import Conversation
-from conversations.turn import open_turn
-from conversations.types import OutgoingMessage
+from helpdesk.conversations.models import Conversation
+from helpdesk.conversations.turn import open_turn
+from helpdesk.conversations.types import OutgoingMessage
 from tests.e2e.widget_helpers import WidgetClient, rows, serve, wait_idle
 
 REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

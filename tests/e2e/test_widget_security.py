@@ -13,8 +13,8 @@ import pytest
 import socketio
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from connectors.widget.tokens import SALT, Visitor, VisitorTokens, identity_hash
-from conversations.models import Conversation, Customer
+from helpdesk.connectors.widget.tokens import SALT, Visitor, VisitorTokens, identity_hash
+from helpdesk.conversations.models import Conversation, Customer
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import WidgetClient, rows, serve, wait_idle
 

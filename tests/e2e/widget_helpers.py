@@ -14,11 +14,11 @@ from typing import Any
 import socketio
 from sqlalchemy import select
 
-from app import create_app
-from conversations.models import Message
-from conversations.turn import open_turn
-from conversations.types import OutgoingMessage
-from handoff.serializers import message_json
+from helpdesk.app import create_app
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.turn import open_turn
+from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.handoff.serializers import message_json
 from tests.e2e.conftest import LiveServer, make_settings, serve_app
 
 NAMESPACE = "/widget"

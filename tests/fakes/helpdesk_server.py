@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from flask import Flask
 
-from app import create_app
-from settings import Settings
+from helpdesk.app import create_app
+from helpdesk.settings import Settings
 from tests.e2e.conftest import serve_app
 
 WEBHOOK = "/webhooks/rest/webhook"

@@ -21,10 +21,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from connectors.base import BaseConnector, ConnectorContext
-from connectors.errors import BadRequest
-from conversations.outbound import OutboundMessage
-from conversations.types import Channel, Inbound
+from helpdesk.connectors.base import BaseConnector, ConnectorContext
+from helpdesk.connectors.errors import BadRequest
+from helpdesk.conversations.outbound import OutboundMessage
+from helpdesk.conversations.types import Channel, Inbound
 
 CHANNEL = "recorder"
 

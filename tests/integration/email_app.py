@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
-from conversations.models import Conversation, Message, Outbox, utcnow
+from helpdesk.app import create_app
+from helpdesk.conversations.models import Conversation, Message, Outbox, utcnow
 from tests.e2e.conftest import make_settings
 
 SUPPORT = "support@shop.example"

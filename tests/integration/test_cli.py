@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from helpdesk.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import create_app
-from connectors.base import Connector
-from connectors.registry import REGISTRY, ConnectorError, Entry, enabled_connectors
-from conversations import Database, Inbound, TurnLocks, open_turn
-from conversations.attachments import Attachment, save_attachment
-from conversations.inbound import Inbox
-from conversations.models import Message, Outbox
-from conversations.outbound import Author, Button, Delivery, FileRef, OutboundMessage
-from conversations.types import OutgoingMessage
-from settings import Settings
+from helpdesk.app import create_app
+from helpdesk.connectors.base import Connector
+from helpdesk.connectors.registry import REGISTRY, ConnectorError, Entry, enabled_connectors
+from helpdesk.conversations import Database, Inbound, TurnLocks, open_turn
+from helpdesk.conversations.attachments import Attachment, save_attachment
+from helpdesk.conversations.inbound import Inbox
+from helpdesk.conversations.models import Message, Outbox
+from helpdesk.conversations.outbound import Author, Button, Delivery, FileRef, OutboundMessage
+from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.settings import Settings
 from tests.e2e.conftest import make_settings
 from tests.fakes.recorder import RecorderConnector, received
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from connectors.email.models import EmailBounce
-from conversations.models import Customer, Message
+from helpdesk.connectors.email.models import EmailBounce
+from helpdesk.conversations.models import Customer, Message
 from tests.integration.email_app import (
     SUPPORT,
     conversations,
@@ -286,7 +286,7 @@ def test_the_same_message_delivered_concurrently_is_stored_once(db_url: str, tmp
         assert len({r["conversation_id"] for r in results}) == 1
         [message] = [m for m in messages(app, results[0]["conversation_id"]) if m.role == "customer"]
         with app.extensions["helpdesk"].db.read_session() as session:
-            from conversations.attachments import Attachment
+            from helpdesk.conversations.attachments import Attachment
 
             kept = session.scalars(select(Attachment.message_id)).all()
         assert kept == [message.id] * len(message.payload["attachments"]), "no orphaned copies"

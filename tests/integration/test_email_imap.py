@@ -8,8 +8,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from connectors.email.imap import ImapConfig, ImapPoller
-from conversations.db import Database
+from helpdesk.connectors.email.imap import ImapConfig, ImapPoller
+from helpdesk.conversations.db import Database
 from tests.mailservers import DovecotServer, dovecot  # noqa: F401 - fixture
 
 
@@ -95,7 +95,7 @@ def test_a_message_that_could_not_be_stored_is_fetched_again(dovecot: DovecotSer
 
 def test_a_message_that_always_fails_is_passed_over_after_some_attempts(
         dovecot: DovecotServer, db: Database) -> None:  # noqa: F811
-    from connectors.email.imap import MAX_FAILURES
+    from helpdesk.connectors.email.imap import MAX_FAILURES
 
     inbox = Inbox()
     for n in (1, 2):

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from connectors.email.compose import OutgoingEmail, compose
-from connectors.email.smtp import SmtpConfig, SmtpFailure, SmtpSender
+from helpdesk.connectors.email.compose import OutgoingEmail, compose
+from helpdesk.connectors.email.smtp import SmtpConfig, SmtpFailure, SmtpSender
 from tests.mailservers import SmtpServer, free_port, smtp_server  # noqa: F401 - fixture
 
 

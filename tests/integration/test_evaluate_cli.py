@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from helpdesk.cli import cli
 from tests.fakes.anthropic_server import FakeAnthropic, Recorded, Reply, tool_use
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ import socketio
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from conversations.models import Message
+from helpdesk.conversations.models import Message
 from tests.integration.test_slow_action_isolation import DOMAIN, FLOWS  # the ten-second action's assistant
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from handoff.models import Agent, AgentToken, BusinessHours
+from helpdesk.handoff.models import Agent, AgentToken, BusinessHours
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 from tests.integration.test_handoff_support import (

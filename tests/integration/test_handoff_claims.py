@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from handoff.models import Handoff
+from helpdesk.handoff.models import Handoff
 from tests.e2e.widget_helpers import serve
 from tests.integration.test_handoff_support import (
     add_agent,

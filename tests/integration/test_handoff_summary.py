@@ -10,9 +10,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
-from conversations.models import DialogueEvent
-from handoff.models import Note
+from helpdesk.app import create_app
+from helpdesk.conversations.models import DialogueEvent
+from helpdesk.handoff.models import Note
 from tests.e2e.conftest import make_settings
 from tests.fakes.anthropic_server import FakeAnthropic, Recorded, Reply, status, tool_use
 from tests.integration.test_handoff_support import handoff_of

@@ -14,9 +14,9 @@ import httpx
 import socketio
 from flask import Flask
 
-from handoff import auth
-from handoff.service import HandoffService
-from services import Services
+from helpdesk.handoff import auth
+from helpdesk.handoff.service import HandoffService
+from helpdesk.services import Services
 
 PASSWORD = "correct horse battery"
 
@@ -73,7 +73,7 @@ def ask_for_human(base: str, sender: str, text: str = "I want to talk to a human
 
 
 def conversation_id(app: Flask, sender: str, channel: str = "rest") -> int:
-    from conversations.store import get_conversation
+    from helpdesk.conversations.store import get_conversation
 
     conversation = get_conversation(services_of(app).db, channel, sender)
     assert conversation is not None

@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
-from conversations.models import Conversation, Customer, Message
-from handoff.models import Handoff, Note, Timer
+from helpdesk.app import create_app
+from helpdesk.conversations.models import Conversation, Customer, Message
+from helpdesk.handoff.models import Handoff, Note, Timer
 from tests.e2e.conftest import make_settings
 from tests.integration.test_handoff_support import PASSWORD, Clock, add_agent, handoff_of
 

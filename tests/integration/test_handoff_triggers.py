@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app
-from handoff.models import Handoff, Note, Team
+from helpdesk.app import create_app
+from helpdesk.handoff.models import Handoff, Note, Team
 from tests.e2e.conftest import make_settings
 from tests.integration.test_handoff_support import PASSWORD, add_agent, handoff_of
 
@@ -73,7 +73,7 @@ def test_an_agent_takes_over_a_live_bot_conversation(app: Flask) -> None:
 def test_the_create_agent_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from cli import cli
+    from helpdesk.cli import cli
 
     monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
     runner = CliRunner()
@@ -98,7 +98,7 @@ flows:
       - action: utter_working
       - action: action_check_stock
 """,
-    "actions.py": """from dialogue.sdk import Action
+    "actions.py": """from helpdesk.dialogue.sdk import Action
 
 
 class CheckStock(Action):

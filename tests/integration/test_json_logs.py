@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app import create_app
-from conversations import Database, OutboxWorker, logcontext
-from conversations.models import Conversation, Outbox
-from observability import log_handler
+from helpdesk.app import create_app
+from helpdesk.conversations import Database, OutboxWorker, logcontext
+from helpdesk.conversations.models import Conversation, Outbox
+from helpdesk.observability import log_handler
 from tests.e2e.conftest import make_settings
 from tests.integration.test_store_outbox import FlakyChannel, _enqueue
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conversations.models import DialogueEvent
+from helpdesk.conversations.models import DialogueEvent
 from tests.e2e.conftest import make_settings
 from tests.fakes.anthropic_server import FakeAnthropic, status, text_reply, tool_use
 from tests.fakes.helpdesk_server import RunningHelpdesk, running_helpdesk

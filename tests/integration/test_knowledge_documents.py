@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from knowledge.documents import MAX_PASSAGE_CHARS, document_files, parse_markdown, read_document, split_text
+from helpdesk.knowledge.documents import MAX_PASSAGE_CHARS, document_files, parse_markdown, read_document, split_text
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = """# Returns and refunds

@@ -10,9 +10,9 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
 
-from conversations.db import Database, alembic_config
-from knowledge import KnowledgeBase, KnowledgeIndex, parse_markdown
-from knowledge.models import KnowledgeDocument, KnowledgePassage
+from helpdesk.conversations.db import Database, alembic_config
+from helpdesk.knowledge import KnowledgeBase, KnowledgeIndex, parse_markdown
+from helpdesk.knowledge.models import KnowledgeDocument, KnowledgePassage
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 20.0
@@ -51,7 +51,7 @@ def test_the_full_text_index_exists_on_each_database(db: Database) -> None:
 
 def test_postgresql_search_uses_the_gin_index(postgres_db: Database, docs: Path) -> None:
     KnowledgeBase(postgres_db, docs, reload_seconds=0).start()
-    from knowledge.index import _PG_SEARCH
+    from helpdesk.knowledge.index import _PG_SEARCH
 
     with postgres_db.engine.begin() as connection:
         connection.execute(text("SET LOCAL enable_seqscan = off"))

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conversations.models import Conversation, DialogueEvent, Message
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands import Command, SetSlot
-from dialogue.e2e import load_test_file, run_tests
-from dialogue.engine import Engine, UserMessage
-from dialogue.generators.offline import OfflineCommandGenerator
-from dialogue.ports import Ports
+from helpdesk.conversations.models import Conversation, DialogueEvent, Message
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands import Command, SetSlot
+from helpdesk.dialogue.e2e import load_test_file, run_tests
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+from helpdesk.dialogue.ports import Ports
 from tests.e2e.conftest import make_settings
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, rate_limited, slow, status, tool_use
 from tests.fakes.helpdesk_server import RunningHelpdesk, running_helpdesk

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bench.llm_prompt_tokens import synthetic_assistant
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.engine import Engine, TurnResult, UserMessage
-from observability import Metrics
-from services import build_engine
-from settings import Settings
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.observability import Metrics
+from helpdesk.services import build_engine
+from helpdesk.settings import Settings
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
     Reply,
@@ -141,7 +141,7 @@ def test_button_payloads_decide_the_turn_without_a_call(fake: FakeAnthropic, nor
 
 
 def test_scripted_e2e_commands_make_no_call(fake: FakeAnthropic, northwind: Assistant) -> None:
-    from dialogue.commands import StartFlow
+    from helpdesk.dialogue.commands import StartFlow
 
     engine = engine_for(fake, northwind)
     engine.handle(None, UserMessage("anything", "e2e", commands=[StartFlow("check_order_status")]))
@@ -177,7 +177,7 @@ def test_api_failures_become_an_internal_error_that_offers_a_human(
         fake: FakeAnthropic, northwind: Assistant, caplog: pytest.LogCaptureFixture,
         replies: list[Reply], outcome: str, attempts: int, budget: float) -> None:
     fake.script(*replies)
-    with caplog.at_level(logging.WARNING, logger="llm.client"):
+    with caplog.at_level(logging.WARNING, logger="helpdesk.llm.client"):
         result = say(engine_for(fake, northwind, llm_timeout=budget), "where is my order?")
     assert result.commands == [{"command": "error", "error_type": "rasa_internal_error_default",
                                 "info": {"llm_error": outcome}}]

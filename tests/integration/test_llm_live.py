@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from conversations.db import Database
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.engine import Engine, TurnResult, UserMessage
-from knowledge import KnowledgeBase
-from services import build_engine
-from settings import Settings
+from helpdesk.conversations.db import Database
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.knowledge import KnowledgeBase
+from helpdesk.services import build_engine
+from helpdesk.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [

@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from connectors.email.models import TABLES as EMAIL_TABLES
-from conversations.attachments import TABLES as WIDGET_TABLES
-from conversations.db import Database, alembic_config
-from conversations.models import Base
-from handoff.models import TABLES as HANDOFF_TABLES
-from knowledge.models import TABLES as KNOWLEDGE_TABLES
-from knowledge.models import include_name
+from helpdesk.connectors.email.models import TABLES as EMAIL_TABLES
+from helpdesk.conversations.attachments import TABLES as WIDGET_TABLES
+from helpdesk.conversations.db import Database, alembic_config
+from helpdesk.conversations.models import Base
+from helpdesk.handoff.models import TABLES as HANDOFF_TABLES
+from helpdesk.knowledge.models import TABLES as KNOWLEDGE_TABLES
+from helpdesk.knowledge.models import include_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = ({"customers", "conversations", "messages", "outbox", "dialogue_events"}

@@ -24,7 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conversations.models import Conversation, Message, Outbox
+from helpdesk.conversations.models import Conversation, Message, Outbox
 from tests.fakes.recorder import received
 from tests.integration.test_handoff_support import add_agent
 from tests.integration.test_handoff_timers import agent_headers

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from app import READY_TIMEOUT, create_app
+from helpdesk.app import READY_TIMEOUT, create_app
 from tests.e2e.conftest import make_settings, serve_app
 
 REDIS = "redis://127.0.0.1:6379/0"

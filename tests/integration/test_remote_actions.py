@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dialogue.actions.remote import (
+from helpdesk.dialogue.actions.remote import (
     ActionRejected,
     ActionServerError,
     RemoteActionClient,

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from connectors.slack.agents import card_blocks
-from connectors.slack.assemble import SlackParts, assemble
-from connectors.slack.blocks import HandoffCard
-from connectors.slack.cards import queue_card
-from conversations.models import Conversation, Message, Outbox, utcnow
-from conversations.outbox import OutboxWorker
-from conversations.store import get_conversation, store_inbound
-from conversations.types import Inbound
-from handoff import auth
-from handoff.desk import ChatDesk
-from handoff.models import Agent, Handoff, Note
-from services import Services, build_services
+from helpdesk.connectors.slack.agents import card_blocks
+from helpdesk.connectors.slack.assemble import SlackParts, assemble
+from helpdesk.connectors.slack.blocks import HandoffCard
+from helpdesk.connectors.slack.cards import queue_card
+from helpdesk.conversations.models import Conversation, Message, Outbox, utcnow
+from helpdesk.conversations.outbox import OutboxWorker
+from helpdesk.conversations.store import get_conversation, store_inbound
+from helpdesk.conversations.types import Inbound
+from helpdesk.handoff import auth
+from helpdesk.handoff.desk import ChatDesk
+from helpdesk.handoff.models import Agent, Handoff, Note
+from helpdesk.services import Services, build_services
 from tests.e2e.conftest import make_settings
 from tests.fakes.slack_events import fixture
 from tests.fakes.slack_server import FakeSlack
@@ -266,7 +266,7 @@ def test_the_ticket_reaction_hands_a_message_to_a_person(desk: Desk) -> None:
 
 
 def test_card_blocks_carry_the_conversation() -> None:
-    from connectors.slack.agents import card_conversation
+    from helpdesk.connectors.slack.agents import card_conversation
 
     assert card_conversation(card_blocks(HandoffCard(42, "Ada", "widget", ""))) == 42
     assert card_conversation([{"type": "section", "block_id": "x"}]) is None

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from conversations.attachments import Attachment
-from conversations.db import Database
-from conversations.models import Conversation, Message, Outbox
-from conversations.store import get_conversation
+from helpdesk.conversations.attachments import Attachment
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import Conversation, Message, Outbox
+from helpdesk.conversations.store import get_conversation
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import serve
 from tests.fakes.anthropic_server import FakeAnthropic, slow, tool_use
@@ -340,7 +340,7 @@ def helpdesk_process(db_url: str, tmp_path: Path, slack: FakeSlack, llm_url: str
            "HELPDESK_ADDRESS_RATE_PER_MINUTE": "0", "HELPDESK_NEW_SESSIONS_PER_MINUTE": "0",
            "PYTHONPATH": str(REPO)}
     log = (tmp_path / "first-process.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-c", "from app import serve; from settings import Settings; "  # noqa: S603
+    process = subprocess.Popen([sys.executable, "-c", "from helpdesk.app import serve; from helpdesk.settings import Settings; "  # noqa: S603
                                 "serve(Settings())"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
-from connectors.slack.check import required_scopes
+from helpdesk.cli import cli
+from helpdesk.connectors.slack.check import required_scopes
 from tests.fakes.slack_server import FakeSlack
 
 
@@ -74,8 +74,8 @@ def test_the_manifest_asks_for_what_the_connector_uses() -> None:
     ({"slack_signing_secret": "s", "slack_app_token": "xapp-1"}, False),
 ])
 def test_the_slack_connector_is_mounted_only_when_configured(values: dict[str, str], enabled: bool) -> None:
-    from connectors.registry import enabled_connectors
-    from settings import Settings
+    from helpdesk.connectors.registry import enabled_connectors
+    from helpdesk.settings import Settings
 
     names = [c.name for c in enabled_connectors(Settings(**values))]
     assert ("slack" in names) is enabled

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.slack.channel import SlackChannel, render
-from connectors.slack.files import SlackFiles
-from connectors.slack.people import Directory, RoleRules
-from connectors.slack.sender import Pacer, SlackDeliveryError, SlackPost, SlackSender, build_client
-from connectors.slack.threads import Grouping, thread_of_message
-from conversations.attachments import load_attachment
-from conversations.db import Database
-from conversations.store import store_inbound
-from conversations.types import Inbound
+from helpdesk.connectors.slack.channel import SlackChannel, render
+from helpdesk.connectors.slack.files import SlackFiles
+from helpdesk.connectors.slack.people import Directory, RoleRules
+from helpdesk.connectors.slack.sender import Pacer, SlackDeliveryError, SlackPost, SlackSender, build_client
+from helpdesk.connectors.slack.threads import Grouping, thread_of_message
+from helpdesk.conversations.attachments import load_attachment
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.store import store_inbound
+from helpdesk.conversations.types import Inbound
 from tests.fakes.slack_server import FakeSlack
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"

@@ -12,13 +12,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connectors.slack.assemble import SlackParts, assemble
-from connectors.slack.views import EXTENSION, SlackHttp, blueprint
-from conversations.db import Database
-from conversations.models import Message
-from conversations.store import get_conversation, list_messages, store_inbound
-from conversations.types import Inbound
-from settings import Settings
+from helpdesk.connectors.slack.assemble import SlackParts, assemble
+from helpdesk.connectors.slack.views import EXTENSION, SlackHttp, blueprint
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import Message
+from helpdesk.conversations.store import get_conversation, list_messages, store_inbound
+from helpdesk.conversations.types import Inbound
+from helpdesk.settings import Settings
 from tests.fakes.slack_events import event_body, fixture, interaction_body, signed
 from tests.fakes.slack_server import FakeSlack
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.slack.assemble import assemble
-from connectors.slack.socket_mode import SocketModeTransport
-from conversations.db import Database
-from conversations.store import get_conversation, list_messages
-from conversations.types import Inbound
+from helpdesk.connectors.slack.assemble import assemble
+from helpdesk.connectors.slack.socket_mode import SocketModeTransport
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.store import get_conversation, list_messages
+from helpdesk.conversations.types import Inbound
 from tests.fakes.slack_events import fixture
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_socket_mode import FakeSocketMode

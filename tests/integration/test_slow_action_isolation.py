@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import Settings
+from helpdesk.settings import Settings
 from tests.fakes.helpdesk_server import RunningHelpdesk, running_helpdesk
 
 FLOWS = """

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from conversations.db import Database, _writer_queue, urgent_writes
+from helpdesk.conversations.db import Database, _writer_queue, urgent_writes
 
 DEADLINE = 10.0
 

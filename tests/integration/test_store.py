@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from sqlalchemy import func, select
 
-from conversations import (
+from helpdesk.conversations import (
     Database,
     Inbound,
     OutgoingMessage,
@@ -20,7 +20,7 @@ from conversations import (
     replies_to,
     store_inbound,
 )
-from conversations.models import Customer, Message
+from helpdesk.conversations.models import Customer, Message
 
 T = TypeVar("T")
 

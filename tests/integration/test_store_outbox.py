@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conversations import (
+from helpdesk.conversations import (
     Database,
     Inbound,
     OutboxWorker,
@@ -18,8 +18,8 @@ from conversations import (
     open_turn,
     store_inbound,
 )
-from conversations.models import Outbox, utcnow
-from conversations.outbound import Author, OutboundMessage
+from helpdesk.conversations.models import Outbox, utcnow
+from helpdesk.conversations.outbound import Author, OutboundMessage
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from conversations import (
+from helpdesk.conversations import (
     ConversationNotFound,
     Database,
     Inbound,
@@ -21,7 +21,7 @@ from conversations import (
     open_turn,
     store_inbound,
 )
-from conversations.models import DialogueEvent, Outbox
+from helpdesk.conversations.models import DialogueEvent, Outbox
 
 
 def _new_conversation(db: Database, text: str = "hi") -> int:
@@ -116,7 +116,7 @@ def test_a_failing_callback_is_logged_and_the_rest_still_run(
         raise ValueError("socket gone")
 
     with (
-        caplog.at_level(logging.ERROR, logger="conversations.turn"),
+        caplog.at_level(logging.ERROR, logger="helpdesk.conversations.turn"),
         open_turn(db, TurnLocks(), cid) as turn,
     ):
         turn.after_commit(fail)

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app
-from conversations.models import Conversation, Message
+from helpdesk.app import create_app
+from helpdesk.conversations.models import Conversation, Message
 from tests.e2e.conftest import make_settings
 from tests.integration.test_handoff_support import add_agent, conversation_id, services_of
 from tests.integration.test_handoff_timers import agent_headers, say

@@ -25,11 +25,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
-from conversations import Inbound, TurnLocks, open_turn, store_inbound
-from conversations.models import Conversation, Message, Outbox, utcnow
-from handoff import timers
-from handoff.models import Handoff, Note
+from helpdesk.app import create_app
+from helpdesk.conversations import Inbound, TurnLocks, open_turn, store_inbound
+from helpdesk.conversations.models import Conversation, Message, Outbox, utcnow
+from helpdesk.handoff import timers
+from helpdesk.handoff.models import Handoff, Note
 from tests.e2e.conftest import make_settings
 from tests.integration.test_handoff_support import add_agent, handoff_of
 from tests.integration.test_handoff_timers import agent_headers, handoff_row, say
@@ -50,7 +50,7 @@ def _worker_command() -> list[str]:
     script = Path(sys.executable).with_name("helpdesk")
     if script.exists():
         return [str(script), "worker"]
-    return [sys.executable, "-c", "from cli import main; main()", "worker"]
+    return [sys.executable, "-c", "from helpdesk.cli import main; main()", "worker"]
 
 
 class Worker:

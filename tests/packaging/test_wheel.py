@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conversations.db import Database
+from helpdesk.conversations.db import Database
 from tests.mailservers import free_port
 
 REPO = Path(__file__).resolve().parents[2]

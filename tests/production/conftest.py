@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from conversations.models import Message
 from deploy.topology import DEFAULT_POSTGRES, Topology, TopologyConfig, missing
+from helpdesk.conversations.models import Message
 from tests.production.visitors import Visitor
 
 POSTGRES = os.environ.get("HELPDESK_TEST_POSTGRES_URL", DEFAULT_POSTGRES)

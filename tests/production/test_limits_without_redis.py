@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from connectors.limits import Limits
 from deploy.topology import OwnRedis
+from helpdesk.connectors.limits import Limits
 
 
 def test_the_limits_hold_in_process_while_redis_is_down_and_use_redis_again_after(tmp_path: Path) -> None:

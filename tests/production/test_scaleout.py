@@ -22,12 +22,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from connectors.limits import TYPING_BURST
-from conversations.models import Conversation, Message
 from deploy.topology import Topology
-from handoff import auth
-from handoff.models import Handoff, Note, Timer
-from handoff.texts import AUTO_RESOLVED
+from helpdesk.connectors.limits import TYPING_BURST
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.handoff import auth
+from helpdesk.handoff.models import Handoff, Note, Timer
+from helpdesk.handoff.texts import AUTO_RESOLVED
 from tests.e2e.widget_helpers import WidgetClient
 from tests.integration.test_handoff_support import PASSWORD, AgentSocket, ask_for_human, login, token_of
 from tests.production.conftest import answered_once, database, messages, running_topology

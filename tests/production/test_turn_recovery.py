@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app import create_app
-from conversations.store import store_inbound
-from conversations.types import Inbound
-from maintenance import RECOVER_AFTER_SECONDS, answer_unanswered, unanswered_conversations
+from helpdesk.app import create_app
+from helpdesk.conversations.store import store_inbound
+from helpdesk.conversations.types import Inbound
+from helpdesk.maintenance import RECOVER_AFTER_SECONDS, answer_unanswered, unanswered_conversations
 from tests.e2e.conftest import make_settings
 
 

@@ -66,9 +66,9 @@ def test_a_message_stored_by_a_process_that_died_before_its_turn_is_answered(sta
     """What a kill -9 between the ack and the turn's commit leaves behind: a stored customer message
     with no turn. The worker answers it while everything keeps running (maintenance.py), not only
     when some process starts again."""
-    from conversations.db import Database
-    from conversations.store import store_inbound
-    from conversations.types import Inbound
+    from helpdesk.conversations.db import Database
+    from helpdesk.conversations.store import store_inbound
+    from helpdesk.conversations.types import Inbound
 
     with start_topology(web=1, workers=1) as topology:
         time.sleep(1.0)  # the worker's start-up recovery has run: what follows is left while it runs

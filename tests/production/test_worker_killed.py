@@ -17,10 +17,10 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import select
 
-from conversations.models import Message, Outbox, utcnow
-from handoff import auth
-from handoff.models import Timer
-from handoff.texts import AUTO_RESOLVED
+from helpdesk.conversations.models import Message, Outbox, utcnow
+from helpdesk.handoff import auth
+from helpdesk.handoff.models import Timer
+from helpdesk.handoff.texts import AUTO_RESOLVED
 from tests.e2e.widget_helpers import WidgetClient
 from tests.fakes.slack_events import fixture, signed
 from tests.fakes.slack_server import FakeSlack

@@ -15,8 +15,8 @@ import httpx
 import socketio
 from flask import Flask
 
-from app import create_app
-from settings import Settings
+from helpdesk.app import create_app
+from helpdesk.settings import Settings
 from tests.e2e.conftest import REPO, LiveServer, serve_app
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conversations.models import Message
+from helpdesk.conversations.models import Message
 from tests.e2e.conftest import LiveServer
 from tests.e2e.widget_helpers import WidgetClient, rows
 from tests.integration.test_handoff_support import PASSWORD, add_agent

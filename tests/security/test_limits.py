@@ -12,10 +12,10 @@ import redis
 import socketio
 from sqlalchemy import select
 
-from connectors.limits import RedisRateLimiter
-from conversations.attachments import Attachment, expire_unsent
-from conversations.models import Message, utcnow
-from maintenance import expire_uploads
+from helpdesk.connectors.limits import RedisRateLimiter
+from helpdesk.conversations.attachments import Attachment, expire_unsent
+from helpdesk.conversations.models import Message, utcnow
+from helpdesk.maintenance import expire_uploads
 from tests.e2e.widget_helpers import WidgetClient, rows
 from tests.security.helpers import RasaClient, rest, running
 

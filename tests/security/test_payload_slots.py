@@ -6,12 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dialogue.commands import SetSlot, StartFlow
-from dialogue.domain import parse_domain
-from dialogue.payloads import customer_may_set
-from dialogue.tracker import DialogueTracker
-from dialogue.yaml_io import read_yaml_text
-from handoff.models import PRIORITIES, Handoff
+from helpdesk.dialogue.commands import SetSlot, StartFlow
+from helpdesk.dialogue.domain import parse_domain
+from helpdesk.dialogue.payloads import customer_may_set
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.yaml_io import read_yaml_text
+from helpdesk.handoff.models import PRIORITIES, Handoff
 from tests.integration.test_handoff_support import handoff_of
 from tests.security.helpers import rest, running
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from conversations.db import Database
-from conversations.models import Conversation, Message
-from conversations.store import store_inbound
-from conversations.types import Inbound
-from handoff.models import Handoff
-from maintenance import answer_unanswered, unanswered_conversations
+from helpdesk.conversations.db import Database
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.conversations.store import store_inbound
+from helpdesk.conversations.types import Inbound
+from helpdesk.handoff.models import Handoff
+from helpdesk.maintenance import answer_unanswered, unanswered_conversations
 from tests.e2e.conftest import REPO
 from tests.integration.test_handoff_support import handoff_of
 from tests.security.helpers import app_only, rest, running

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 
-from app import Helpdesk
-from connectors.widget.tokens import SALT
-from services import EmptySecret, secret_key
+from helpdesk.app import Helpdesk
+from helpdesk.connectors.widget.tokens import SALT
+from helpdesk.services import EmptySecret, secret_key
 from tests.e2e.widget_helpers import WidgetClient
 from tests.security.helpers import running, settings_for
 

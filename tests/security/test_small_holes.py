@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from connectors.widget.tokens import identity_hash
-from conversations.models import Customer
-from conversations.text import BIDI_CONTROLS
+from helpdesk.connectors.widget.tokens import identity_hash
+from helpdesk.conversations.models import Customer
+from helpdesk.conversations.text import BIDI_CONTROLS
 from tests.e2e.widget_helpers import WidgetClient, rows, wait_idle
 from tests.integration.test_handoff_support import add_agent, login
 from tests.security.helpers import rest, running

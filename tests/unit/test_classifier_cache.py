@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.generators import classifier, model_cache
-from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
+from helpdesk.dialogue.generators import classifier, model_cache
+from helpdesk.dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier
 
 REPO = Path(__file__).resolve().parents[2]
 TEXTS = ["where is my order", "has my parcel shipped", "cancel my order", "I want to cancel", "tell me a joke",
@@ -46,10 +46,10 @@ def run_python(code: str, *args: str) -> subprocess.Popen[str]:
 SERVE = """
 import json, sys
 from pathlib import Path
-from dialogue.assistant import load_assistant
-from dialogue.tracker import DialogueTracker
-from services import build_engine
-from settings import Settings
+from helpdesk.dialogue.assistant import load_assistant
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.services import build_engine
+from helpdesk.settings import Settings
 
 settings = Settings(assistant="flows", instance_path=sys.argv[1], anthropic_api_key=None)
 engine = build_engine(settings, load_assistant(settings.assistant))
@@ -131,7 +131,7 @@ def test_without_any_usable_folder_the_child_still_trains(tmp_path: Path, monkey
 CONCURRENT = """
 import json, logging, sys
 from pathlib import Path
-from dialogue.generators.classifier import FlowClassifier
+from helpdesk.dialogue.generators.classifier import FlowClassifier
 seen = []
 handler = logging.Handler()
 handler.emit = lambda record: seen.append(record.getMessage())

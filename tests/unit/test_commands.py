@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.commands import (
+from helpdesk.dialogue.commands import (
     REGISTRY,
     CancelFlow,
     CannotHandle,
@@ -20,7 +20,7 @@ from dialogue.commands import (
     StartFlow,
     command_from_dict,
 )
-from dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.commands.dsl import parse_command_text
 
 
 def test_wire_names_are_pinned() -> None:

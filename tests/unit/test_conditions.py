@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dialogue.conditions import (
+from helpdesk.dialogue.conditions import (
     EMPTY,
     UNDEFINED,
     Condition,

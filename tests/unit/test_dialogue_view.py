@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.view import DialogueView
+from helpdesk.dialogue.view import DialogueView
 
 STATE = {
     "slots": {"order_id": "A1", "email": None, "continue_conversation": True},

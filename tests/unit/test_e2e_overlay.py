@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.e2e import format_report, run_tests
-from dialogue.e2e_overlay import read_overlay
-from dialogue.engine import Engine, UserMessage
-from dialogue.yaml_io import AssistantError
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.e2e import format_report, run_tests
+from helpdesk.dialogue.e2e_overlay import read_overlay
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.yaml_io import AssistantError
 from tests.unit.test_e2e_runner import assistant, no_understanding, write  # noqa: F401 - fixture
 
 TESTS = """\
@@ -131,7 +131,7 @@ def with_rules(tmp_path: Path) -> Assistant:
         """)
     write(root / "data" / "rules.yml", RULES)
     write(root / "actions.py", """\
-        from dialogue.sdk import SlotSet, action
+        from helpdesk.dialogue.sdk import SlotSet, action
 
 
         @action("action_greet_back")
@@ -161,7 +161,7 @@ def test_an_intent_runs_its_rule_unless_the_session_is_with_calm(with_rules: Ass
 
 
 def test_understanding_sets_the_coexistence_slot_once(with_rules: Assistant) -> None:
-    from dialogue.commands import StartFlow
+    from helpdesk.dialogue.commands import StartFlow
 
     engine = Engine(with_rules, no_understanding(with_rules))
     first = engine.handle(None, UserMessage("balance", "s4", commands=[StartFlow("check_balance")]))

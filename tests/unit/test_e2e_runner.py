@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dialogue.actions.registry import ActionResult
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.e2e import CaseResult, SuiteResult, discover, format_report, run_tests
-from dialogue.sdk import Tracker
+from helpdesk.dialogue.actions.registry import ActionResult
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.e2e import CaseResult, SuiteResult, discover, format_report, run_tests
+from helpdesk.dialogue.sdk import Tracker
 
 DOMAIN = """\
 slots:
@@ -74,7 +74,7 @@ flows:
 """
 
 ACTIONS = """\
-from dialogue.sdk import Action, SlotSet, action
+from helpdesk.dialogue.sdk import Action, SlotSet, action
 
 
 class Transfer(Action):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.email.loops import no_reply_reason
-from connectors.email.parsing import NotAnEmail, ParsedEmail, ParseLimits, parse_email
-from connectors.email.tokens import SupportAddress
+from helpdesk.connectors.email.loops import no_reply_reason
+from helpdesk.connectors.email.parsing import NotAnEmail, ParsedEmail, ParseLimits, parse_email
+from helpdesk.connectors.email.tokens import SupportAddress
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 SUPPORT = SupportAddress.parse("support@shop.example")

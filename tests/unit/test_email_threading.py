@@ -8,11 +8,11 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from connectors.email.compose import OutgoingEmail, compose, reply_subject, to_html
-from connectors.email.loops import over_hourly_cap
-from connectors.email.parsing import parse_email
-from connectors.email.threads import resolve_thread
-from connectors.email.tokens import ReplyTokens, SupportAddress, new_message_id
+from helpdesk.connectors.email.compose import OutgoingEmail, compose, reply_subject, to_html
+from helpdesk.connectors.email.loops import over_hourly_cap
+from helpdesk.connectors.email.parsing import parse_email
+from helpdesk.connectors.email.threads import resolve_thread
+from helpdesk.connectors.email.tokens import ReplyTokens, SupportAddress, new_message_id
 
 SUPPORT = SupportAddress.parse("support@shop.example")
 TOKENS = ReplyTokens("app-secret", SUPPORT)

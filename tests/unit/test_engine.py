@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands.dsl import parse_command_text
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.ports import Ports
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.ports import Ports
 
 FLOWS = """
 flows:
@@ -104,7 +104,7 @@ responses:
 """
 
 ACTIONS = '''
-from dialogue.sdk import Action, SlotSet
+from helpdesk.dialogue.sdk import Action, SlotSet
 
 class Transfer(Action):
     def name(self):

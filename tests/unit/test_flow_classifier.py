@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dialogue.assistant import load_assistant
-from dialogue.commands import CancelFlow, SetSlot, StartFlow
-from dialogue.engine import Engine, UserMessage
-from dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier, phrase_normaliser
-from dialogue.generators.extractors import match_categorical, old_new_values
-from dialogue.generators.offline import OfflineCommandGenerator
-from dialogue.generators.training import GENERIC_OUT_OF_SCOPE, collect_training_data
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.assistant import load_assistant
+from helpdesk.dialogue.commands import CancelFlow, SetSlot, StartFlow
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.generators.classifier import OUT_OF_SCOPE, FlowClassifier, phrase_normaliser
+from helpdesk.dialogue.generators.extractors import match_categorical, old_new_values
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
+from helpdesk.dialogue.generators.training import GENERIC_OUT_OF_SCOPE, collect_training_data
+from helpdesk.dialogue.tracker import DialogueTracker
 
 REPO = Path(__file__).resolve().parents[2]
 ASSISTANT = load_assistant(REPO / "flows")
@@ -54,7 +54,7 @@ def test_lean_prediction_equals_scikit_learn() -> None:
 def test_cached_character_n_grams_equal_scikit_learns(text: str) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from dialogue.generators.classifier import CHAR_NGRAMS, _word_grams
+    from helpdesk.dialogue.generators.classifier import CHAR_NGRAMS, _word_grams
 
     analyse = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS).build_analyzer()
     assert [g for w in text.lower().split() for g in _word_grams(w, *CHAR_NGRAMS)] == analyse(text)

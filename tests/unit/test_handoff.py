@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handoff import hours, texts, triggers
-from handoff.errors import Invalid
-from handoff.lifecycle import HUMAN_STATUSES, allowed
-from handoff.openapi import document
-from handoff.summarizers import SummaryInput, deterministic, format_claude, reason_text, sentiment
-from handoff.types import AgentRef, HandoffRequest, Pending
+from helpdesk.handoff import hours, texts, triggers
+from helpdesk.handoff.errors import Invalid
+from helpdesk.handoff.lifecycle import HUMAN_STATUSES, allowed
+from helpdesk.handoff.openapi import document
+from helpdesk.handoff.summarizers import SummaryInput, deterministic, format_claude, reason_text, sentiment
+from helpdesk.handoff.types import AgentRef, HandoffRequest, Pending
 
 
 def test_the_status_model() -> None:

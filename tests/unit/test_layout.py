@@ -36,7 +36,7 @@ TABLE: dict[str, tuple[set[str], set[str] | None]] = {
                            "numpy", "scipy", "sklearn", "threadpoolctl"}),
     # people's side: the conversation store, a read-only view of the dialogue state, an LLM only
     # through the summarizer it is given (handoff.summarizers wraps llm/), never dialogue.generators
-    "handoff": ({"conversations", "dialogue.view", "llm", "observability"}, None),
+    "handoff": ({"conversations", "helpdesk.dialogue.view", "llm", "observability"}, None),
     "connectors": ({"conversations"}, None),
     "routing": ({"conversations", "dialogue", "handoff", "observability"}, None),
     "knowledge": ({"conversations"}, None),
@@ -133,7 +133,7 @@ def test_dialogue_imports_no_web_or_database_code(path: Path) -> None:
 
 def test_handoff_never_imports_the_command_generators() -> None:
     for path in (REPO / "handoff").rglob("*.py"):
-        assert not any(n.startswith(_bare("dialogue.generators")) for n in imports_full(path)), path
+        assert not any(n.startswith(_bare("helpdesk.dialogue.generators")) for n in imports_full(path)), path
 
 
 def imports_full(path: Path) -> set[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.domain import Domain
-from dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice, citation, question_of
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.domain import Domain
+from helpdesk.dialogue.generators.answers import ChitchatAnswerer, KnowledgeAnswerer, Voice, citation, question_of
+from helpdesk.dialogue.tracker import DialogueTracker
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from dialogue.commands import CancelFlow, Clarify, HumanHandoff, KnowledgeAnswer, SetSlot, StartFlow
-from dialogue.commands.set_slot import EXTRACTOR_LLM
-from dialogue.generators.llm import parse_commands
-from llm.client import LLMCall, MalformedOutput, Prices
+from helpdesk.dialogue.commands import CancelFlow, Clarify, HumanHandoff, KnowledgeAnswer, SetSlot, StartFlow
+from helpdesk.dialogue.commands.set_slot import EXTRACTOR_LLM
+from helpdesk.dialogue.generators.llm import parse_commands
+from helpdesk.llm.client import LLMCall, MalformedOutput, Prices
 
 
 def reply(tool_input: Any, *, name: str = "record_commands", kind: str = "tool_use") -> SimpleNamespace:

@@ -16,9 +16,9 @@ from bench.llm_prompt_tokens import (
     steady_tracker,
     synthetic_assistant,
 )
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder, command_tool
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.generators.llm_prompt import COMMAND_NAMES, TOOL_NAME, PromptBuilder, command_tool
+from helpdesk.dialogue.tracker import DialogueTracker
 
 REPO = Path(__file__).resolve().parents[2]
 DESIGN_COMMANDS = {"start flow", "set slot", "cancel flow", "clarify", "chitchat", "knowledge", "human handoff",

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bench.llm_prompt_tokens import ESTIMATORS, ours, steady_tracker, synthetic_assistant
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.generators.llm_prompt import LIVE_FLOWS, PromptBuilder
-from dialogue.generators.retrieval import FlowRetriever, select_flows
-from dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.generators.llm_prompt import LIVE_FLOWS, PromptBuilder
+from helpdesk.dialogue.generators.retrieval import FlowRetriever, select_flows
+from helpdesk.dialogue.tracker import DialogueTracker
 
 REPO = Path(__file__).resolve().parents[2]
 

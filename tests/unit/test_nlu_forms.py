@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands import SetSlot, StartFlow
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.forms import payload_message
-from dialogue.yaml_io import AssistantError
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands import SetSlot, StartFlow
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.forms import payload_message
+from helpdesk.dialogue.yaml_io import AssistantError
 from tests.unit.test_e2e_runner import no_understanding, write
 
 DOMAIN = """\
@@ -92,7 +92,7 @@ FLOWS = """\
 # a FormValidationAction written against our rasa-sdk-like API: the slot candidates are the last
 # events of the tracker (rasa-sdk's Tracker.slots_to_validate); Berlin has no Thai food
 ACTIONS = """\
-    from dialogue.sdk import SlotSet, action
+    from helpdesk.dialogue.sdk import SlotSet, action
 
 
     def slots_to_validate(tracker):
@@ -239,8 +239,8 @@ def test_malformed_forms_are_domain_problems(tmp_path: Path) -> None:
 
 def test_an_overlay_scripts_the_intent_and_entities_of_nlu_steps(bot: Assistant) -> None:
     """``intent x`` and ``entity e v`` stand in for Rasa's NLU pipeline (numbers stay numbers)."""
-    from dialogue.e2e import format_report, run_tests
-    from dialogue.e2e_overlay import read_overlay
+    from helpdesk.dialogue.e2e import format_report, run_tests
+    from helpdesk.dialogue.e2e_overlay import read_overlay
 
     assert bot.path is not None
     tests = write(bot.path / "tests" / "book.yml", """\

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.assistant import load_assistant
-from dialogue.generators.evaluation import Report, evaluate, format_report, load_cases
-from dialogue.generators.offline import OfflineCommandGenerator
+from helpdesk.dialogue.assistant import load_assistant
+from helpdesk.dialogue.generators.evaluation import Report, evaluate, format_report, load_cases
+from helpdesk.dialogue.generators.offline import OfflineCommandGenerator
 
 REPO = Path(__file__).resolve().parents[2]
 SETS = sorted((REPO / "tests" / "nlu").glob("heldout_*.yml"))

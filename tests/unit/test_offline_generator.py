@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dialogue.commands import (
+from helpdesk.dialogue.commands import (
     CancelFlow,
     CannotHandle,
     ChitChat,
@@ -24,14 +24,19 @@ from dialogue.commands import (
     SkipQuestion,
     StartFlow,
 )
-from dialogue.domain import Domain, parse_domain
-from dialogue.flow_parser import parse_flow
-from dialogue.flows import FlowsList
-from dialogue.generators import CommandGenerator, OfflineCommandGenerator
-from dialogue.generators.extractors import extract_bool, extract_number, extract_order_number, match_categorical
-from dialogue.generators.text_match import stem, terms
-from dialogue.tracker import DialogueTracker
-from dialogue.yaml_io import read_yaml_text
+from helpdesk.dialogue.domain import Domain, parse_domain
+from helpdesk.dialogue.flow_parser import parse_flow
+from helpdesk.dialogue.flows import FlowsList
+from helpdesk.dialogue.generators import CommandGenerator, OfflineCommandGenerator
+from helpdesk.dialogue.generators.extractors import (
+    extract_bool,
+    extract_number,
+    extract_order_number,
+    match_categorical,
+)
+from helpdesk.dialogue.generators.text_match import stem, terms
+from helpdesk.dialogue.tracker import DialogueTracker
+from helpdesk.dialogue.yaml_io import read_yaml_text
 
 FLOWS = """
 flows:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.yaml_io import AssistantError
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.yaml_io import AssistantError
 from tests.unit.test_engine import Chat
 
 DOMAIN = """\

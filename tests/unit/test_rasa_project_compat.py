@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands import Clarify, Error, SetSlot, StartFlow
-from dialogue.domain import parse_domain
-from dialogue.e2e import load_test_file, run_tests
-from dialogue.engine import Engine, UserMessage
-from dialogue.flow_parser import parse_flow
-from dialogue.flows import FlowParseError
-from dialogue.generators.llm_prompt import prompt_slots, render_flow
-from dialogue.ports import Ports
-from dialogue.validation import validate_assistant
-from dialogue.yaml_io import AssistantError, read_yaml_text
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands import Clarify, Error, SetSlot, StartFlow
+from helpdesk.dialogue.domain import parse_domain
+from helpdesk.dialogue.e2e import load_test_file, run_tests
+from helpdesk.dialogue.engine import Engine, UserMessage
+from helpdesk.dialogue.flow_parser import parse_flow
+from helpdesk.dialogue.flows import FlowParseError
+from helpdesk.dialogue.generators.llm_prompt import prompt_slots, render_flow
+from helpdesk.dialogue.ports import Ports
+from helpdesk.dialogue.validation import validate_assistant
+from helpdesk.dialogue.yaml_io import AssistantError, read_yaml_text
 
 DOMAIN = """\
 slots:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from observability import Readiness
+from helpdesk.observability import Readiness
 
 
 def test_a_hanging_check_fails_at_its_deadline_and_hanging_threads_are_bounded() -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from connectors.slack import blocks
-from connectors.slack.events import (
+from helpdesk.connectors.slack import blocks
+from helpdesk.connectors.slack.events import (
     Clicked,
     Deleted,
     Edited,
@@ -19,11 +19,11 @@ from connectors.slack.events import (
     parse_event,
     parse_interaction,
 )
-from connectors.slack.mrkdwn import escape, link, to_plain
-from connectors.slack.people import parse_channels, safe_avatar
-from connectors.slack.sender import Pacer, retry_after_of
-from connectors.slack.threads import split_thread_key, thread_key
-from connectors.slack.verify import RequestVerifier
+from helpdesk.connectors.slack.mrkdwn import escape, link, to_plain
+from helpdesk.connectors.slack.people import parse_channels, safe_avatar
+from helpdesk.connectors.slack.sender import Pacer, retry_after_of
+from helpdesk.connectors.slack.threads import split_thread_key, thread_key
+from helpdesk.connectors.slack.verify import RequestVerifier
 from tests.fakes.slack_events import event_body, fixture, signed
 
 ME = Identity(team_id="T_OURS", user_id="U_BOT", bot_id="B_BOT", app_id="A_APP")

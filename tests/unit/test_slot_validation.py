@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands.dsl import parse_command_text
-from dialogue.domain import parse_domain
-from dialogue.e2e import run_tests
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.flow_parser import parse_flow
-from dialogue.ports import Ports
-from dialogue.validation import validate_assistant
-from dialogue.yaml_io import AssistantError, read_yaml_text
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.domain import parse_domain
+from helpdesk.dialogue.e2e import run_tests
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.flow_parser import parse_flow
+from helpdesk.dialogue.ports import Ports
+from helpdesk.dialogue.validation import validate_assistant
+from helpdesk.dialogue.yaml_io import AssistantError, read_yaml_text
 from tests.unit.test_engine import NoUnderstanding
 
 DOMAIN = """\
@@ -85,7 +85,7 @@ flows:
 """
 
 ACTIONS = '''
-from dialogue.sdk import Action, SlotSet
+from helpdesk.dialogue.sdk import Action, SlotSet
 
 class SetAge(Action):
     def name(self):

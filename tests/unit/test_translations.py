@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from dialogue.assistant import Assistant, load_assistant
-from dialogue.commands.dsl import parse_command_text
-from dialogue.engine import Engine, TurnResult, UserMessage
-from dialogue.languages import is_language_code
-from dialogue.ports import Ports
-from dialogue.tracker import BotMessage
-from dialogue.yaml_io import AssistantError
+from helpdesk.dialogue.assistant import Assistant, load_assistant
+from helpdesk.dialogue.commands.dsl import parse_command_text
+from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
+from helpdesk.dialogue.languages import is_language_code
+from helpdesk.dialogue.ports import Ports
+from helpdesk.dialogue.tracker import BotMessage
+from helpdesk.dialogue.yaml_io import AssistantError
 from tests.unit.test_engine import NoUnderstanding
 
 CONFIG = """\
@@ -116,7 +116,7 @@ flows:
 """
 
 ACTIONS = '''
-from dialogue.sdk import Action, SlotSet
+from helpdesk.dialogue.sdk import Action, SlotSet
 
 class PickLanguage(Action):
     """Sets the language from what the channel tells (Rasa's docs do it at session start)."""
@@ -418,7 +418,7 @@ def test_translations_without_additional_languages_still_load(tmp_path: Path) ->
 
 
 def test_helpdesk_validate_prints_the_warnings_and_passes(tmp_path: Path) -> None:
-    from cli import cli
+    from helpdesk.cli import cli
 
     make_assistant(tmp_path / "cli")
     runner = CliRunner()
@@ -436,7 +436,7 @@ def test_the_bundled_assistant_has_english_only_and_no_warnings() -> None:
 
 
 def test_an_e2e_test_can_switch_the_language_with_a_button(assistant: Assistant, tmp_path: Path) -> None:
-    from dialogue.e2e import run_tests
+    from helpdesk.dialogue.e2e import run_tests
 
     path = tmp_path / "e2e.yml"
     path.write_text(textwrap.dedent("""\

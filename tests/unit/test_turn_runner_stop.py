@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from connectors.turns import TurnRunner
+from helpdesk.connectors.turns import TurnRunner
 
 
 def test_a_stopping_runner_finishes_the_turn_in_flight_and_takes_no_new_one() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import dialogue
-from dialogue.domain import Domain, parse_domain
-from dialogue.flow_parser import parse_flow
-from dialogue.flows import Flow
-from dialogue.validation import BUILTIN_ACTIONS, format_problems, validate_assistant
-from dialogue.yaml_io import Problem, read_yaml, read_yaml_text
+from helpdesk import dialogue
+from helpdesk.dialogue.domain import Domain, parse_domain
+from helpdesk.dialogue.flow_parser import parse_flow
+from helpdesk.dialogue.flows import Flow
+from helpdesk.dialogue.validation import BUILTIN_ACTIONS, format_problems, validate_assistant
+from helpdesk.dialogue.yaml_io import Problem, read_yaml, read_yaml_text
 
 FILE = "flows/test.yml"
 DEFAULT_PATTERNS = Path(dialogue.__file__).parent / "patterns" / "default_patterns.yml"
