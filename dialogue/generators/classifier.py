@@ -105,8 +105,9 @@ class FlowClassifier:
 
         if len(set(labels)) < 2:
             raise ValueError("a flow classifier needs examples of at least two labels")
-        key = (tuple(texts), tuple(labels), tuple(sorted((synonyms or {}).items())), c, CHAR_NGRAMS,
-               str(cache_dir) if cache_dir else None)
+        # not keyed by the cache folder: the same data gives the same model wherever it is cached,
+        # so another app of the same assistant in this process (tests, one per tenant) reuses it
+        key = (tuple(texts), tuple(labels), tuple(sorted((synonyms or {}).items())), c, CHAR_NGRAMS)
         model = _TRAINED.get(key)
         if model is None:
             if len(_TRAINED) >= CACHE_SIZE:

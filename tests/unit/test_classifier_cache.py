@@ -135,8 +135,8 @@ from helpdesk.dialogue.generators.classifier import FlowClassifier
 seen = []
 handler = logging.Handler()
 handler.emit = lambda record: seen.append(record.getMessage())
-logging.getLogger("dialogue.generators.model_cache").addHandler(handler)
-logging.getLogger("dialogue.generators.model_cache").setLevel(logging.INFO)
+logging.getLogger("helpdesk.dialogue.generators.model_cache").addHandler(handler)
+logging.getLogger("helpdesk.dialogue.generators.model_cache").setLevel(logging.INFO)
 texts, labels = json.loads(sys.argv[2])
 model = FlowClassifier.train(texts, labels, cache_dir=Path(sys.argv[1]))
 print(json.dumps({"events": seen, "ranked": model.predict("is my parcel shipped").ranked,
