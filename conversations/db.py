@@ -50,8 +50,15 @@ class Database:
         self.url: URL = make_url(url)
         if self.url.get_backend_name() == "sqlite":
             self.engine: Engine = _sqlite_engine(self.url, echo=echo)
+            #: inbound stores (:func:`store_inbound`) check out their connections here: the turns
+            #: waiting for the write lock hold the main pool's connections, and a webhook's insert
+            #: must never wait for one of them (its own small pool; the same writer queue)
+            self.urgent_engine: Engine = (self.engine if self.engine.pool.__class__ is StaticPool
+                                          else _sqlite_engine(self.url, echo=echo, pool=(4, 28)))
         else:
             self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10)
+            self.urgent_engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=4,
+                                               max_overflow=12)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
@@ -101,6 +108,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self.urgent_engine is not self.engine:
+            self.urgent_engine.dispose()
 
 
 @functools.cache
@@ -133,7 +142,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, pool: tuple[int, int] = (16, 112)) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
@@ -143,7 +152,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         # writers hold a connection while they queue for the write lock (_WriterQueue): enough
         # connections that readers (a turn's read phase, a reconnecting visitor) never wait
         # behind them; an idle SQLite connection costs a file handle and a little memory
-        options.update(pool_size=16, max_overflow=112)
+        options.update(pool_size=pool[0], max_overflow=pool[1])
         if not database.startswith("file:"):
             path = Path(database).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
