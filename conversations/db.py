@@ -196,7 +196,11 @@ class _WriterQueue:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        # one waiter is woken per release (urgent ones first), not all of them: with hundreds of
+        # turns queued, waking them all at each commit cost more CPU than the writes themselves
+        self._cond = threading.Condition(lock)
+        self._urgent_cond = threading.Condition(lock)
         self._held = False
         self._urgent_waiting = 0
         self._waiting = 0
@@ -218,15 +222,19 @@ class _WriterQueue:
         with self._cond:
             self._urgent_waiting += urgent
             self._waiting += 1
+            timed_out = False
             try:
                 while self._held or (not urgent and self._urgent_waiting):
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        timed_out = True
                         return  # proceed unqueued; SQLite's busy handler decides (and reports a stuck writer)
-                    self._cond.wait(left)
+                    (self._urgent_cond if urgent else self._cond).wait(left)
             finally:
                 self._urgent_waiting -= urgent
                 self._waiting -= 1
+                if timed_out and not self._held:
+                    self._wake_next()  # a wake-up this waiter may have taken goes to the next one
             self._held = True
             self._holders.add(id(_raw(dbapi_connection)))
 
@@ -236,7 +244,14 @@ class _WriterQueue:
             if key in self._holders:
                 self._holders.discard(key)
                 self._held = False
-                self._cond.notify_all()
+                self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Wake one waiting writer, an urgent one first (the lock is held by the caller)."""
+        if self._urgent_waiting:
+            self._urgent_cond.notify()
+        else:
+            self._cond.notify()
 
 
 _urgent: ContextVar[bool] = ContextVar("helpdesk_urgent_writes", default=False)
