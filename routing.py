@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from helpdesk.conversations.db import Database
@@ -46,7 +46,8 @@ class TurnPipeline:
 
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
-                 handoff: HandoffService | None = None, delivery: Delivery | None = None) -> None:
+                 handoff: HandoffService | None = None, delivery: Delivery | None = None,
+                 working: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
@@ -56,6 +57,9 @@ class TurnPipeline:
         self.handoff = handoff
         #: how new messages leave: outbox rows for store-and-forward channels (``conversations.outbound``)
         self.delivery = delivery
+        #: held while a turn computes (``llm.gate.working``: a few turns at a time, their remote
+        #: calls wait without a place, so request threads always get the interpreter)
+        self.working = working
         self._active = 0  # turns running now (graceful shutdown waits for them)
         self._idle = threading.Condition()
 
@@ -86,7 +90,7 @@ class TurnPipeline:
                     # understanding and actions run between the turn's read and write transactions,
                     # holding only this conversation's in-process lock
                     with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn, \
-                            conversation_context(channel=turn.conversation.channel):
+                            conversation_context(channel=turn.conversation.channel), self.working():
                         self._run(turn, answered)
                     return answered
                 except TurnConflict:

@@ -32,6 +32,7 @@ from helpdesk.handoff.reporting import StatsCollector
 from helpdesk.handoff.service import HandoffService
 from helpdesk.handoff.summarizers import ClaudeSummarizer
 from helpdesk.knowledge import KnowledgeBase
+from helpdesk.llm import gate
 from helpdesk.llm.client import ClaudeClient, Prices
 from helpdesk.observability import Metrics
 from helpdesk.routing import Resumer, TurnPipeline
@@ -197,7 +198,7 @@ def build_services(settings: Settings) -> Services:
                              delivery=delivery, resume=Resumer(engine))
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff,
-                            delivery=delivery)
+                            delivery=delivery, working=gate.working)
     turns = TurnRunner(settings.turn_workers)
     inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,

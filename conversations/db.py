@@ -50,8 +50,15 @@ class Database:
         self.url: URL = make_url(url)
         if self.url.get_backend_name() == "sqlite":
             self.engine: Engine = _sqlite_engine(self.url, echo=echo)
+            #: inbound stores (:func:`store_inbound`) check out their connections here: the turns
+            #: waiting for the write lock hold the main pool's connections, and a webhook's insert
+            #: must never wait for one of them (its own small pool; the same writer queue)
+            self.urgent_engine: Engine = (self.engine if self.engine.pool.__class__ is StaticPool
+                                          else _sqlite_engine(self.url, echo=echo, pool=(4, 28)))
         else:
             self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10)
+            self.urgent_engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=4,
+                                               max_overflow=12)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
@@ -101,6 +108,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self.urgent_engine is not self.engine:
+            self.urgent_engine.dispose()
 
 
 @functools.cache
@@ -133,7 +142,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, pool: tuple[int, int] = (16, 112)) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
@@ -143,7 +152,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         # writers hold a connection while they queue for the write lock (_WriterQueue): enough
         # connections that readers (a turn's read phase, a reconnecting visitor) never wait
         # behind them; an idle SQLite connection costs a file handle and a little memory
-        options.update(pool_size=16, max_overflow=112)
+        options.update(pool_size=pool[0], max_overflow=pool[1])
         if not database.startswith("file:"):
             path = Path(database).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +196,11 @@ class _WriterQueue:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        # one waiter is woken per release (urgent ones first), not all of them: with hundreds of
+        # turns queued, waking them all at each commit cost more CPU than the writes themselves
+        self._cond = threading.Condition(lock)
+        self._urgent_cond = threading.Condition(lock)
         self._held = False
         self._urgent_waiting = 0
         self._waiting = 0
@@ -209,15 +222,19 @@ class _WriterQueue:
         with self._cond:
             self._urgent_waiting += urgent
             self._waiting += 1
+            timed_out = False
             try:
                 while self._held or (not urgent and self._urgent_waiting):
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        timed_out = True
                         return  # proceed unqueued; SQLite's busy handler decides (and reports a stuck writer)
-                    self._cond.wait(left)
+                    (self._urgent_cond if urgent else self._cond).wait(left)
             finally:
                 self._urgent_waiting -= urgent
                 self._waiting -= 1
+                if timed_out and not self._held:
+                    self._wake_next()  # a wake-up this waiter may have taken goes to the next one
             self._held = True
             self._holders.add(id(_raw(dbapi_connection)))
 
@@ -227,7 +244,14 @@ class _WriterQueue:
             if key in self._holders:
                 self._holders.discard(key)
                 self._held = False
-                self._cond.notify_all()
+                self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Wake one waiting writer, an urgent one first (the lock is held by the caller)."""
+        if self._urgent_waiting:
+            self._urgent_cond.notify()
+        else:
+            self._cond.notify()
 
 
 _urgent: ContextVar[bool] = ContextVar("helpdesk_urgent_writes", default=False)

@@ -209,21 +209,24 @@ class Delivery:
 
     def notice(self, turn: Turn, event: str, data: dict[str, Any]) -> None:
         """Let the notice keepers queue their outbox rows for ``event`` (in the turn's transaction)."""
-        queued = False
-        for keep in self.notices:
-            queued = bool(keep(turn, event, data)) or queued
-        if queued:
+        if self._keep(turn, event, data):
             for wake in self.wake:
                 turn.after_commit(wake)
 
+    def _keep(self, turn: Turn, event: str, data: dict[str, Any]) -> bool:
+        queued = False
+        for keep in self.notices:
+            queued = bool(keep(turn, event, data)) or queued
+        return queued
+
     def before_commit(self, turn: Turn, messages: Sequence[Message]) -> None:
-        """Queue an outbox row per outgoing message of a store-and-forward conversation (same transaction)."""
+        """Queue an outbox row per outgoing message of a store-and-forward conversation (same
+        transaction); the notice keepers see the turn's customer and agent messages (``message``
+        events: the Slack agents' card thread mirrors them)."""
+        queued = self._mirror(turn, messages)
         conversation = turn.conversation
         outgoing = [m for m in messages if m.role != "customer"]
-        if not outgoing:
-            return
-        queued = False
-        if self.stores_and_forwards(conversation.channel):
+        if outgoing and self.stores_and_forwards(conversation.channel):
             turn.session.flush()  # the messages' ids
             answered = turn.external_ids({m.in_reply_to for m in outgoing if m.in_reply_to})
             latest = turn.latest_customer_external_id()
@@ -232,10 +235,21 @@ class Delivery:
                 out = OutboundMessage.from_row(conversation, message, reply_to or latest)
                 turn.enqueue_outbox(conversation.channel, conversation.thread_key, out.to_json(), message.id)
             queued = True
-        if self.forwarders:
+        if self.forwarders and outgoing:
             turn.session.flush()
             for forward in self.forwarders:
                 queued = bool(forward(turn, outgoing)) or queued
         if queued:
             for wake in self.wake:
                 turn.after_commit(wake)
+
+    def _mirror(self, turn: Turn, messages: Sequence[Message]) -> bool:
+        shown = sorted((m for m in messages if m.role in ("customer", "agent")), key=lambda m: m.seq)
+        if not self.notices or not shown:
+            return False
+        if any(m.id is None for m in shown):
+            turn.session.flush()  # the messages' ids
+        queued = False
+        for message in shown:
+            queued = self._keep(turn, "message", dict(message_event(turn.conversation, message))) or queued
+        return queued

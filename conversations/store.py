@@ -48,8 +48,9 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
     """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            # a webhook waits for this commit to acknowledge: on SQLite it goes before queued turns
-            with urgent_writes(), db.engine.begin() as connection:
+            # a webhook waits for this commit to acknowledge: a connection of its own pool (never
+            # one of the turns queued for the write lock), and on SQLite it goes before queued turns
+            with urgent_writes(), db.urgent_engine.begin() as connection:
                 return _store(connection, inbound)
         except IntegrityError:
             if attempt == _ATTEMPTS:

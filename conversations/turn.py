@@ -149,6 +149,7 @@ class Turn:
         self.conversation_id = conversation_id
         self._delivery = delivery
         self._appended: list[Message] = []
+        self._taken: list[Message] = []
         self._eager_write = write
         self._db = db
         self._locks = locks
@@ -187,9 +188,11 @@ class Turn:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc_type is None and self._delivery is not None and self._appended:
+        answered = [m for m in self._taken if m.seq <= self.conversation.processed_seq] if exc_type is None else []
+        if exc_type is None and self._delivery is not None and (self._appended or answered):
             try:
-                self._delivery.before_commit(self, self._appended)  # outbox rows join the transaction
+                # outbox rows join the transaction: the new messages' and the customer messages' of this turn
+                self._delivery.before_commit(self, answered + self._appended)
             except BaseException as error:
                 self.__exit__(type(error), error, error.__traceback__)
                 raise
@@ -258,6 +261,7 @@ class Turn:
         In the read phase this ends the read transaction: compute the turn, then write."""
         params = {"conversation_id": self.conversation.id, "processed_seq": self.conversation.processed_seq}
         pending = list(self._open_session().scalars(_PENDING, params))
+        self._taken = pending
         self._end_read_phase()
         return pending
 

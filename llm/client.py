@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from helpdesk.llm import gate
+
 if TYPE_CHECKING:  # imported when a client is built: ~50 MB and seconds that a deployment without a key never needs
     pass
 
@@ -151,7 +153,8 @@ class ClaudeClient:
         started = time.monotonic()
         token = _deadline.set(started + self.timeout)
         try:
-            message = self._sdk.messages.create(model=self.model, **request.as_kwargs())
+            with gate.waiting():  # the thread's CPU place goes to another turn meanwhile
+                message = self._sdk.messages.create(model=self.model, **request.as_kwargs())
         except Exception as exc:  # noqa: BLE001 - every failure becomes an LLMError, never a crash
             call.outcome, call.error = _classify(exc)
             raise self._finish(call, started) from exc

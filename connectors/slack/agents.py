@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from helpdesk.connectors.slack import blocks
 from helpdesk.connectors.slack.cards import record_card, recorded_card
 from helpdesk.connectors.slack.events import Clicked, Posted
-from helpdesk.connectors.slack.mrkdwn import to_plain
+from helpdesk.connectors.slack.mrkdwn import escape, to_plain
 from helpdesk.connectors.slack.people import Directory, SlackUser
 from helpdesk.connectors.slack.sender import SlackPost, SlackSender
 from helpdesk.conversations.db import Database
@@ -177,6 +177,22 @@ class AgentSide:
         if known is None:
             self.cards.record(posted)
         return posted
+
+    def mirror(self, conversation_id: int, text: str, *, author: str, from_agent: bool) -> str | None:
+        """Copy a customer's or agent's message into the conversation's card thread; the post's ts,
+        or None when the conversation has no card (never posted: nothing to mirror into).
+
+        Raises:
+            SlackDeliveryError: Slack did not take it (the outbox retries).
+        """
+        known = self.cards.card_of(conversation_id)
+        if known is None:
+            log.info("slack.mirror.no_card", extra={"conversation_id": conversation_id})
+            return None
+        # an agent's reply is shown as sent (also when it was typed here with the reply prefix)
+        prefix = ":outbox_tray: " if from_agent else ""
+        return self.sender.send(SlackPost(known.channel, prefix + (escape(text) or "(attachment)"),
+                                          thread_ts=known.ts, username=author[:80]))
 
     # --- the agents' channel ------------------------------------------------------------------
     def posted(self, posted: Posted) -> None:

@@ -112,7 +112,8 @@ def assemble(settings: Settings, db: Database, receive: Receive, desk: AgentDesk
     agent_channel = settings.slack_agent_channel
     icon = (lambda name: _avatar(directory, agent_channel, name)) if agent_channel else None
     return SlackParts(client, sender, directory, me, customers, agents, dispatcher, verifier,
-                      SlackChannel(sender, agent_icon=icon, post_card=agents.post_card if agents else None),
+                      SlackChannel(sender, agent_icon=icon, post_card=agents.post_card if agents else None,
+                                   mirror=agents.mirror if agents else None),
                       files, executor, presence)
 
 

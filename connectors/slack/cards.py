@@ -4,7 +4,9 @@ A handoff change (queued, claimed, transferred, resolved, released… of a conve
 channel) publishes a ``handoff`` event; just before its turn commits, :func:`card_notice` turns it
 into an outbox row of the ``slack`` channel addressed to the agents' channel — in the same
 transaction, so a card is never lost to a crash and never posted from a request or turn thread.
-The outbox worker delivers it (``SlackChannel.deliver_notice``): paced, 429 ``Retry-After`` and
+The customer's and agents' messages of a handed-off conversation are queued the same way
+(:func:`queue_mirror`) and copied into the card's thread by the outbox worker. The outbox worker
+delivers them (``SlackChannel.deliver_notice``): paced, 429 ``Retry-After`` and
 5xx handled like every Slack message, in order per conversation.
 
 Where a card was posted is recorded in the conversation's event log (``dialogue_events``, type
@@ -21,13 +23,17 @@ from sqlalchemy import select
 from helpdesk.connectors.slack.blocks import HandoffCard
 from helpdesk.connectors.slack.threads import CHANNEL
 from helpdesk.conversations.db import Database
-from helpdesk.conversations.models import DialogueEvent
+from helpdesk.conversations.models import Customer, DialogueEvent
 
 if TYPE_CHECKING:
     from helpdesk.conversations.turn import Turn
 
 #: the outbox payload's ``notice`` of a handoff card
 CARD_NOTICE = "slack_card"
+#: the outbox payload's ``notice`` of a message copied into its card's thread
+MIRROR_NOTICE = "slack_mirror"
+#: conversation statuses whose messages are mirrored into the card's thread (handed to people)
+MIRRORED = frozenset({"queued", "assigned"})
 #: the event-log type recording a posted card: ``{"channel", "ts"}``
 CARD_EVENT = "slack_card"
 OPENING = frozenset({"queued", "assigned", "requeued", "transferred", "escalated"})
@@ -67,6 +73,24 @@ def queue_card(turn: Turn, event: str, data: dict[str, Any], *, agent_channel: s
     if payload is None or not agent_channel:
         return False
     turn.enqueue_outbox(CHANNEL, agent_channel, payload)
+    return True
+
+
+def queue_mirror(turn: Turn, data: dict[str, Any], *, agent_channel: str | None) -> bool:
+    """A ``Delivery`` notice keeper for ``message`` events: a customer's or agent's message of a
+    conversation handed to people becomes an outbox row addressed to the agents' channel (after
+    its card's, same queue: delivered in order, after the card); whether it queued one."""
+    role = data.get("role")
+    if not agent_channel or role not in ("customer", "agent") or turn.conversation.status not in MIRRORED:
+        return False
+    author = (data.get("author") or {}).get("name")
+    if not author and role == "customer" and turn.conversation.customer_id is not None:
+        customer = turn.session.get(Customer, turn.conversation.customer_id)  # the identity map, mostly
+        author = customer.name or customer.email if customer else None
+    author = author or ("Customer" if role == "customer" else "Agent")
+    turn.enqueue_outbox(CHANNEL, agent_channel, {
+        "notice": MIRROR_NOTICE, "conversation_id": int(data["conversation_id"]), "message_id": data.get("id"),
+        "role": role, "author": str(author)[:80], "text": str(data.get("text") or "")})
     return True
 
 

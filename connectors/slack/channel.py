@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from helpdesk.connectors.slack.blocks import message_blocks
-from helpdesk.connectors.slack.cards import CARD_NOTICE, card_of_notice
+from helpdesk.connectors.slack.cards import CARD_NOTICE, MIRROR_NOTICE, card_of_notice
 from helpdesk.connectors.slack.mrkdwn import escape
 from helpdesk.connectors.slack.sender import SlackPost, SlackSender
 from helpdesk.connectors.slack.threads import CHANNEL, split_thread_key
@@ -81,17 +81,24 @@ class SlackChannel:
     name = CHANNEL
 
     def __init__(self, sender: SlackSender, *, agent_icon: Callable[[str], str | None] | None = None,
-                 post_card: Callable[..., object] | None = None) -> None:
+                 post_card: Callable[..., object] | None = None, mirror: Callable[..., str | None] | None = None,
+                 ) -> None:
         self._sender = sender
         self._agent_icon = agent_icon
         #: ``AgentSide.post_card`` (None without an agents' channel)
         self.post_card = post_card
+        #: ``AgentSide.mirror`` (None without an agents' channel)
+        self.mirror = mirror
+        self._mirrored: OrderedDict[int, str] = OrderedDict()
         self._posted: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def deliver_notice(self, payload: dict[str, Any]) -> None:
-        """An outbox notice: post or update a handoff card (``connectors.slack.cards``); raises
-        ``SlackDeliveryError`` for the outbox to retry."""
+        """An outbox notice: post or update a handoff card, or copy a message into its card's thread
+        (``connectors.slack.cards``); raises ``SlackDeliveryError`` for the outbox to retry."""
+        if payload.get("notice") == MIRROR_NOTICE:
+            self._mirror(payload)
+            return
         if payload.get("notice") != CARD_NOTICE:
             raise LookupError(f"unknown Slack notice {payload.get('notice')!r}")
         if self.post_card is None:
@@ -99,6 +106,25 @@ class SlackChannel:
             return
         card, update_only = card_of_notice(payload)
         self.post_card(card, update_only=update_only)
+
+    def _mirror(self, payload: dict[str, Any]) -> None:
+        """A message copied into its card's thread, once per message id in this process (the outbox
+        delivers at least once)."""
+        message_id = payload.get("message_id")
+        with self._lock:
+            if isinstance(message_id, int) and message_id in self._mirrored:
+                log.info("slack.mirror.already_posted", extra={"message_id": message_id})
+                return
+        if self.mirror is None:
+            log.info("slack.mirror.no_agents_channel", extra={"conversation_id": payload.get("conversation_id")})
+            return
+        ts = self.mirror(int(payload["conversation_id"]), str(payload.get("text") or ""),
+                         author=str(payload.get("author") or ""), from_agent=payload.get("role") == "agent")
+        if ts is not None and isinstance(message_id, int):
+            with self._lock:
+                self._mirrored[message_id] = ts
+                if len(self._mirrored) > 10_000:
+                    self._mirrored.popitem(last=False)
 
     def deliver(self, message: Outbound) -> None:
         """Post the message in its Slack thread; raises ``SlackDeliveryError`` for the outbox to retry."""

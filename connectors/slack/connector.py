@@ -1,8 +1,8 @@
 """The Slack connector as the registry mounts it (``connectors/registry.py``: ``slack``).
 
 ``mount`` builds the parts from settings (no Slack call yet), registers ``/slack/events`` and
-``/slack/interactions`` (with a signing secret), subscribes the agents' channel mirror to the bus;
-``notice`` queues handoff cards as outbox rows of the handoff's transaction; ``channel()`` is the
+``/slack/interactions`` (with a signing secret); ``notice`` queues handoff cards and the mirror of
+handed-off conversations into their cards' threads as outbox rows of the turn's transaction; ``channel()`` is the
 store-and-forward delivery the outbox worker uses (messages and cards); ``start`` opens Socket
 Mode when ``SLACK_APP_TOKEN`` is set and polls Slack agents' presence. README: "Connect Slack".
 """
@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from helpdesk.connectors.base import BaseConnector
 from helpdesk.connectors.slack.assemble import SlackParts, assemble
-from helpdesk.connectors.slack.cards import queue_card
+from helpdesk.connectors.slack.cards import queue_card, queue_mirror
 from helpdesk.connectors.slack.events import Posted
-from helpdesk.connectors.slack.relay import Relay
 from helpdesk.connectors.slack.socket_mode import SocketModeTransport
 from helpdesk.connectors.slack.threads import CHANNEL
 from helpdesk.connectors.slack.views import EXTENSION, SlackHttp, blueprint
@@ -52,18 +51,20 @@ class SlackConnector(BaseConnector):
         if parts.verifier is not None:
             app.extensions[EXTENSION] = SlackHttp(parts.verifier, parts.dispatcher)
             app.register_blueprint(blueprint())
-        if parts.agents is not None and settings.slack_agent_channel:
-            ctx.bus.subscribe(Relay(parts.agents, parts.dispatcher.background).on_bus_event)
         if settings.slack_app_token:
             self.transport = SocketModeTransport(settings.slack_app_token, settings.slack_api_url,
                                                  parts.dispatcher)
 
     def notice(self, turn: Turn, event: str, data: dict[str, Any]) -> bool:
         """A handoff change (any channel's conversation): its card in the agents' channel becomes an
-        outbox row of the turn's transaction (``connectors.slack.cards``); whether one was queued."""
+        outbox row of the turn's transaction, and so does the copy of a customer's or agent's message
+        of a handed-off conversation for the card's thread (``connectors.slack.cards``); whether one
+        was queued."""
         parts, ctx = self.parts, self._ctx
         if parts is None or parts.agents is None or ctx is None:
             return False
+        if event == "message":
+            return queue_mirror(turn, data, agent_channel=ctx.settings.slack_agent_channel)
         return queue_card(turn, event, data, agent_channel=ctx.settings.slack_agent_channel,
                           dashboard_url=ctx.settings.public_url)
 

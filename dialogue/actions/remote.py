@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from helpdesk.llm import gate
+
 logger = logging.getLogger(__name__)
 
 #: The Rasa version announced to the server; rasa-sdk warns when major.minor differ.
@@ -208,7 +210,8 @@ class RemoteActionClient:
         self, action_name: str, method: str, url: httpx.URL, **kwargs: Any
     ) -> httpx.Response:
         try:
-            return self._client.request(method, url, **kwargs)
+            with gate.waiting():  # the thread's CPU place goes to another turn meanwhile
+                return self._client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             reason = f"timeout after {self._timeout:g}s ({type(exc).__name__})"
             raise ActionServerError(action_name, reason) from exc

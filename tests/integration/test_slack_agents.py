@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from helpdesk.connectors.slack.agents import card_blocks
 from helpdesk.connectors.slack.assemble import SlackParts, assemble
 from helpdesk.connectors.slack.blocks import HandoffCard
-from helpdesk.connectors.slack.cards import queue_card
+from helpdesk.connectors.slack.cards import MIRROR_NOTICE, queue_card, queue_mirror
 from helpdesk.conversations.models import Conversation, Message, Outbox, utcnow
 from helpdesk.conversations.outbox import OutboxWorker
 from helpdesk.conversations.store import get_conversation, store_inbound
@@ -92,6 +92,9 @@ def desk_on(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         # what SlackConnector.notice does in the app: handoff cards are outbox rows of the handoff's turn
         services.delivery.notices.append(lambda turn, event, data: queue_card(turn, event, data,
                                                                                agent_channel="C_AGENTS"))
+        # …and so are the copies of a handed-off conversation's messages for the card's thread
+        services.delivery.notices.append(lambda turn, event, data: event == "message" and queue_mirror(
+            turn, data, agent_channel="C_AGENTS"))
         try:
             yield Desk(services, slack, parts, events, OutboxWorker(services.db, {"slack": parts.channel}))
         finally:
@@ -169,6 +172,83 @@ def test_a_card_slack_refuses_is_retried_and_holds_back_no_reply_to_the_customer
     desk.outbox.run_once()  # the card backs off; the customer's thread is another queue
     assert [m["text"] for m in desk.slack.posted("C_SUPPORT")] == ["still here"]
     assert desk.slack.posted("C_AGENTS") == []
+
+
+def _customer_says(desk: Desk, cid: int, *texts: str) -> None:
+    """Customer messages in the Slack thread, answered by a turn of the real pipeline."""
+    for n, text in enumerate(texts):
+        store_inbound(desk.services.db, Inbound(
+            channel="slack", thread_key="C_SUPPORT:1700000001.000100", text=text, customer_external_id="U_CUST",
+            external_id=f"slack:C_SUPPORT:1700000002.{len(text):03d}{n:03d}", customer_name="Ada Customer"))
+    desk.services.pipeline.run_pending(cid)
+
+
+def _mirror_rows(desk: Desk) -> list[Outbox]:
+    return [r for r in desk.card_rows() if r.payload["notice"] == MIRROR_NOTICE]
+
+
+def _drain(desk: Desk) -> None:
+    wait(lambda: desk.outbox.run_once() == 0 and all(r.status == "sent" for r in desk.card_rows()), timeout=30)
+
+
+def test_a_handed_off_conversation_is_mirrored_into_its_card_thread_through_the_outbox(desk_any: Desk) -> None:
+    cid = desk_any.conversation(text="hello")
+    _customer_says(desk_any, cid, "hello bot")  # talking to the bot: not mirrored
+    assert desk_any.status(cid) == "bot"
+    chat_desk = desk_any.parts.agents.desk  # type: ignore[union-attr]
+    chat_desk.hand_over(cid, "customer_request")
+    _customer_says(desk_any, cid, "are you there?", "it is urgent")
+    grace = chat_desk.agent_for(desk_any.parts.directory.user("U_AGENT"))
+    assert chat_desk.claim(cid, grace) is None
+    assert chat_desk.reply(cid, grace, "Grace here, on it", internal=False) is None
+    assert chat_desk.reply(cid, grace, "internal only", internal=True) is None  # a note: no copy
+    assert desk_any.slack.posted("C_AGENTS") == []  # nothing is posted from the turns' threads
+    rows = _mirror_rows(desk_any)  # …the copies are outbox rows, queued behind the card
+    assert [(r.payload["role"], r.payload["text"]) for r in rows] == [
+        ("customer", "are you there?"), ("customer", "it is urgent"), ("agent", "Grace here, on it")]
+    assert {(r.channel, r.destination) for r in rows} == {("slack", "C_AGENTS")}
+    assert min(r.id for r in rows) > min(r.id for r in desk_any.card_rows())
+
+    _drain(desk_any)
+    desk_any.outbox.run_once()
+    card, *thread = desk_any.slack.posted("C_AGENTS")
+    assert "helpdesk_claim" not in str(card["blocks"]) and "claimed by Grace Agent" in card["text"]
+    assert [(m["thread_ts"], m["text"], m["username"]) for m in thread] == [  # once each, in order
+        (card["ts"], "are you there?", "Ada Customer"), (card["ts"], "it is urgent", "Ada Customer"),
+        (card["ts"], ":outbox_tray: Grace here, on it", "Grace Agent")]
+
+    desk_any.parts.channel._mirrored.clear()  # noqa: SLF001 - a row delivered again by another process…
+    desk_any.parts.channel.deliver_notice(dict(rows[0].payload))  # …at least once: one more copy at most
+    assert len(desk_any.slack.posted("C_AGENTS")) == 5
+
+
+def test_the_mirror_honours_429_and_keeps_its_order(desk: Desk) -> None:
+    cid = desk.conversation()
+    chat_desk = desk.parts.agents.desk  # type: ignore[union-attr]
+    chat_desk.hand_over(cid, "customer_request")
+    desk.outbox.run_once()
+    [card] = desk.slack.posted("C_AGENTS")
+    _customer_says(desk, cid, "one", "two")  # with the first message, stored before the handoff
+    desk.slack.fail("chat.postMessage", 429, retry_after=2)  # a short wait: the client waits, then posts once
+    _drain(desk)
+    posts = desk.slack.calls_of("chat.postMessage")[1:]
+    assert [c.status for c in posts] == [429, 200, 200, 200]
+    assert posts[1].at - posts[0].at >= 2  # not before Retry-After
+    assert [m["text"] for m in desk.slack.posted("C_AGENTS")[1:]] == ["I need a human", "one", "two"]
+
+    desk.slack.fail("chat.postMessage", 429, retry_after=120)  # a long one goes back to the outbox
+    _customer_says(desk, cid, "three", "four")
+    desk.outbox.run_once()
+    three, four = _mirror_rows(desk)[-2:]
+    assert (three.status, three.attempts) == ("pending", 1) and four.status == "pending"
+    assert three.next_attempt_at - utcnow() > timedelta(seconds=100)  # type: ignore[operator]
+    desk.outbox.run_once()  # "four" waits behind "three"
+    assert [m["text"] for m in desk.slack.posted("C_AGENTS")[1:]] == ["I need a human", "one", "two"]
+    with desk.services.db.session() as session, session.begin():  # time passes
+        session.execute(update(Outbox).where(Outbox.id == three.id).values(next_attempt_at=utcnow()))
+    _drain(desk)
+    assert [m["text"] for m in desk.slack.posted("C_AGENTS")[1:]] == ["I need a human", "one", "two", "three", "four"]
+    assert card["ts"] == desk.slack.posted("C_AGENTS")[0]["ts"]
 
 
 def test_a_resolve_of_a_conversation_without_a_card_posts_none(desk: Desk) -> None:

@@ -234,16 +234,21 @@ def test_a_handoff_card_goes_through_the_outbox_once_and_waits_out_a_429(
         visitor.connect()
         try:
             visitor.send("I want to talk to a human")
-            [card] = eventually(lambda desk=desk: desk.slack.posted("C_AGENTS"), timeout=30)
+            # the card, then the customer's message of the handed-off turn mirrored into its thread
+            card, mirrored = eventually(lambda desk=desk: desk.slack.posted("C_AGENTS")[1:] and
+                                        desk.slack.posted("C_AGENTS"), timeout=30)
         finally:
             visitor.disconnect()
         calls = slack.calls_of("chat.postMessage")
-        assert [c.status for c in calls] == [429, 200] and calls[1].at - calls[0].at >= 2.0
+        assert [c.status for c in calls] == [429, 200, 200] and calls[1].at - calls[0].at >= 2.0
         assert "widget" in card["text"]
-        rows = eventually(lambda desk=desk: [r for r in desk.rows(Outbox) if r.status == "sent"] or None)
-        assert [(r.channel, r.destination, r.payload["notice"]) for r in rows] == [("slack", "C_AGENTS", "slack_card")]
+        assert (mirrored["thread_ts"], mirrored["text"]) == (card["ts"], "I want to talk to a human")
+        rows = eventually(lambda desk=desk: [r for r in desk.rows(Outbox) if r.status == "sent"][1:] and
+                          [r for r in desk.rows(Outbox) if r.status == "sent"])
+        assert [(r.channel, r.destination, r.payload["notice"]) for r in rows] == [
+            ("slack", "C_AGENTS", "slack_card"), ("slack", "C_AGENTS", "slack_mirror")]
         time.sleep(0.5)  # nothing else comes
-        assert len(slack.calls_of("chat.postMessage")) == 2 and len(slack.posted("C_AGENTS")) == 1
+        assert len(slack.calls_of("chat.postMessage")) == 3 and len(slack.posted("C_AGENTS")) == 2
 
 
 def test_a_widget_customers_handoff_is_answered_from_slack(helpdesk: Helpdesk) -> None:
