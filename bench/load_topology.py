@@ -1,7 +1,7 @@
 """Benchmark: the whole production topology under 1,000 widget visitors and 20 agents.
 
 The topology (``deploy/topology.py``): nginx (``deploy/nginx.conf``) in front of 2 web processes
-(``helpdesk run``) and 1 ``helpdesk worker``, on a fresh database of the running PostgreSQL and a
+(``helpdesk serve``) and 1 ``helpdesk worker``, on a fresh database of the running PostgreSQL and a
 redis-server of its own. ``--clients`` visitors (1,000; python-socketio asyncio clients on
 ``/widget``, websocket transport, spread over ``--client-procs`` processes so the load client is not
 the limit) chat the order-status flow with the offline assistant, each sending a message every
