@@ -56,7 +56,7 @@ def test_a_turn_logs_json_lines_with_its_conversation_id(db_url: str, tmp_path: 
     turn = [r for r in records if r["message"] == "routing.turn"]
     assert len(turn) == 1, records
     assert turn[0]["conversation_id"] == conversation_id and turn[0]["channel"] == "rest"
-    assert turn[0]["level"] == "INFO" and turn[0]["logger"] == "routing" and turn[0]["replies"] >= 1
+    assert turn[0]["level"] == "INFO" and turn[0]["logger"] == "helpdesk.routing" and turn[0]["replies"] >= 1
     assert turn[0]["time"].endswith("Z")
     last = records[-1]
     assert last["message"] == "outside.any_conversation" and last["answer"] == 42
