@@ -214,7 +214,7 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
-    from helpdesk.app import outbox_worker
+    from helpdesk.app import freeze_startup_objects, outbox_worker
     from helpdesk.handoff.scheduler import TimerScheduler
     from helpdesk.maintenance import add_maintenance_jobs
 
@@ -224,6 +224,7 @@ def worker(interval: float) -> None:
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
     timers.start()
     add_maintenance_jobs(timers, services)
+    freeze_startup_objects()
     # the store-and-forward channels of the enabled connectors (connectors/registry.py); rows of
     # channels without one stay pending for a process that has it
     outbox = outbox_worker(services) if services.channels else None

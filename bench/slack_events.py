@@ -161,32 +161,59 @@ def progress(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def paced(url: str, events: Events, rate: float, count: int) -> tuple[list[float], float]:
-    """Post ``count`` events at ``rate``/s from a pool of senders; ack seconds and achieved rate."""
-    progress(f"{count} events at {rate:g}/s")
-    latencies: list[float] = []
-    lock = threading.Lock()
-    local = threading.local()
+class Senders:
+    """The load generator's sender threads, each with its own HTTP client, built once before any
+    measured phase: building 64 ``httpx.Client``s (an SSL context each) at the start of a burst
+    took two cores for a second on this 2-core machine and delayed the server, not the other way
+    round."""
 
-    def send(body: bytes) -> None:
-        client = getattr(local, "client", None) or httpx.Client(timeout=60)
-        local.client = client
-        seconds = post(client, url, body)
-        with lock:
-            latencies.append(seconds)
+    def __init__(self, url: str, threads: int = 64) -> None:
+        self.url = url
+        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+        barrier = threading.Barrier(threads)
+        for future in [self._pool.submit(self._client, barrier) for _ in range(threads)]:
+            future.result()  # every thread has its client (the barrier keeps them from sharing one)
 
-    bodies = [events.next()[2] for _ in range(count)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
+    def _client(self, barrier: threading.Barrier | None = None) -> httpx.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(timeout=60)
+            with self._lock:
+                self._clients.append(client)
+        if barrier is not None:
+            barrier.wait()
+        return client
+
+    def paced(self, events: Events, rate: float, count: int) -> tuple[list[float], float]:
+        """Post ``count`` events at ``rate``/s; ack seconds and the achieved rate."""
+        progress(f"{count} events at {rate:g}/s")
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def send(body: bytes) -> None:
+            seconds = post(self._client(), self.url, body)
+            with lock:
+                latencies.append(seconds)
+
+        bodies = [events.next()[2] for _ in range(count)]
+        started = time.perf_counter()
         futures = []
         for i, body in enumerate(bodies):
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(pool.submit(send, body))
+            futures.append(self._pool.submit(send, body))
         for future in futures:
             future.result()
-    return latencies, count / (time.perf_counter() - started)
+        return latencies, count / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        for client in self._clients:
+            client.close()
 
 
 def end_to_end(url: str, slack: FakeSlack, events: Events, count: int) -> list[float]:
@@ -243,12 +270,14 @@ def main() -> None:
                 database(args.postgres, Path(tmp)) as database_url, \
                 helpdesk(slack, llm.url if llm_seconds else None, Path(tmp), database_url) as url:
             events = Events()
-            paced(url, events, 10, len(USERS))  # warm up: every customer's users.info is cached
+            senders = Senders(url)
+            senders.paced(events, 10, len(USERS))  # warm up: every customer's users.info is cached
             if llm_seconds is None:
                 time.sleep(3)  # the warm-up's replies go out (paced 1/s per channel)
                 results["event → chat.postMessage, offline"] = (end_to_end(url, slack, events, args.e2e), None)
-            results[f"ack, {label}, {args.rate:g}/s"] = paced(url, events, args.rate, args.events)
-            results[f"ack, {label}, {args.burst_rate:g}/s burst"] = paced(url, events, args.burst_rate, burst)
+            results[f"ack, {label}, {args.rate:g}/s"] = senders.paced(events, args.rate, args.events)
+            results[f"ack, {label}, {args.burst_rate:g}/s burst"] = senders.paced(events, args.burst_rate, burst)
+            senders.close()
             llm.stop()  # pending 10 s calls end now: the process is killed anyway
     print(f"database: {'PostgreSQL' if args.postgres else 'SQLite file'}")
     print("| run | events | achieved events/s | p50 ms | p99 ms | max ms | over 3 s |")
