@@ -26,6 +26,7 @@ if __name__ == "__main__" and "--mode" in sys.argv and sys.argv[sys.argv.index("
     monkey.patch_all()
 
 import argparse
+import gc
 import os
 import subprocess
 import time
@@ -119,6 +120,14 @@ def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) ->
 
 
 def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> None:
+    if mode != "gevent" and mode != "threading":
+        _gunicorn(load, mode, port, connections)
+        return
+    app = load()
+    # as `helpdesk run` and `helpdesk serve` do once the app is built (app.freeze_startup_objects),
+    # for every server compared alike
+    gc.collect()
+    gc.freeze()
     if mode == "gevent":
         import socket
 
@@ -129,16 +138,14 @@ def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> No
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().handle(sock, address)
 
-        Server(("127.0.0.1", port), load(), log=None, **_gevent_websocket_handler()).serve_forever()
-    elif mode == "threading":
+        Server(("127.0.0.1", port), app, log=None, **_gevent_websocket_handler()).serve_forever()
+    else:
         from werkzeug.serving import WSGIRequestHandler, run_simple
 
         class RequestHandler(WSGIRequestHandler):  # as app.serve: no Nagle delay on small frames
             disable_nagle_algorithm = True
 
-        run_simple("127.0.0.1", port, load(), threaded=True, request_handler=RequestHandler)
-    else:
-        _gunicorn(load, mode, port, connections)
+        run_simple("127.0.0.1", port, app, threaded=True, request_handler=RequestHandler)
 
 
 def _gevent_websocket_handler() -> dict[str, Any]:
@@ -164,7 +171,10 @@ def _gunicorn(load: Callable[[], Any], mode: str, port: int, connections: int) -
                 self.cfg.set(key, value)
 
         def load(self) -> Any:  # in the worker, after gevent's worker patched the standard library
-            return load()
+            app = load()
+            gc.collect()
+            gc.freeze()
+            return app
 
     Application().run()
 

@@ -492,8 +492,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--web", type=int, default=2, help="web processes")
     parser.add_argument("--workers", type=int, default=1, help="`helpdesk worker` processes")
-    parser.add_argument("--postgres", default=os.environ.get("HELPDESK_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
-                        help="a running PostgreSQL server (a fresh database is made on it)")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES,
+                        help=f"a running PostgreSQL server (a fresh database is made on it; default {DEFAULT_POSTGRES})")
     parser.add_argument("--own-postgres", action="store_true", help="start a throwaway PostgreSQL server instead")
     args = parser.parse_args()
     reason = missing(own_postgres=args.own_postgres, postgres_url=args.postgres)
