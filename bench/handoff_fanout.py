@@ -117,7 +117,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_server(tmp: str, agents: int) -> tuple[Any, Any, str, list[str]]:
-    from helpdesk.app import create_app
+    from helpdesk.app import create_app, freeze_startup_objects
     from helpdesk.handoff import auth
     from helpdesk.settings import Settings
 
@@ -126,6 +126,7 @@ def start_server(tmp: str, agents: int) -> tuple[Any, Any, str, list[str]]:
                         timers_in_web=False, handoff_assignment="manual", widget_rate_per_minute=0,
                         address_rate_per_minute=0, sender_rate_per_minute=0)
     app = create_app(settings)
+    freeze_startup_objects()  # as `helpdesk run` does once the app is built
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
