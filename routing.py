@@ -47,8 +47,7 @@ class TurnPipeline:
     def __init__(self, db: Database, engine: Engine, *, locks: TurnLocks | None = None,
                  publish: Publisher = _no_publish, metrics: Metrics | None = None,
                  handoff: HandoffService | None = None, delivery: Delivery | None = None,
-                 working: Callable[[], AbstractContextManager[object]] = nullcontext,
-                 eager_write: bool = False) -> None:
+                 working: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.db = db
         self.engine = engine
         self.locks = locks or TurnLocks()
@@ -61,11 +60,6 @@ class TurnPipeline:
         #: held while a turn computes (``llm.gate.working``: a few turns at a time, their remote
         #: calls wait without a place, so request threads always get the interpreter)
         self.working = working
-        #: turns only compute (offline understanding, no action server) on SQLite: take the write lock at
-        #: once (``open_turn(write=True)``: one transaction, no read phase, no re-read of the row) — never
-        #: when they wait on the network, which must hold no lock or transaction meanwhile, nor on
-        #: PostgreSQL, where turns stay optimistic across processes (``TurnConflict``)
-        self.eager_write = eager_write
         self._active = 0  # turns running now (graceful shutdown waits for them)
         self._idle = threading.Condition()
 
@@ -94,9 +88,8 @@ class TurnPipeline:
                 answered: dict[int, list[Message]] = {}
                 try:
                     # understanding and actions run between the turn's read and write transactions,
-                    # holding only this conversation's in-process lock (unless they only compute)
-                    with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery,
-                                   write=self.eager_write) as turn, \
+                    # holding only this conversation's in-process lock
+                    with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn, \
                             conversation_context(channel=turn.conversation.channel), self.working():
                         self._run(turn, answered)
                     return answered

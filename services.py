@@ -198,11 +198,7 @@ def build_services(settings: Settings) -> Services:
                              delivery=delivery, resume=Resumer(engine))
     metrics.registry.register(StatsCollector(db, lambda: handoff.clock()))
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff,
-                            delivery=delivery, working=gate.working,
-                            # SQLite only: there a turn holding BEGIN IMMEDIATE excludes every other writer (other
-                            # processes too) for the few milliseconds of an offline turn; on PostgreSQL turns stay
-                            # optimistic (an agent's claim in another process never waits for a bot turn)
-                            eager_write=settings.turns_only_compute and db.dialect_name == "sqlite")
+                            delivery=delivery, working=gate.working)
     turns = TurnRunner(settings.turn_workers)
     inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,

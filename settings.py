@@ -186,13 +186,7 @@ class Settings(BaseSettings):
         sized for the calls in flight (200 conversations at 1.5 s per LLM call → ~130 turns/s)."""
         if self.widget_turn_workers:
             return self.widget_turn_workers
-        return 8 if self.turns_only_compute else 256
-
-    @property
-    def turns_only_compute(self) -> bool:
-        """No LLM key and no action server: a turn (offline understanding, the assistant's Python
-        actions) waits on nothing remote, so it may take the database write lock from its start."""
-        return not (self.anthropic_api_key or self.action_server_url)
+        return 256 if self.anthropic_api_key or self.action_server_url else 8
 
     @property
     def slack_enabled(self) -> bool:

@@ -25,11 +25,6 @@ conversation meanwhile (``processed_seq`` moved), or changed its status (an agen
 released or resolved it, a timer auto-resolved it), the write phase raises :class:`TurnConflict`
 instead of answering twice or overwriting that change, and the pipeline runs the turn again from
 fresh state.
-
-``write=True`` skips the read phase: the write phase starts on opening. The pipeline uses it for
-turns that only compute (offline understanding, no action server) on SQLite, where the turn's
-``BEGIN IMMEDIATE`` excludes every other writer for its few milliseconds; never for turns that wait
-on the network, and not on PostgreSQL, where turns stay optimistic.
 """
 
 from __future__ import annotations
