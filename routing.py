@@ -140,15 +140,17 @@ class TurnPipeline:
                state: dict[str, Any], statuses: tuple[str, str], answered: dict[int, list[Message]]) -> None:
         before, status = statuses
         conversation = turn.conversation
-        new_messages: list[Message] = []
-        for message, result in results:
+        # the replies of every message of the turn in one INSERT (they get their ids), then the events
+        replies = turn.append_messages([(OutgoingMessage("bot", bot.text, _bot_payload(bot)), message.id)
+                                        for message, result in results if result is not None
+                                        for bot in result.messages])
+        new_messages: list[Message] = list(replies)
+        for message, _result in results:
             answered[message.id] = []
+        for reply in replies:
+            answered[reply.in_reply_to or 0].append(reply)
+        for message, result in results:
             if result is not None:
-                for bot in result.messages:
-                    reply = turn.append_message(OutgoingMessage("bot", bot.text, _bot_payload(bot)),
-                                                in_reply_to=message.id, flush=False)
-                    new_messages.append(reply)
-                    answered[message.id].append(reply)
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
         if any(result is not None for _, result in results):  # the bot ran: a new state document
@@ -156,7 +158,7 @@ class TurnPipeline:
         outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
         status = turn.conversation.status
         where = dict(where_of(conversation))
-        turn.session.flush()  # one batch INSERT for the replies; gives them their ids
+        turn.session.flush()  # what the handoff added (its messages have their ids already)
         published = sorted([m for m, _ in results] + new_messages, key=lambda m: m.seq)
         snapshot = [dict(message_event(conversation, m)) for m in published]
         changed = status != before

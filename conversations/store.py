@@ -126,10 +126,15 @@ def _payload(inbound: Inbound) -> dict[str, Any] | None:
     return payload
 
 
+_FIND_CUSTOMER = (select(_customers.c.id, _customers.c.name, _customers.c.email)
+                  .where((_customers.c.channel == bindparam("b_channel"))
+                         & (_customers.c.external_id == bindparam("b_external_id"))))
+
+
 def _customer_id(connection: Connection, inbound: Inbound) -> int:
-    where = (_customers.c.channel == inbound.channel) & (_customers.c.external_id == inbound.customer_external_id)
-    query = select(_customers.c.id, _customers.c.name, _customers.c.email).where(where)
-    customer = connection.execute(query).first()
+    # the statement is built once (every message of an identified or widget customer runs it)
+    params = {"b_channel": inbound.channel, "b_external_id": inbound.customer_external_id}
+    customer = connection.execute(_FIND_CUSTOMER, params).first()
     if customer is None:
         try:
             # a savepoint, so that losing the race to a concurrent first message keeps the
@@ -140,7 +145,7 @@ def _customer_id(connection: Connection, inbound: Inbound) -> int:
                     name=inbound.customer_name, email=inbound.customer_email, created_at=utcnow()))
         except IntegrityError:
             pass
-        customer = connection.execute(query).one()
+        customer = connection.execute(_FIND_CUSTOMER, params).one()
     fill = {}
     if customer.name is None and inbound.customer_name:
         fill["name"] = inbound.customer_name

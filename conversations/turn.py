@@ -62,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 
 _EVENTS_INSERT = insert(cast(Table, DialogueEvent.__table__))
+_messages = cast(Table, Message.__table__)
+#: a turn's replies in one statement, their ids returned in the order given
+_MESSAGES_INSERT = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
 
 
 class ConversationNotFound(LookupError):
@@ -277,6 +280,33 @@ class Turn:
         )
         self._appended.append(row)
         return row
+
+    def append_messages(self, messages: Iterable[tuple[OutgoingMessage, int | None]]) -> list[Message]:
+        """Add several messages (each with the id of the customer message it answers, or None) with
+        the next seqs, inserted at once by one Core statement (no unit of work): the returned rows
+        have their ids, and are not attached to the turn's session (read them, don't change them)."""
+        session = self._writable()
+        conversation = self.conversation
+        now = utcnow()
+        rows: list[Message] = []
+        for message, in_reply_to in messages:
+            if message.role not in MESSAGE_ROLES:
+                raise ValueError(f"unknown message role {message.role!r}")
+            conversation.last_seq += 1
+            rows.append(Message(conversation_id=conversation.id, seq=conversation.last_seq, role=message.role,
+                                text=message.text, payload=copy.deepcopy(message.payload), author=message.author,
+                                external_id=None, in_reply_to=in_reply_to, created_at=now))
+        if not rows:
+            return rows
+        conversation.updated_at = now
+        params = [{"conversation_id": r.conversation_id, "seq": r.seq, "role": r.role, "text": r.text,
+                   "payload": r.payload, "author": r.author, "external_id": None, "in_reply_to": r.in_reply_to,
+                   "created_at": now} for r in rows]
+        ids = session.connection().execute(_MESSAGES_INSERT, params).scalars().all()
+        for row, message_id in zip(rows, ids, strict=True):
+            row.id = message_id
+        self._appended.extend(rows)
+        return rows
 
     def external_ids(self, message_ids: Iterable[int]) -> dict[int, str]:
         """The channels' external ids of some messages of this conversation (those that have one)."""

@@ -39,9 +39,14 @@ class BotTyping:
             return
         token = object()
         with self._lock:
+            idle = not self._active
             self._active[token] = (room, time.monotonic() + self.delay, False)
             self._start_watchdog()
-            self._lock.notify_all()
+            if idle:
+                # the watchdog sleeps until a turn starts; otherwise it already wakes up by the
+                # earliest due time, and this turn's comes later (same delay): waking it for every
+                # turn cost a thread hand-off per message
+                self._lock.notify_all()
         try:
             yield
         finally:
