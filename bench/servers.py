@@ -123,11 +123,7 @@ def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> No
     if mode != "gevent" and mode != "threading":
         _gunicorn(load, mode, port, connections)
         return
-    app = load()
-    # as `helpdesk run` and `helpdesk serve` do once the app is built (app.freeze_startup_objects),
-    # for every server compared alike
-    gc.collect()
-    gc.freeze()
+    app = _frozen(load())
     if mode == "gevent":
         import socket
 
@@ -146,6 +142,15 @@ def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> No
             disable_nagle_algorithm = True
 
         run_simple("127.0.0.1", port, app, threaded=True, request_handler=RequestHandler)
+
+
+def _frozen(app: Any) -> Any:
+    """The built app, its start-up objects frozen out of the cyclic GC as `helpdesk run` and `helpdesk
+    serve` do (``app.freeze_startup_objects``; not imported here: the echo server must not load the
+    helpdesk), for every server compared alike."""
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _gevent_websocket_handler() -> dict[str, Any]:
@@ -171,10 +176,7 @@ def _gunicorn(load: Callable[[], Any], mode: str, port: int, connections: int) -
                 self.cfg.set(key, value)
 
         def load(self) -> Any:  # in the worker, after gevent's worker patched the standard library
-            app = load()
-            gc.collect()
-            gc.freeze()
-            return app
+            return _frozen(load())
 
     Application().run()
 

@@ -9,14 +9,13 @@ Slack avatar (``username``/``icon_url``, scope ``chat:write.customize``).
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
 from helpdesk.connectors.slack.blocks import message_blocks
 from helpdesk.connectors.slack.cards import CARD_NOTICE, MIRROR_NOTICE, card_of_notice
+from helpdesk.connectors.slack.dedupe import RecentIds
 from helpdesk.connectors.slack.mrkdwn import escape
 from helpdesk.connectors.slack.sender import SlackPost, SlackSender
 from helpdesk.connectors.slack.threads import CHANNEL, split_thread_key
@@ -89,9 +88,9 @@ class SlackChannel:
         self.post_card = post_card
         #: ``AgentSide.mirror`` (None without an agents' channel)
         self.mirror = mirror
-        self._mirrored: OrderedDict[int, str] = OrderedDict()
-        self._posted: OrderedDict[int, str] = OrderedDict()
-        self._lock = threading.Lock()
+        #: what this process delivered (``message:<id>``, ``mirror:<id>``): the outbox delivers at
+        #: least once, a redelivery in this process is skipped
+        self._delivered = RecentIds(20_000)
 
     def deliver_notice(self, payload: dict[str, Any]) -> None:
         """An outbox notice: post or update a handoff card, or copy a message into its card's thread
@@ -111,36 +110,29 @@ class SlackChannel:
         """A message copied into its card's thread, once per message id in this process (the outbox
         delivers at least once)."""
         message_id = payload.get("message_id")
-        with self._lock:
-            if isinstance(message_id, int) and message_id in self._mirrored:
-                log.info("slack.mirror.already_posted", extra={"message_id": message_id})
-                return
+        key = f"mirror:{message_id}" if isinstance(message_id, int) else ""
+        if key in self._delivered:
+            log.info("slack.mirror.already_posted", extra={"message_id": message_id})
+            return
         if self.mirror is None:
             log.info("slack.mirror.no_agents_channel", extra={"conversation_id": payload.get("conversation_id")})
             return
         ts = self.mirror(int(payload["conversation_id"]), str(payload.get("text") or ""),
                          author=str(payload.get("author") or ""), from_agent=payload.get("role") == "agent")
-        if ts is not None and isinstance(message_id, int):
-            with self._lock:
-                self._mirrored[message_id] = ts
-                if len(self._mirrored) > 10_000:
-                    self._mirrored.popitem(last=False)
+        if ts is not None:
+            self._delivered.add(key)
 
     def deliver(self, message: Outbound) -> None:
         """Post the message in its Slack thread; raises ``SlackDeliveryError`` for the outbox to retry."""
         message_id = getattr(message, "message_id", None)
-        with self._lock:
-            if message_id is not None and message_id in self._posted:
-                log.info("slack.message.already_posted", extra={"message_id": message_id})
-                return
+        key = f"message:{message_id}" if message_id is not None else ""
+        if key in self._delivered:
+            log.info("slack.message.already_posted", extra={"message_id": message_id})
+            return
         post = render(message, agent_icon=self._agent_icon)
         if message_id is not None:
             post = replace(post, metadata={"event_type": "helpdesk_message", "event_payload": {
                 "message_id": message_id, "conversation_id": getattr(message, "conversation_id", None)}})
         ts = self._sender.send(post)
-        if message_id is not None:
-            with self._lock:
-                self._posted[message_id] = ts
-                if len(self._posted) > 10_000:
-                    self._posted.popitem(last=False)
+        self._delivered.add(key)
         log.info("slack.message.delivered", extra={"channel": post.channel, "ts": ts})

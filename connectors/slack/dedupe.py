@@ -33,6 +33,14 @@ class RecentIds:
                 self._ids.popitem(last=False)
             return False
 
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._ids
+
+    def add(self, key: str) -> None:
+        """Remember ``key`` (something done once: later deliveries of it are skipped)."""
+        self.seen(key)
+
     def forget(self, key: str) -> None:
         """Drop ``key`` (its handling failed: Slack's retry must be processed)."""
         with self._lock:
