@@ -56,6 +56,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_environment() -> dict[str, str]:
+    """The environment every process of the topology starts with: built here, not copied from this
+    process's (only ``settings.py`` reads the environment), so no HELPDESK_*, SLACK_* or ANTHROPIC_*
+    variable of the shell that runs a test or a benchmark leaks into a topology. The running
+    virtualenv's scripts come first on PATH, then the system's."""
+    path = [str(Path(sys.executable).parent), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+            "/sbin", "/bin"]
+    return {"PATH": os.pathsep.join(path), "LANG": "C.UTF-8"}
+
+
 def helpdesk_executable() -> str:
     """The ``helpdesk`` console script of the running virtualenv."""
     candidate = Path(sys.executable).parent / "helpdesk"
@@ -171,7 +181,7 @@ class OwnRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--dir", str(folder)]
-        self.child = Child("redis", command, dict(os.environ), folder / "redis.log", folder)
+        self.child = Child("redis", command, child_environment(), folder / "redis.log", folder)
 
     def start(self) -> None:
         import redis
@@ -350,8 +360,7 @@ class Topology:
         self.database_url = _with_database(self._admin_url, self._database)
 
     def _env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("HELPDESK_", "SLACK_", "ANTHROPIC_"))}
+        env = child_environment()
         env.update({
             "HELPDESK_DATABASE_URL": self.database_url, "HELPDESK_REDIS_URL": self.redis.url,
             "HELPDESK_REDIS_PREFIX": f"topology-{uuid.uuid4().hex[:8]}",
@@ -401,7 +410,7 @@ class Topology:
     def _start_nginx(self) -> None:
         ports = [int(child.env["HELPDESK_PORT"]) for child in self.web]
         config = render_nginx(self.port, ports, self.folder)
-        self.nginx = Child("nginx", [NGINX, "-p", str(self.folder), "-c", str(config)], dict(os.environ),
+        self.nginx = Child("nginx", [NGINX, "-p", str(self.folder), "-c", str(config)], child_environment(),
                            self.folder / "nginx.log", self.folder)
         self.nginx.start()
         nginx = self.nginx
