@@ -7,7 +7,11 @@ commands the customer's latest message calls for. The helpdesk runs in its own p
 ``ANTHROPIC_API_KEY`` set (so every text message is one understanding call) in a server stack
 (``--modes``, see ``bench/servers.py``); ``--conversations`` widget visitors (200) chat the
 order-status flow nonstop — each message sent as soon as the previous one is answered — so 200
-turns are in flight at any time.
+turns are in flight at any time (saturation: the machine's limit, where even the bare server's p99 grows
+with the queue). ``--rate R`` paces the same visitors instead: after each reply a visitor thinks
+``conversations / R - latency`` seconds on average (uniformly 0.5-1.5 times that), so about R turns/s are
+offered (the visitors start spread over one such cycle, and the active window opens after it). Issue 10's
+target pairs a rate (60 turns/s) with a p99: ``--rate 64`` measures them together.
 
 The baseline, same run, same clients, same fake: a bare python-socketio server that answers
 each message after one Messages API call made through the SDK in a task of its own (no
@@ -15,7 +19,7 @@ understanding, no storage, no pool limit): the most a process can do with that l
 Turns/s counts replies within the active window only.
 
     python bench/llm_turns.py [--conversations 200] [--latency 1.5] [--duration 20] [--modes threading]
-                              [--database-url URL]
+                              [--database-url URL] [--rate TURNS_PER_SECOND]
 """
 
 from __future__ import annotations
@@ -90,9 +94,11 @@ def measure(kind: str, mode: str, fake_url: str, args: argparse.Namespace, folde
     try:
         time.sleep(1.0)
         result = Result("bare socket.io + 1 SDK call" if kind == "llm-echo" else "**helpdesk**", mode,
-                        f"{args.conversations} nonstop", args.conversations, script=SCRIPT)
+                        _load_name(args), args.conversations, script=SCRIPT)
         result.rss_idle = rss_mb(process.pid)
-        asyncio.run(load(url, result, process.pid, args.duration, 0.0))
+        think = _think(args)
+        cycle = think + _mean_latency(args) if think else 0.0  # paced: every visitor is under way after one cycle
+        asyncio.run(load(url, result, process.pid, args.duration, think, spread=cycle, warmup=cycle))
         return result
     finally:
         stop(process)
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of the active window")
     parser.add_argument("--modes", default="threading")
     parser.add_argument("--database-url", help="an empty database for the helpdesk (default: a SQLite file)")
+    parser.add_argument("--rate", type=float, help="offer about this many turns/s in all (paced) instead of nonstop")
     parser.add_argument("--serve-fake", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
@@ -123,11 +130,27 @@ def main() -> None:
     report(args, results)
 
 
+def _think(args: argparse.Namespace) -> float:
+    """Seconds a visitor waits after a reply: 0 (nonstop), or what offers ``--rate`` turns/s in all."""
+    if not args.rate:
+        return 0.0
+    return max(0.0, args.conversations / args.rate - _mean_latency(args))
+
+
+def _mean_latency(args: argparse.Namespace) -> float:
+    low, _, high = args.latency.partition("-")
+    return (float(low) + float(high or low)) / 2
+
+
+def _load_name(args: argparse.Namespace) -> str:
+    return f"{args.conversations} at ~{args.rate:g} turns/s" if args.rate else f"{args.conversations} nonstop"
+
+
 def report(args: argparse.Namespace, results: list[Result]) -> None:
     low, _, high = args.latency.partition("-")
     target = float(high or low) + 0.1
     database = "SQLite" if not args.database_url else args.database_url.split(":")[0]
-    print(f"LLM path: {args.conversations} conversations sending nonstop, fake Claude at {args.latency} s per "
+    print(f"LLM path: {_load_name(args)}, fake Claude at {args.latency} s per "
           f"call (loopback, real anthropic SDK), {database}, active window {args.duration:g} s, {os.cpu_count()} cores")
     print("| stack | server | replies | turns/s | p50 ms | p99 ms | server CPU ms/turn | RSS MB idle / loaded | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -103,7 +103,7 @@ HEADER = ("| stack | load | server | clients | replies | msg/s | p50 ms | p99 ms
 
 
 async def visitor(url: str, result: Result, start_event: asyncio.Event, stop_at: list[float], think: float,
-                  rng: random.Random) -> None:
+                  rng: random.Random, spread: float) -> None:
     import socketio
 
     client = socketio.AsyncClient(reconnection=False)
@@ -123,7 +123,7 @@ async def visitor(url: str, result: Result, start_event: asyncio.Event, stop_at:
         return
     result.connected += 1
     await start_event.wait()
-    await asyncio.sleep(rng.uniform(0, think))  # visitors do not all write at the same instant
+    await asyncio.sleep(rng.uniform(0, spread))  # visitors do not all write at the same instant
     step = 0
     try:
         while time.perf_counter() < stop_at[0]:
@@ -156,18 +156,28 @@ async def _one_message(client: Any, replies: list[tuple[int, float]], arrived: a
         result.errors += 1
 
 
-async def load(url: str, result: Result, pid: int, duration: float, think: float) -> None:
-    """Connect ``result.clients`` visitors, let them chat for ``duration`` seconds, record into ``result``."""
+async def load(url: str, result: Result, pid: int, duration: float, think: float, spread: float | None = None,
+               warmup: float = 0.0) -> None:
+    """Connect ``result.clients`` visitors, let them chat for ``duration`` seconds, record into ``result``.
+
+    Each visitor sends its first message after a random delay of up to ``spread`` seconds (default ``think``):
+    a paced load whose cycle is longer than the think time (an LLM's latency) spreads its visitors over the
+    whole cycle, or the window would open with a burst of twice the rate. The active window (rate, CPU,
+    latencies) opens ``warmup`` seconds after the visitors start."""
     start_event = asyncio.Event()
     stop_at = [float("inf")]
     rng = random.Random(7)
     tasks = []
     for batch in range(0, result.clients, 50):  # connect in batches, as visitors arrive
-        tasks += [asyncio.create_task(visitor(url, result, start_event, stop_at, think, random.Random(rng.random())))
+        tasks += [asyncio.create_task(visitor(url, result, start_event, stop_at, think, random.Random(rng.random()),
+                                              think if spread is None else spread))
                   for _ in range(batch, min(result.clients, batch + 50))]
         while result.connected + result.errors < min(result.clients, batch + 50):
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
+    if warmup:
+        start_event.set()
+        await asyncio.sleep(warmup)
     result.cpu = CpuWindow(pid)
     began = time.perf_counter()
     result.cpu.start(began)
