@@ -22,7 +22,7 @@ from helpdesk.conversations.models import Message
 from helpdesk.conversations.outbound import Delivery, bot_payload, message_event
 from helpdesk.conversations.outbound import where as where_of
 from helpdesk.conversations.turn import Turn, TurnConflict, open_turn
-from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.conversations.types import ConversationSnapshot, OutgoingMessage
 from helpdesk.dialogue.engine import Engine, TurnResult, UserMessage
 from helpdesk.dialogue.tracker import BotMessage
 from helpdesk.handoff.lifecycle import HUMAN_STATUSES as _HUMAN
@@ -50,7 +50,7 @@ class TurnPipeline:
                  working: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.db = db
         self.engine = engine
-        self.locks = locks or TurnLocks()
+        self.locks = locks if locks is not None else TurnLocks()  # an empty TurnLocks is falsy (len 0)
         self.publish = publish
         self.metrics = metrics
         #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)
@@ -80,21 +80,24 @@ class TurnPipeline:
         with self._idle:
             return self._idle.wait_for(lambda: not self._active, timeout)
 
-    def run_pending(self, conversation_id: int) -> dict[int, list[Message]]:
+    def run_pending(self, conversation_id: int, snapshot: ConversationSnapshot | None = None) -> dict[int, list[Message]]:
         """Run the turns of every stored customer message not yet handled, in seq order;
-        return the replies written, by the id of the message they answer."""
+        return the replies written, by the id of the message they answer. ``snapshot`` (what storing
+        the latest message saw, ``StoredInbound.snapshot``) saves the first attempt its read."""
         with self._in_flight(), conversation_context(conversation_id):
             for _attempt in range(3):
                 answered: dict[int, list[Message]] = {}
                 try:
                     # understanding and actions run between the turn's read and write transactions,
                     # holding only this conversation's in-process lock
-                    with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery) as turn, \
+                    with open_turn(self.db, self.locks, conversation_id, delivery=self.delivery,
+                                   snapshot=snapshot) as turn, \
                             conversation_context(channel=turn.conversation.channel), self.working():
                         self._run(turn, answered)
                     return answered
                 except TurnConflict:
                     log.info("routing.turn.conflict")
+                    snapshot = None
         return {}
 
     def _run(self, turn: Turn, answered: dict[int, list[Message]]) -> None:

@@ -200,7 +200,8 @@ def build_services(settings: Settings) -> Services:
     pipeline = TurnPipeline(db, engine, locks=locks, publish=bus.publish, metrics=metrics, handoff=handoff,
                             delivery=delivery, working=gate.working)
     turns = TurnRunner(settings.turn_workers)
-    inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc())
+    inbox = Inbox(db, pipeline.run_pending, turns.submit, lambda channel: metrics.messages_in.labels(channel).inc(),
+                  version=locks.version)
     services = Services(settings, db, assistant, engine, pipeline, sio, bus, metrics, inbox, turns, delivery,
                         handoff=handoff, knowledge=knowledge)
     services.closers.append(knowledge.stop)

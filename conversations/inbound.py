@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 
 from helpdesk.conversations.logcontext import conversation_context
 from helpdesk.conversations.store import replies_to, store_inbound
-from helpdesk.conversations.types import Inbound, StoredInbound
+from helpdesk.conversations.types import ConversationSnapshot, Inbound, StoredInbound
 
 if TYPE_CHECKING:
     from helpdesk.conversations.db import Database
     from helpdesk.conversations.models import Message
 
-#: runs the turns of every stored, unanswered customer message of a conversation (``TurnPipeline.run_pending``)
-RunTurn = Callable[[int], "dict[int, list[Message]]"]
+#: runs the turns of every stored, unanswered customer message of a conversation, from the snapshot of
+#: the one just stored when it is still current (``TurnPipeline.run_pending``)
+RunTurn = Callable[[int, "ConversationSnapshot | None"], "dict[int, list[Message]]"]
+#: a conversation's in-process version (``TurnLocks.version``)
+Version = Callable[[int], int]
 #: runs ``job`` for a conversation soon, one job per conversation at a time (``connectors.turns.TurnRunner.submit``)
 Schedule = Callable[[int, Callable[[], object]], None]
 #: counts a newly stored message of a channel (metrics)
@@ -49,8 +52,10 @@ class Receipt:
 class Inbox:
     """The single entry point for inbound customer messages (see the module docstring)."""
 
-    def __init__(self, db: Database, run_turn: RunTurn, schedule: Schedule, count: Count) -> None:
+    def __init__(self, db: Database, run_turn: RunTurn, schedule: Schedule, count: Count,
+                 version: Version | None = None) -> None:
         self._db = db
+        self._version = version
         self._run_turn = run_turn
         self._schedule = schedule
         self._count = count
@@ -69,18 +74,18 @@ class Inbox:
             around_turn: a context manager factory wrapped around the turn (a typing indicator).
         """
         with conversation_context(channel=inbound.channel):
-            stored = store_inbound(self._db, inbound)
+            stored = store_inbound(self._db, inbound, version=self._version)
         receipt = Receipt.of(stored)
         if not stored.duplicate:
             self._count(inbound.channel)
             if on_stored is not None:
                 on_stored(receipt)
-        cid = stored.conversation_id
+        cid, snapshot = stored.conversation_id, stored.snapshot
         wrap = around_turn or nullcontext
 
         def turn() -> dict[int, list[Message]]:
             with conversation_context(cid, inbound.channel), wrap():
-                return self._run_turn(cid)
+                return self._run_turn(cid, snapshot)
 
         if not answer:
             # a duplicate schedules too: its first delivery may have been stored by a process

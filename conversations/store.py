@@ -9,6 +9,7 @@ and is re-exported here.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -24,7 +25,7 @@ from helpdesk.conversations.turn import (
     TurnConflict,
     open_turn,
 )
-from helpdesk.conversations.types import Inbound, StoredInbound
+from helpdesk.conversations.types import ConversationSnapshot, Inbound, StoredInbound
 
 if TYPE_CHECKING:
     from helpdesk.conversations.db import Database
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _ATTEMPTS = 3
 
 
-def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
+def store_inbound(db: Database, inbound: Inbound, *, version: Callable[[int], int] | None = None) -> StoredInbound:
     """Store one inbound message in one transaction; return once it is committed.
 
     Finds or creates the customer (when ``customer_external_id`` is given) and the
@@ -44,14 +45,20 @@ def store_inbound(db: Database, inbound: Inbound) -> StoredInbound:
 
     This is on every message's path, so it is a handful of Core statements (no ORM unit of
     work): the conversation's ``last_seq`` is taken with one ``UPDATE … RETURNING`` (which
-    also row-locks it on PostgreSQL), then the message is inserted.
+    also row-locks it on PostgreSQL and returns the rest of the row), then the message is inserted;
+    a duplicate is found by the unique (conversation, external id) index refusing it (duplicates are
+    rare: only then is it looked up, in a second attempt).
+
+    With ``version`` (``TurnLocks.version``), the result carries a :class:`ConversationSnapshot`
+    when no earlier customer message is pending: the conversation as this transaction saw it, its
+    version read while the row was locked, and the message — the turn's read, already done.
     """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             # a webhook waits for this commit to acknowledge: a connection of its own pool (never
             # one of the turns queued for the write lock), and on SQLite it goes before queued turns
             with urgent_writes(), db.urgent_engine.begin() as connection:
-                return _store(connection, inbound)
+                return _store(connection, inbound, check_duplicate=attempt > 1, version=version)
         except IntegrityError:
             if attempt == _ATTEMPTS:
                 raise
@@ -72,8 +79,18 @@ _FIND_DUPLICATE = (
 _NEXT_SEQ = (
     update(_conversations).where(_thread)
     .values(last_seq=_conversations.c.last_seq + 1, updated_at=bindparam("now"))
-    .returning(_conversations.c.id, _conversations.c.last_seq, _conversations.c.customer_id)
+    .returning(*_conversations.c)
 )
+#: is a customer message before this one still waiting for its turn?
+_EARLIER_PENDING = (
+    select(_messages.c.id)
+    .where(_messages.c.conversation_id == bindparam("b_conversation_id"), _messages.c.role == "customer",
+           _messages.c.seq > bindparam("b_processed_seq"), _messages.c.seq < bindparam("b_seq"))
+    .limit(1)
+)
+_MARK_HANDLED = (update(_conversations)
+                 .where(_conversations.c.id == bindparam("b_id"), _conversations.c.processed_seq == bindparam("b_after"))
+                 .values(processed_seq=bindparam("b_seq")))
 _NEW_CONVERSATION = insert(_conversations).returning(_conversations.c.id)
 _LINK_CUSTOMER = (update(_conversations).where(_conversations.c.id == bindparam("b_id"))
                   .values(customer_id=bindparam("b_customer_id")))
@@ -87,9 +104,10 @@ _LINK_ATTACHMENTS = (
 )
 
 
-def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
+def _store(connection: Connection, inbound: Inbound, *, check_duplicate: bool,
+           version: Callable[[int], int] | None) -> StoredInbound:
     thread = {"b_channel": inbound.channel, "b_thread_key": inbound.thread_key}
-    if inbound.external_id is not None:
+    if check_duplicate and inbound.external_id is not None:
         existing = connection.execute(_FIND_DUPLICATE, {**thread, "external_id": inbound.external_id}).first()
         if existing is not None:
             return StoredInbound(existing.conversation_id, existing.id, existing.seq, duplicate=True)
@@ -99,23 +117,38 @@ def _store(connection: Connection, inbound: Inbound) -> StoredInbound:
     if row is None:
         # the first message: a concurrent first message makes this INSERT fail on the unique
         # (channel, thread_key), and store_inbound tries again (then the UPDATE finds the row)
-        conversation_id = connection.execute(_NEW_CONVERSATION, {
-            "channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot",
-            "last_seq": 1, "processed_seq": 0, "customer_id": customer_id, "created_at": now, "updated_at": now,
-        }).scalar_one()
-        seq = 1
+        conversation: dict[str, Any] = {"channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot",
+                        "last_seq": 1, "processed_seq": 0, "customer_id": customer_id, "created_at": now,
+                        "updated_at": now}
+        conversation["id"] = connection.execute(_NEW_CONVERSATION, conversation).scalar_one()
     else:
-        conversation_id, seq = row.id, row.last_seq
+        conversation = dict(row._mapping)
         if row.customer_id is None and customer_id is not None:
-            connection.execute(_LINK_CUSTOMER, {"b_id": conversation_id, "b_customer_id": customer_id})
-    message_id = connection.execute(_NEW_MESSAGE, {
-        "conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
-        "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
-        "in_reply_to": None, "created_at": now}).scalar_one()
+            connection.execute(_LINK_CUSTOMER, {"b_id": row.id, "b_customer_id": customer_id})
+            conversation["customer_id"] = customer_id
+    conversation_id, seq = int(conversation["id"]), int(conversation["last_seq"])
+    message: dict[str, Any] = {"conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
+               "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
+               "in_reply_to": None, "created_at": now}
+    message["id"] = connection.execute(_NEW_MESSAGE, message).scalar_one()
     if inbound.attachment_ids:
         connection.execute(_LINK_ATTACHMENTS, {"b_ids": list(inbound.attachment_ids),
-                                               "b_conversation_id": conversation_id, "b_message_id": message_id})
-    return StoredInbound(conversation_id, message_id, seq, duplicate=False)
+                                               "b_conversation_id": conversation_id, "b_message_id": message["id"]})
+    if inbound.handled:
+        connection.execute(_MARK_HANDLED, {"b_id": conversation_id, "b_after": seq - 1, "b_seq": seq})
+    snapshot = None
+    if version is not None and not inbound.handled and _alone(connection, conversation):
+        snapshot = ConversationSnapshot(conversation, message, version(conversation_id))
+    return StoredInbound(conversation_id, message["id"], seq, duplicate=False, snapshot=snapshot)
+
+
+def _alone(connection: Connection, conversation: dict[str, Any]) -> bool:
+    """No customer message before the last one waits for its turn."""
+    processed, seq = conversation["processed_seq"], conversation["last_seq"]
+    if processed >= seq - 1:
+        return True
+    earlier = {"b_conversation_id": conversation["id"], "b_processed_seq": processed, "b_seq": seq}
+    return connection.execute(_EARLIER_PENDING, earlier).first() is None
 
 
 def _payload(inbound: Inbound) -> dict[str, Any] | None:

@@ -13,7 +13,9 @@ custom actions) holds no database lock, transaction or connection:
   lock held while the turn computes). The conversation and its pending customer messages are
   read in a short read transaction (on SQLite a plain deferred one, which takes no write lock)
   that :meth:`Turn.pending_customer_messages` ends: from then on the turn holds no transaction
-  and no pooled connection.
+  and no pooled connection. Opened with the :class:`ConversationSnapshot` of the message just
+  stored (``store_inbound`` read the row anyway), a turn whose conversation's in-process version
+  (``TurnLocks.version``) has not changed since starts from that instead, without reading.
 * **write phase** (from the first write method, or the first use of :attr:`Turn.session`):
   the conversation row is locked ``FOR UPDATE`` on PostgreSQL; on SQLite ``BEGIN IMMEDIATE``
   takes the write lock. The conversation is reloaded (``last_seq`` may have grown with new
@@ -38,7 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from helpdesk.conversations.db import READ_ONLY_OPTION
@@ -52,7 +54,7 @@ from helpdesk.conversations.models import (
     Outbox,
     utcnow,
 )
-from helpdesk.conversations.types import OutgoingMessage
+from helpdesk.conversations.types import ConversationSnapshot, OutgoingMessage
 
 if TYPE_CHECKING:
     from helpdesk.conversations.db import Database
@@ -147,9 +149,11 @@ class Turn:
 
     def __init__(
         self, db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
-        delivery: Delivery | None = None,
+        delivery: Delivery | None = None, snapshot: ConversationSnapshot | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self._snapshot = snapshot
+        self._from_snapshot = False  # the turn started from the snapshot (no read phase)
         self._delivery = delivery
         self._appended: list[Message] = []
         self._taken: list[Message] = []
@@ -170,10 +174,16 @@ class Turn:
         with ExitStack() as stack:
             stack.enter_context(self._locks.hold(self.conversation_id))
             session = stack.enter_context(self._db.session())
+            snapshot = self._snapshot
             if self._eager_write:
                 # fast understanding: take the write lock now instead of reading first
                 self.conversation = load_conversation(session, self.conversation_id, for_update=True)
                 self._writing = True
+            elif snapshot is not None and self._locks.version(self.conversation_id) == snapshot.version:
+                # nothing of this process wrote the conversation since the store read it
+                self.conversation = _detached(Conversation, snapshot.conversation)
+                self._taken = [_detached(Message, snapshot.message)]
+                self._from_snapshot = True
             else:
                 self._begin_read_phase(session)
                 self.conversation = load_conversation(
@@ -209,6 +219,8 @@ class Turn:
                 return
             session.commit()
             session.close()
+            if self._writing:
+                self._locks.changed(self.conversation_id)  # a snapshot read before this is stale now
             self._run(self._callbacks)
         self._run(self._released)  # the turn lock is free now
 
@@ -240,7 +252,10 @@ class Turn:
             return session
         # end the read transaction, if still open; the next statement begins the write one
         # (on SQLite with BEGIN IMMEDIATE)
-        session.commit()
+        if self._from_snapshot:
+            session.add(self.conversation)  # no read transaction; the row joins the session now
+        else:
+            session.commit()
         self._reload_counters(session)
         if self.conversation.processed_seq != self._processed_seq_read:
             raise TurnConflict(f"conversation {self.conversation_id} had a turn meanwhile")
@@ -262,6 +277,8 @@ class Turn:
         """Customer messages whose turn hasn't run yet (seq > processed_seq), by seq.
 
         In the read phase this ends the read transaction: compute the turn, then write."""
+        if self._from_snapshot and not self._writing:
+            return list(self._taken)
         params = {"conversation_id": self.conversation.id, "processed_seq": self.conversation.processed_seq}
         pending = list(self._open_session().scalars(_PENDING, params))
         self._taken = pending
@@ -414,9 +431,17 @@ class Turn:
                 )
 
 
+def _detached(model: type[Any], columns: Mapping[str, Any]) -> Any:
+    """A row as if loaded and detached: every column set and committed, no session (it joins the
+    turn's session in the write phase)."""
+    row = model(**{column: value for column, value in columns.items()})
+    make_transient_to_detached(row)
+    return row
+
+
 def open_turn(
     db: Database, locks: TurnLocks, conversation_id: int, *, write: bool = False,
-    delivery: Delivery | None = None,
+    delivery: Delivery | None = None, snapshot: ConversationSnapshot | None = None,
 ) -> Turn:
     """Open the unit of work of one turn: ``with open_turn(db, locks, cid) as turn:``.
 
@@ -424,9 +449,10 @@ def open_turn(
     leave (``conversations.outbound``: outbox rows for store-and-forward channels).
 
     ``write=True`` skips the read phase and takes the write lock at once: right when the work
-    between reading and writing is short (offline understanding, agent actions).
+    between reading and writing is short (offline understanding, agent actions). ``snapshot`` (of
+    the message just stored) skips it too when still current, without taking any lock early.
 
     Raises:
         ConversationNotFound: on entering, when no conversation has that id.
     """
-    return Turn(db, locks, conversation_id, write=write, delivery=delivery)
+    return Turn(db, locks, conversation_id, write=write, delivery=delivery, snapshot=snapshot)

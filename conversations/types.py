@@ -7,6 +7,7 @@ else in the system sees channel-specific data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +44,9 @@ class Inbound:
     attachment_ids: tuple[str, ...] = ()
     """Files already saved for this thread (``conversations.attachments.save_attachment``) that the
     message carries; they are linked to it in the transaction that stores it."""
+    handled: bool = False
+    """The message needs no turn (an email auto-reply): the transaction that stores it also marks it
+    handled (``processed_seq``) when every earlier customer message is."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,20 @@ class StoredInbound:
     seq: int
     duplicate: bool
     """True when a message with the same external id already existed; nothing was stored."""
+    snapshot: ConversationSnapshot | None = None
+    """What the storing transaction saw of the conversation, for the turn to start from instead of
+    reading it again (None for a duplicate, or when an earlier customer message was still pending)."""
+
+
+@dataclass(frozen=True)
+class ConversationSnapshot:
+    """The conversation row and its one pending customer message, as the transaction that stored the
+    message saw them (``conversations.store``), with the in-process version of the conversation then
+    (``TurnLocks.version``): a turn that finds the version unchanged starts from this instead of a read."""
+
+    conversation: Mapping[str, Any]
+    message: Mapping[str, Any]
+    version: int
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select
 
 from helpdesk.connectors.email import records
 from helpdesk.connectors.email.loops import no_reply_reason
@@ -116,7 +116,7 @@ class EmailInbound:
             channel, thread_key = (target.channel, target.thread_key) if target else (CHANNEL, _thread_key(mail))
         attachments = self._save_attachments(mail, channel, thread_key)
         inbound = self._inbound(mail, channel, thread_key, attachments, reason)
-        receipt = self.inbox.receive(inbound, on_stored=lambda r: self._stored(r, mail, raw, reason))
+        receipt = self.inbox.receive(inbound, on_stored=lambda r: self._stored(r, mail, raw))
         if receipt.duplicate:  # a concurrent delivery of the same message stored it first
             self._forget_attachments([a["id"] for a in attachments])
             self._record(receipt.conversation_id, receipt.message_id, mail, raw)
@@ -151,26 +151,19 @@ class EmailInbound:
             customer_name=(customer.name or None) if customer else None,
             customer_email=customer.key if customer else None,
             attachment_ids=tuple(a["id"] for a in attachments),
+            # no turn for an auto-reply: marked handled when every earlier message is (else the
+            # delivery-time guard in the channel still keeps the assistant's answer from going out)
+            handled=reason is not None,
         )
 
-    def _stored(self, receipt: Receipt, mail: ParsedEmail, raw: bytes, reason: str | None) -> None:
+    def _stored(self, receipt: Receipt, mail: ParsedEmail, raw: bytes) -> None:
         self._record(receipt.conversation_id, receipt.message_id, mail, raw)
-        if reason is not None:
-            self._mark_answered(receipt.conversation_id, receipt.seq)
 
     def _record(self, conversation_id: int, message_row_id: int, mail: ParsedEmail, raw: bytes) -> None:
         with self.db.session() as session, session.begin():
             records.record(session, message_id=mail.message_id, direction="in", conversation_id=conversation_id,
                            address=mail.sender.key if mail.sender else "", message_row_id=message_row_id,
                            raw=raw, subject=mail.subject)
-
-    def _mark_answered(self, conversation_id: int, seq: int) -> None:
-        """No turn for an auto-reply: mark it handled when every earlier message is (else the
-        delivery-time guard in the channel still keeps the assistant's answer from going out)."""
-        with self.db.engine.begin() as connection:
-            table = cast(Table, Conversation.__table__)
-            connection.execute(update(table).where(table.c.id == conversation_id,
-                                                   table.c.processed_seq == seq - 1).values(processed_seq=seq))
 
     def _forget_attachments(self, ids: list[str]) -> None:
         if ids:

@@ -51,7 +51,7 @@ def test_a_bad_extra_connector_is_a_clear_error(value: str, message: str) -> Non
 
 
 def _inbox(db: Database, scheduled: list[int], counted: list[str]) -> Inbox:
-    return Inbox(db, lambda cid: {}, lambda cid, job: scheduled.append(cid), counted.append)
+    return Inbox(db, lambda cid, snapshot: {}, lambda cid, job: scheduled.append(cid), counted.append)
 
 
 def test_receive_stores_once_counts_once_and_links_attachments_in_the_same_transaction(db: Database) -> None:
@@ -72,7 +72,7 @@ def test_receive_stores_once_counts_once_and_links_attachments_in_the_same_trans
 
 
 def test_receive_with_answer_runs_the_turn_here_and_returns_its_replies(db: Database) -> None:
-    def run_turn(cid: int) -> dict[int, list[Message]]:
+    def run_turn(cid: int, snapshot: object) -> dict[int, list[Message]]:
         with open_turn(db, TurnLocks(), cid) as turn:
             [pending] = turn.pending_customer_messages()
             reply = turn.append_message(OutgoingMessage("bot", "hello"), in_reply_to=pending.id)

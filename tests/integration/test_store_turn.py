@@ -233,3 +233,93 @@ def test_turns_of_different_conversations_do_not_wait_for_each_other(db: Databas
 
         threading.Thread(target=other_turn).start()
         assert done.wait(5)
+
+
+# --- the snapshot of the message just stored (the turn's read, done by store_inbound) ---------------
+
+
+def _statements(db: Database) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    for engine in {db.engine, db.urgent_engine}:
+        event.listen(engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: seen.append(statement.split()[0].upper()))
+    return seen
+
+
+def test_a_turn_starts_from_the_snapshot_of_the_message_just_stored_without_reading(db: Database) -> None:
+    locks = TurnLocks()
+    first = store_inbound(db, Inbound("widget", "v-1", "hi", customer_external_id="v-1"), version=locks.version)
+    assert first.snapshot is not None
+    assert (first.snapshot.message["id"], first.snapshot.conversation["processed_seq"]) == (first.message_id, 0)
+    seen = _statements(db)
+    with open_turn(db, locks, first.conversation_id, snapshot=first.snapshot) as turn:
+        [pending] = turn.pending_customer_messages()
+        assert (pending.id, pending.text, turn.conversation.customer_id) == (first.message_id, "hi", 1)
+        assert seen == [], "no read phase"
+        turn.append_message(OutgoingMessage("bot", "hello"), in_reply_to=pending.id)
+        turn.mark_processed(pending.seq)
+        turn.save_state({"slots": {"x": 1}})
+    assert [s for s in seen if s != "BEGIN"][0] == "SELECT", "the write phase still locks and re-reads the counters"
+    conversation = get_conversation(db, "widget", "v-1")
+    assert conversation is not None
+    assert (conversation.processed_seq, conversation.last_seq, conversation.state) == (1, 2, {"slots": {"x": 1}})
+
+    second = store_inbound(db, Inbound("widget", "v-1", "again"), version=locks.version)
+    assert second.snapshot is not None
+    assert second.snapshot.conversation["state"] == {"slots": {"x": 1}}, "the snapshot has what the turn wrote"
+
+
+def test_a_snapshot_is_not_used_once_a_turn_of_this_process_changed_the_conversation(db: Database) -> None:
+    locks = TurnLocks()
+    stored = store_inbound(db, Inbound("widget", "v-1", "hi"), version=locks.version)
+    with open_turn(db, locks, stored.conversation_id) as other:  # e.g. an agent's claim, in between
+        other.set_status("assigned")
+    with open_turn(db, locks, stored.conversation_id, snapshot=stored.snapshot) as turn:
+        assert turn.conversation.status == "assigned", "read again, not taken from the stale snapshot"
+        assert [m.seq for m in turn.pending_customer_messages()] == [1]
+
+
+def test_a_stale_snapshot_from_another_process_conflicts_when_the_turn_writes(db: Database) -> None:
+    locks = TurnLocks()
+    stored = store_inbound(db, Inbound("widget", "v-1", "hi"), version=locks.version)
+    with open_turn(db, TurnLocks(), stored.conversation_id) as elsewhere:  # another process's turn
+        elsewhere.mark_processed(1)
+    with pytest.raises(TurnConflict), open_turn(db, locks, stored.conversation_id, snapshot=stored.snapshot) as turn:
+        assert [m.seq for m in turn.pending_customer_messages()] == [1]  # the snapshot: not yet known
+        turn.append_message(OutgoingMessage("bot", "twice"))
+    assert [m.text for m in list_messages(db, stored.conversation_id)] == ["hi"]
+
+
+def test_no_snapshot_while_an_earlier_customer_message_waits_for_its_turn(db: Database) -> None:
+    locks = TurnLocks()
+    store_inbound(db, Inbound("widget", "v-1", "one"), version=locks.version)
+    second = store_inbound(db, Inbound("widget", "v-1", "two"), version=locks.version)
+    assert second.snapshot is None
+    assert store_inbound(db, Inbound("widget", "v-2", "x")).snapshot is None, "only when asked (a version)"
+
+
+def test_a_duplicate_is_found_by_the_unique_index_and_stores_nothing(db: Database) -> None:
+    locks = TurnLocks()
+    first = store_inbound(db, Inbound("slack", "C1:1.0", "hi", external_id="Ev1"), version=locks.version)
+    again = store_inbound(db, Inbound("slack", "C1:1.0", "hi (retry)", external_id="Ev1"), version=locks.version)
+    assert (again.duplicate, again.message_id, again.seq, again.snapshot) == (True, first.message_id, 1, None)
+    conversation = get_conversation(db, "slack", "C1:1.0")
+    assert conversation is not None and conversation.last_seq == 1, "the failed attempt's seq was rolled back"
+    assert store_inbound(db, Inbound("slack", "C1:1.0", "next", external_id="Ev2")).seq == 2
+
+
+def test_a_handled_message_is_marked_in_the_transaction_that_stores_it(db: Database) -> None:
+    stored = store_inbound(db, Inbound("email", "t", "Out of office", handled=True), version=TurnLocks().version)
+    assert stored.snapshot is None
+    with open_turn(db, TurnLocks(), stored.conversation_id) as turn:
+        assert turn.pending_customer_messages() == []
+
+
+def test_the_pipeline_shares_the_locks_it_is_given_even_while_empty() -> None:
+    from helpdesk.routing import TurnPipeline
+
+    locks = TurnLocks()
+    assert len(locks) == 0
+    assert TurnPipeline(None, None, locks=locks).locks is locks  # type: ignore[arg-type]
