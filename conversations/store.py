@@ -37,8 +37,9 @@ _ATTEMPTS = 3
 def store_inbound(db: Database, inbound: Inbound, *, version: Callable[[int], int] | None = None) -> StoredInbound:
     """Store one inbound message in one transaction; return once it is committed.
 
-    Finds or creates the customer (when ``customer_external_id`` is given) and the
-    conversation by (channel, thread key), safely under concurrency; a message whose
+    Finds or creates the conversation by (channel, thread key) and, when ``customer_external_id`` is
+    given, its customer (for a conversation that has one, only to fill in a name or email the
+    message brings), safely under concurrency; a message whose
     external id the conversation already has is dropped and reported as a duplicate.
     Non-empty ``metadata`` is stored in the message payload under ``"metadata"``; the
     ``attachment_ids`` are linked to the message in the same transaction.
@@ -111,15 +112,18 @@ def _store(connection: Connection, inbound: Inbound, *, check_duplicate: bool,
         existing = connection.execute(_FIND_DUPLICATE, {**thread, "external_id": inbound.external_id}).first()
         if existing is not None:
             return StoredInbound(existing.conversation_id, existing.id, existing.seq, duplicate=True)
-    customer_id = _customer_id(connection, inbound) if inbound.customer_external_id else None
     now = utcnow()
     row = connection.execute(_NEXT_SEQ, {**thread, "now": now}).first()
+    # the customer is looked up (found or created) unless the conversation has one and there is no
+    # name or email to complete: most messages of a conversation skip it
+    wanted = row is None or row.customer_id is None or inbound.customer_name or inbound.customer_email
+    customer_id = _customer_id(connection, inbound) if inbound.customer_external_id and wanted else None
     if row is None:
         # the first message: a concurrent first message makes this INSERT fail on the unique
         # (channel, thread_key), and store_inbound tries again (then the UPDATE finds the row)
-        conversation: dict[str, Any] = {"channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot",
-                        "last_seq": 1, "processed_seq": 0, "customer_id": customer_id, "created_at": now,
-                        "updated_at": now}
+        conversation: dict[str, Any] = {
+            "channel": inbound.channel, "thread_key": inbound.thread_key, "state": {}, "status": "bot", "last_seq": 1,
+            "processed_seq": 0, "customer_id": customer_id, "created_at": now, "updated_at": now}
         conversation["id"] = connection.execute(_NEW_CONVERSATION, conversation).scalar_one()
     else:
         conversation = dict(row._mapping)
