@@ -107,6 +107,18 @@ def load_conversation(session: Session, conversation_id: int, *, for_update: boo
     return conversation
 
 
+def _next_message(conversation: Conversation, message: OutgoingMessage, in_reply_to: int | None,
+                  now: datetime, external_id: str | None = None) -> Message:
+    """The conversation's next message row (not added to any session); moves ``last_seq`` on."""
+    if message.role not in MESSAGE_ROLES:
+        raise ValueError(f"unknown message role {message.role!r}")
+    conversation.last_seq += 1
+    conversation.updated_at = now
+    return Message(conversation_id=conversation.id, seq=conversation.last_seq, role=message.role, text=message.text,
+                   payload=copy.deepcopy(message.payload), author=message.author, external_id=external_id,
+                   in_reply_to=in_reply_to, created_at=now)
+
+
 def add_message(
     session: Session,
     conversation: Conversation,
@@ -120,20 +132,7 @@ def add_message(
 
     With ``flush=False`` the row gets its id at the next flush, so that several messages of
     one turn are inserted in one batch."""
-    if message.role not in MESSAGE_ROLES:
-        raise ValueError(f"unknown message role {message.role!r}")
-    conversation.last_seq += 1
-    conversation.updated_at = utcnow()
-    row = Message(
-        conversation_id=conversation.id,
-        seq=conversation.last_seq,
-        role=message.role,
-        text=message.text,
-        payload=copy.deepcopy(message.payload),
-        author=message.author,
-        external_id=external_id,
-        in_reply_to=in_reply_to,
-    )
+    row = _next_message(conversation, message, in_reply_to, utcnow(), external_id)
     session.add(row)
     if flush:
         session.flush()
@@ -305,17 +304,9 @@ class Turn:
         session = self._writable()
         conversation = self.conversation
         now = utcnow()
-        rows: list[Message] = []
-        for message, in_reply_to in messages:
-            if message.role not in MESSAGE_ROLES:
-                raise ValueError(f"unknown message role {message.role!r}")
-            conversation.last_seq += 1
-            rows.append(Message(conversation_id=conversation.id, seq=conversation.last_seq, role=message.role,
-                                text=message.text, payload=copy.deepcopy(message.payload), author=message.author,
-                                external_id=None, in_reply_to=in_reply_to, created_at=now))
+        rows = [_next_message(conversation, message, in_reply_to, now) for message, in_reply_to in messages]
         if not rows:
             return rows
-        conversation.updated_at = now
         params = [{"conversation_id": r.conversation_id, "seq": r.seq, "role": r.role, "text": r.text,
                    "payload": r.payload, "author": r.author, "external_id": None, "in_reply_to": r.in_reply_to,
                    "created_at": now} for r in rows]
