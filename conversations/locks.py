@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-#: conversations whose version is remembered (the least recently changed are forgotten first)
-VERSIONS_KEPT = 50_000
+#: conversations whose version is remembered (the least recently changed are forgotten first; a snapshot
+#: of a forgotten one is only used while no other is forgotten: it needs to last from store to turn)
+VERSIONS_KEPT = 10_000
 
 
 @dataclass
