@@ -39,8 +39,8 @@ def store_inbound(db: Database, inbound: Inbound, *, version: Callable[[int], in
 
     Finds or creates the conversation by (channel, thread key) and, when ``customer_external_id`` is
     given, its customer (for a conversation that has one, only to fill in a name or email the
-    message brings), safely under concurrency; a message whose
-    external id the conversation already has is dropped and reported as a duplicate.
+    message brings), safely under concurrency; a message whose external id the conversation
+    already has is dropped and reported as a duplicate.
     Non-empty ``metadata`` is stored in the message payload under ``"metadata"``; the
     ``attachment_ids`` are linked to the message in the same transaction.
 
@@ -131,9 +131,10 @@ def _store(connection: Connection, inbound: Inbound, *, check_duplicate: bool,
             connection.execute(_LINK_CUSTOMER, {"b_id": row.id, "b_customer_id": customer_id})
             conversation["customer_id"] = customer_id
     conversation_id, seq = int(conversation["id"]), int(conversation["last_seq"])
-    message: dict[str, Any] = {"conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
-               "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
-               "in_reply_to": None, "created_at": now}
+    message: dict[str, Any] = {
+        "conversation_id": conversation_id, "seq": seq, "role": "customer", "text": inbound.text,
+        "payload": _payload(inbound), "author": inbound.author, "external_id": inbound.external_id,
+        "in_reply_to": None, "created_at": now}
     message["id"] = connection.execute(_NEW_MESSAGE, message).scalar_one()
     if inbound.attachment_ids:
         connection.execute(_LINK_ATTACHMENTS, {"b_ids": list(inbound.attachment_ids),
