@@ -103,7 +103,9 @@ def run(conversations: int, turns: int) -> dict[str, list[float]]:
         assistant = load_assistant(settings.assistant)
         engine = build_engine(settings, assistant)
         pipeline = TurnPipeline(db, engine)
-        inbox = Inbox(db, pipeline.run_pending, lambda cid, job: job(), lambda channel: None)
+        # wired as services.py wires them: a turn starts from what storing its message read
+        inbox = Inbox(db, pipeline.run_pending, lambda cid, job: job(), lambda channel: None,
+                      version=pipeline.locks.version)
         for c in range(conversations):
             for turn in range(1, turns + 1):
                 text = SCRIPT[(turn - 1) % len(SCRIPT)]

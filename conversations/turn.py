@@ -357,20 +357,14 @@ class Turn:
         """Append dialogue events; each has its type under ``"event"``, the rest is data."""
         session = self._writable()
         rows = []
+        now = utcnow()  # the events of one call happen together
         for event in events:
             data = dict(event)
             event_type = data.pop("event", None)
             if not isinstance(event_type, str):
                 raise ValueError(f"dialogue event without an 'event' type: {event!r}")
-            rows.append(
-                {
-                    "conversation_id": self.conversation.id,
-                    "message_id": message_id,
-                    "type": event_type,
-                    "data": data,
-                    "created_at": utcnow(),
-                }
-            )
+            rows.append({"conversation_id": self.conversation_id, "message_id": message_id, "type": event_type,
+                         "data": data, "created_at": now})
         if rows:
             # one Core executemany on the turn's connection (no ORM bulk machinery, no
             # autoflush): a turn logs ~20 events
