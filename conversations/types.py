@@ -46,7 +46,7 @@ class Inbound:
     message carries; they are linked to it in the transaction that stores it."""
     handled: bool = False
     """The message needs no turn (an email auto-reply): the transaction that stores it also marks it
-    handled (``processed_seq``) when every earlier customer message is."""
+    handled (``processed_seq``) when the message just before it is handled."""
 
 
 @dataclass(frozen=True)
