@@ -98,4 +98,4 @@ bench: install
 	$(BIN)/python bench/slack_events.py
 
 clean:
-	rm -rf $(VENV) .venv-actions instance .pytest_cache .cache
+	rm -rf $(VENV) .venv-actions instance .pytest_cache .cache $(HOME)/.cache/helpdesk

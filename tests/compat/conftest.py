@@ -2,7 +2,9 @@
 
 The project templates ship inside the ``rasa-pro==3.21.0`` wheel on PyPI. The wheel is fetched
 with pip at test time (a test fixture from the package registry, never at run time), checked
-against its sha256 and unpacked under ``.cache/``; without network the tests skip saying so.
+against its sha256 and unpacked outside the checkout, under ``~/.cache/helpdesk/`` (Rasa's own code
+never sits in our source tree, where it would count as ours: layout checks, environment readers);
+without network the tests skip saying so.
 Nothing of Rasa's is copied into the repository (Rasa Pro's licence). rasa-calm-demo is read from
 a local checkout named by ``HELPDESK_COMPAT_CALM_DEMO``.
 
@@ -26,12 +28,11 @@ import pytest
 
 from tests.integration.conftest import ACTIONS_PYTHON, _free_port, _stop, _wait_until_healthy
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = Path(__file__).parent / "overlays"
 RASA_VERSION = "3.21.0"
 WHEEL_NAME = f"rasa_pro-{RASA_VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "41e60a73dd67fb1295ebb16528e0d947f44aa4ac6e273f64471b27b9a6ad5a73"
-CACHE = REPO_ROOT / ".cache" / f"rasa-pro-{RASA_VERSION}"
+CACHE = Path.home() / ".cache" / "helpdesk" / f"rasa-pro-{RASA_VERSION}"
 UNPACKED = CACHE / "unpacked"
 TEMPLATES = UNPACKED / "rasa" / "cli" / "project_templates"
 DOWNLOAD_TIMEOUT = 600
