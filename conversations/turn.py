@@ -419,7 +419,7 @@ class Turn:
 def _detached(model: type[Any], columns: Mapping[str, Any]) -> Any:
     """A row as if loaded and detached: every column set and committed, no session (it joins the
     turn's session in the write phase)."""
-    row = model(**{column: value for column, value in columns.items()})
+    row = model(**columns)
     make_transient_to_detached(row)
     return row
 
