@@ -50,7 +50,7 @@ class TurnPipeline:
                  working: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.db = db
         self.engine = engine
-        self.locks = locks if locks is not None else TurnLocks()  # an empty TurnLocks is falsy (len 0)
+        self.locks = locks if locks is not None else TurnLocks()
         self.publish = publish
         self.metrics = metrics
         #: queue, assignment and auto-handoff rules (None: a handoff only sets the status)

@@ -67,6 +67,11 @@ class TurnLocks:
                 _, forgotten = self._versions.popitem(last=False)
                 self._forgotten = max(self._forgotten, forgotten)
 
+    def __bool__(self) -> bool:
+        """A registry is true even while nothing is locked (``len`` 0): ``locks or TurnLocks()`` must
+        not swap it for another one."""
+        return True
+
     def __len__(self) -> int:
         """How many conversations are locked or awaited right now."""
         with self._guard:

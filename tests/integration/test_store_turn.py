@@ -321,5 +321,5 @@ def test_the_pipeline_shares_the_locks_it_is_given_even_while_empty() -> None:
     from helpdesk.routing import TurnPipeline
 
     locks = TurnLocks()
-    assert len(locks) == 0
+    assert len(locks) == 0 and locks, "true while nothing is locked"
     assert TurnPipeline(None, None, locks=locks).locks is locks  # type: ignore[arg-type]
