@@ -28,7 +28,7 @@ from helpdesk.connectors.limits import ChannelLimits, channel_limits
 from helpdesk.connectors.origins import OriginPolicy
 from helpdesk.connectors.registry import enabled_connectors
 from helpdesk.conversations import logcontext
-from helpdesk.conversations.db import Database, SchemaNotCurrent
+from helpdesk.conversations.db import Database, SchemaNotCurrent, head_revision, upgrade_in_child
 from helpdesk.conversations.outbox import OutboxWorker, RetryPolicy
 from helpdesk.handoff import init_handoff
 from helpdesk.handoff.desk import ChatDesk
@@ -219,12 +219,17 @@ StartupRefused = (SchemaNotCurrent, EmptySecret)
 def check_startup(settings: Settings) -> None:
     """What must hold before anything starts: a non-empty secret and, unless the database is
     migrated automatically (SQLite by default), a schema at the newest revision. Raises one of
-    :data:`StartupRefused`, whose message tells the user what to do."""
+    :data:`StartupRefused`, whose message tells the user what to do. A schema migrated automatically
+    is migrated here by a child process, so the serving process never imports Alembic."""
     secret_key(settings)
     database = Database(settings.database_url)
     try:  # before logging is set up: the one line the caller prints is all the user sees
         if settings.auto_migrate is False or (settings.auto_migrate is None and database.dialect_name != "sqlite"):
             database.check_schema()
+        elif not database.in_memory and database.schema_revision()[0] != head_revision():
+            # migrated by a child process: the serving process never imports Alembic (create_app's
+            # own upgrade then finds the schema current; if the child failed, it raises the error)
+            upgrade_in_child(database.url)
     finally:
         database.dispose()
 

@@ -7,8 +7,12 @@ PostgreSQL gets a pre-pinging connection pool.
 
 from __future__ import annotations
 
+import ast
 import functools
+import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +39,11 @@ BUSY_TIMEOUT_SECONDS = 30
 
 #: Execution option that makes a SQLite transaction start with a plain (deferred) BEGIN.
 READ_ONLY_OPTION = "helpdesk_read_only"
+
+#: Seconds a child process may take to migrate (:func:`upgrade_in_child`).
+MIGRATE_TIMEOUT = 600.0
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -65,6 +74,11 @@ class Database:
         )
 
     @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database (it lives and dies with this process's one connection)."""
+        return self.engine.pool.__class__ is StaticPool
+
+    @property
     def dialect_name(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
@@ -78,7 +92,10 @@ class Database:
         return self._read_sessions()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply the Alembic migrations up to ``revision``."""
+        """Apply the Alembic migrations up to ``revision``. A schema already at the newest revision
+        is left alone without importing Alembic (~11 MB of modules a serving process never needs)."""
+        if revision == "head" and self.schema_revision()[0] == head_revision():
+            return
         from alembic import command
 
         with self.engine.begin() as connection:
@@ -114,10 +131,67 @@ class Database:
 
 @functools.cache
 def head_revision() -> str:
-    """The newest revision of our migrations (read once: the scripts do not change while we run)."""
-    from alembic.script import ScriptDirectory
+    """The newest revision of our migrations, read once from the scripts without importing Alembic
+    (a test checks it agrees with Alembic's ``ScriptDirectory``)."""
+    return head_of(MIGRATIONS_DIR / "versions")
 
-    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+def head_of(versions: Path) -> str:
+    """The one revision of the migration scripts in ``versions`` that no other script names as its
+    ``down_revision``; RuntimeError when there is not exactly one."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted(versions.glob("*.py")):
+        values = _assigned(script, ("revision", "down_revision"))
+        if not isinstance(values.get("revision"), str):
+            continue  # not a migration (a helper module)
+        revisions.add(values["revision"])
+        down = values.get("down_revision")
+        parents.update([down] if isinstance(down, str) else list(down or ()))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations in {versions} have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def _assigned(script: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The literal values a Python file assigns to ``names`` at module level (``x = ...`` or
+    ``x: T = ...``)."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(script.read_text(encoding="utf-8"), filename=str(script)).body:
+        target, value = (node.targets[0], node.value) if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+            else (node.target, node.value) if isinstance(node, ast.AnnAssign) else (None, None)
+        if isinstance(target, ast.Name) and target.id in names and value is not None:
+            found[target.id] = ast.literal_eval(value)
+    return found
+
+
+def upgrade_in_child(url: str | URL, *, timeout: float = MIGRATE_TIMEOUT) -> bool:
+    """Migrate the database at ``url`` to the newest revision in a child process, so that a serving
+    process (``helpdesk run``, ``serve``, ``worker``) never imports Alembic. True when the child
+    succeeded; False, with a log line, when it failed or timed out: the caller then migrates
+    in-process, which raises the error itself. The URL (it may hold a password) goes on stdin."""
+    rendered = make_url(url).render_as_string(hide_password=False)
+    command = [sys.executable, "-c", "from helpdesk.conversations.db import upgrade_from_stdin; upgrade_from_stdin()"]
+    try:
+        done = subprocess.run(command, input=rendered.encode(), capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("db.migrate_child_failed", extra={"error": str(exc)})
+        return False
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        log.warning("db.migrate_child_failed", extra={"error": lines[-1] if lines else f"exit {done.returncode}"})
+        return False
+    return True
+
+
+def upgrade_from_stdin() -> None:
+    """The child of :func:`upgrade_in_child`: migrate the database whose URL is on stdin."""
+    database = Database(sys.stdin.read().strip())
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
 
 
 class SchemaNotCurrent(RuntimeError):
