@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,6 +24,36 @@ if TYPE_CHECKING:  # imported on use: `helpdesk --help` loads neither Flask nor 
     from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: What python-socketio imports whenever it is installed, for parts a serving process never uses:
+#: the HTTP clients of its client classes (``requests`` ~5 MB; ``aiohttp`` ~8 MB, a test dependency).
+CLIENT_LIBRARIES = ("requests", "aiohttp")
+
+
+def serving_app(settings: Settings) -> ModuleType:
+    """``helpdesk.app``, imported the way the serving commands (run, serve, worker) need it: while
+    it and python-socketio are imported, ``import`` of :data:`CLIENT_LIBRARIES` and, without
+    HELPDESK_REDIS_URL, of ``redis`` (~7 MB, python-socketio's Redis manager) fails, so python-socketio
+    binds them as missing and the process does not hold them (about 12 MB of its idle memory, 20 in a
+    development install). A later ``import`` of them works as usual."""
+    blocked = CLIENT_LIBRARIES + (() if settings.redis_url else ("redis",))
+    with _imports_failing(blocked):
+        return importlib.import_module("helpdesk.app")
+
+
+@contextlib.contextmanager
+def _imports_failing(names: tuple[str, ...]) -> Iterator[None]:
+    """``import name`` raises ModuleNotFoundError inside the block, for each of ``names`` not imported
+    yet (a None entry in ``sys.modules``, the import system's documented way); removed on exit."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _app_or_exit(settings: Settings) -> Flask:
@@ -44,11 +78,9 @@ def cli() -> None:
 def run(host: str | None, port: int | None) -> None:
     """Serve the helpdesk (HTTP + socket.io) with werkzeug: the embedded one-process default.
     SIGTERM or Ctrl-C stops it gracefully (the turns in flight finish)."""
-    from helpdesk.app import serve
-
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
-    serve(settings, _app_or_exit(settings))
+    serving_app(settings).serve(settings, _app_or_exit(settings))
 
 
 @cli.command()
@@ -58,10 +90,9 @@ def run(host: str | None, port: int | None) -> None:
 def serve(host: str | None, port: int | None, threads: int | None) -> None:
     """Serve in production: gunicorn, one gthread worker (run several behind a sticky nginx: deploy/).
     SIGTERM stops it gracefully (the turns in flight finish)."""
-    from helpdesk.app import serve_production
-
     overrides = {k: v for k, v in {"host": host, "port": port, "server_threads": threads}.items() if v is not None}
-    serve_production(_settings(**overrides))
+    settings = _settings(**overrides)
+    serving_app(settings).serve_production(settings)
 
 
 @cli.group()
@@ -214,11 +245,12 @@ def chat(sender: str) -> None:
 def worker(interval: float) -> None:
     """Run background work for multi-process deployments: outbox delivery and the handoff timers
     (set HELPDESK_TIMERS_IN_WEB=false and HELPDESK_OUTBOX_IN_WEB=false on the web processes). SIGINT (Ctrl-C) or SIGTERM stops it."""
+    settings = _settings()
+    serving_app(settings)
     from helpdesk.app import freeze_startup_objects, outbox_worker
     from helpdesk.handoff.scheduler import TimerScheduler
     from helpdesk.maintenance import add_maintenance_jobs
 
-    settings = _settings()
     app = _app_or_exit(settings.model_copy(update={"timers_in_web": False, "outbox_in_web": False}))
     services = app.extensions["helpdesk"]
     timers = TimerScheduler(services.handoff, interval=settings.timer_interval)
