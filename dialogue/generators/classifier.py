@@ -1,13 +1,14 @@
 """A flow classifier learned from examples: TF-IDF over word and character n-grams with a
 multinomial logistic regression, fitted by scikit-learn (:mod:`dialogue.generators.fitting`) and
-served with numpy alone.
+served in pure Python (no numpy: it would add ~15 MB to every serving process).
 
-The fitted vocabularies, IDF weights and coefficients are plain dicts and numpy arrays
+The fitted vocabularies, IDF weights and coefficients are plain dicts and ``array("d")`` objects
 (:class:`ModelArrays`); prediction does scikit-learn's arithmetic without its per-call validation
-(a unit test checks both give the same probabilities), which keeps one prediction well under a
-millisecond. Where the arrays come from — a cache file, a child process that fits them, or an
-in-process fit — is :mod:`dialogue.generators.model_cache`'s business: the serving process
-never imports scikit-learn or SciPy when a cache or the child process is available.
+(a unit test checks both give the same probabilities) over the few columns a message has, which
+keeps one prediction of a message seen for the first time around a tenth of a millisecond. Where
+the arrays come from — a cache file, a child process that fits them, or an in-process fit — is
+:mod:`dialogue.generators.model_cache`'s business: the serving process never imports
+scikit-learn, SciPy or numpy when a cache or the child process is available.
 
 Character n-grams (within word boundaries) make the model robust to typos ("cancle", "pasword")
 and word forms; word bigrams catch short phrases ("log in", "too big").
@@ -15,13 +16,14 @@ and word forms; word bigrams catch short phrases ("log in", "too big").
 
 from __future__ import annotations
 
+import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter, mul
 from pathlib import Path
-
-import numpy as np
 
 from helpdesk.dialogue.generators.text_match import without_values
 
@@ -58,17 +60,23 @@ class Prediction:
 class ModelArrays:
     """A fitted model as plain data: what prediction needs, and what the cache stores.
 
-    Columns ``0 .. len(word_terms)-1`` are the word n-grams, the rest the character n-grams;
-    ``coef`` has one row per column and one column per label (two labels: already expanded to
-    two opposite columns, as scikit-learn's ``predict_proba`` does)."""
+    Columns ``0 .. len(word_terms)-1`` are the word n-grams, the rest the character n-grams.
+    ``idf`` has one weight per column, ``intercept`` one per label, and ``coef`` one row of
+    ``columns`` weights per label, the rows one after the other (``coef[label * columns + column]``,
+    scikit-learn's ``coef_`` flattened; two labels: already expanded to two opposite rows, as
+    scikit-learn's ``predict_proba`` does)."""
 
     labels: list[str]
     word_terms: list[str]
     char_terms: list[str]
-    idf: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
+    idf: array[float]
+    coef: array[float]
+    intercept: array[float]
     synonyms: dict[str, str]
+
+    @property
+    def columns(self) -> int:
+        return len(self.word_terms) + len(self.char_terms)
 
 
 class FlowClassifier:
@@ -86,9 +94,11 @@ class FlowClassifier:
         self._words = {term: i for i, term in enumerate(arrays.word_terms)}
         offset = len(arrays.word_terms)
         self._chars = {term: offset + i for i, term in enumerate(arrays.char_terms)}
-        self._idf = np.ascontiguousarray(arrays.idf, dtype=np.float64)
-        self._coef = np.ascontiguousarray(arrays.coef, dtype=np.float64)
-        self._intercept = np.asarray(arrays.intercept, dtype=np.float64)
+        self._idf = arrays.idf
+        self._intercept = tuple(arrays.intercept)
+        # each label's row of coefficients, without copying them
+        columns, coef = arrays.columns, memoryview(arrays.coef)
+        self._rows = tuple(coef[i * columns:(i + 1) * columns] for i in range(len(self.labels)))
         self._normalise = phrase_normaliser(arrays.synonyms)
         self._word_columns: dict[str, tuple[int, ...]] = {}
         self._messages: dict[str, tuple[float, ...]] = {}
@@ -132,34 +142,31 @@ class FlowClassifier:
         found = self._messages.get(text)
         if found is None:
             logits = self.logits(self._normalise(text))
-            exp = np.exp(logits - logits.max())
-            found = tuple((exp / exp.sum()).tolist())
+            top = max(logits)
+            exp = [math.exp(x - top) for x in logits]
+            total = sum(exp)
+            found = tuple(e / total for e in exp)
             if len(self._messages) >= MESSAGE_CACHE_SIZE:
                 self._messages.clear()
             self._messages[text] = found
         return found
 
-    def logits(self, prepared: str) -> np.ndarray:
-        """The linear scores of an already normalised text: l2-normalised sublinear TF-IDF of
-        the word n-grams and of the character n-grams (each part normalised on its own, as two
-        ``TfidfVectorizer``\\ s stacked), times the coefficients."""
+    def logits(self, prepared: str) -> tuple[float, ...]:
+        """The linear scores of an already normalised text, one per label: l2-normalised
+        sublinear TF-IDF of the word n-grams and of the character n-grams (each part normalised
+        on its own, as two ``TfidfVectorizer``\\ s stacked), times the coefficients."""
         tokens = _TOKEN_RE.findall(prepared)
         words = Counter(column for term in (*tokens, *map(" ".join, zip(tokens, tokens[1:], strict=False)))
                         if (column := self._words.get(term)) is not None)
         chars: Counter[int] = Counter()
         for word in prepared.split():
             chars.update(self._char_columns(word))
-        if not words and not chars:
-            return self._intercept.copy()
-        columns = np.fromiter((*words, *chars), dtype=np.intp, count=len(words) + len(chars))
-        counts = np.fromiter((*words.values(), *chars.values()), dtype=np.float64, count=len(columns))
-        values = (1.0 + np.log(counts)) * self._idf[columns]
-        split = len(words)
-        for part in (values[:split], values[split:]):
-            norm = float(np.sqrt(part @ part))
-            if norm:
-                part /= norm
-        return self._intercept + values @ self._coef[columns]
+        columns = (*words, *chars)
+        if not columns:
+            return self._intercept
+        values = _tfidf(words, self._idf) + _tfidf(chars, self._idf)
+        pick = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+        return tuple(b + sum(map(mul, values, pick(row))) for b, row in zip(self._intercept, self._rows, strict=True))
 
     def _char_columns(self, word: str) -> tuple[int, ...]:
         """The known character n-grams of one word (``char_wb`` n-grams depend on the word alone)."""
@@ -171,6 +178,13 @@ class FlowClassifier:
             columns = self._word_columns[word] = tuple(
                 column for g in _word_grams(word, *CHAR_NGRAMS) if (column := chars.get(g)) is not None)
         return columns
+
+
+def _tfidf(counts: Counter[int], idf: array[float]) -> list[float]:
+    """The l2-normalised sublinear TF-IDF values of ``counts`` (column -> count), in its order."""
+    values = [(1.0 + math.log(count)) * idf[column] for column, count in counts.items()]
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values] if norm else values
 
 
 def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:

@@ -1,12 +1,13 @@
 """Fitting the flow classifier with scikit-learn: TF-IDF over word 1-2-grams and character
 2-5-grams within words, then a multinomial logistic regression (``class_weight="balanced"``).
 
-The only module that imports scikit-learn and SciPy, and it runs in a child process
+The only module that imports scikit-learn, SciPy and numpy, and it runs in a child process
 (:mod:`dialogue.generators.model_cache`)::
 
-    echo '{"texts": [...], "labels": [...], "synonyms": {}, "c": 50.0}' | python -m dialogue.generators.fitting > model.npz
+    echo '{"texts": [...], "labels": [...], "synonyms": {}, "c": 50.0}' | python -m dialogue.generators.fitting > classifier.model
 
-Its result is :class:`ModelArrays` (plain lists and numpy arrays), which is all
+Its result is :class:`ModelArrays` (plain lists and ``array("d")`` objects, converted from
+scikit-learn's numpy arrays here), which is all
 :class:`~dialogue.generators.classifier.FlowClassifier` needs to predict.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from array import array
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,15 +46,19 @@ def fit(texts: Sequence[str], labels: Sequence[str], synonyms: dict[str, str], c
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
     with threadpool_limits(1):  # BLAS threads only add overhead on a problem this small
         model.fit(matrix, list(labels))
-    coef = np.ascontiguousarray(model.coef_.T, dtype=np.float64)
+    coef = np.asarray(model.coef_, dtype=np.float64)  # one row per label
     intercept = np.asarray(model.intercept_, dtype=np.float64)
-    if coef.shape[1] == 1:  # two labels: scikit-learn keeps one column for the second label
-        coef = np.hstack([-coef / 2, coef / 2])
+    if coef.shape[0] == 1:  # two labels: scikit-learn keeps one row, for the second label
+        coef = np.vstack([-coef / 2, coef / 2])
         intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
     return ModelArrays(labels=[str(x) for x in model.classes_], word_terms=_terms(word.vocabulary_),
-                       char_terms=_terms(char.vocabulary_),
-                       idf=np.concatenate([word.idf_, char.idf_]).astype(np.float64),
-                       coef=coef, intercept=intercept, synonyms=dict(synonyms))
+                       char_terms=_terms(char.vocabulary_), idf=_doubles(np.concatenate([word.idf_, char.idf_])),
+                       coef=_doubles(coef), intercept=_doubles(intercept), synonyms=dict(synonyms))
+
+
+def _doubles(values: np.ndarray) -> array[float]:
+    """A numpy array's values, row after row, as an ``array("d")`` (the same bits)."""
+    return array("d", np.ascontiguousarray(values, dtype=np.float64).tobytes())
 
 
 def _terms(vocabulary: dict[str, int]) -> list[str]:
@@ -64,7 +70,7 @@ def _terms(vocabulary: dict[str, int]) -> list[str]:
 
 
 def main() -> None:
-    """Fit the training data read as JSON from stdin; write the ``.npz`` model to stdout."""
+    """Fit the training data read as JSON from stdin; write the model file to stdout."""
     from helpdesk.dialogue.generators.model_cache import cache_key, encode
 
     request = json.load(sys.stdin)

@@ -1,11 +1,16 @@
 """Where a flow classifier's fitted arrays come from, so that a serving process never imports
-scikit-learn or SciPy (about 100 MB of memory and seconds of import time).
+scikit-learn, SciPy (about 100 MB of memory and seconds of import time) or numpy (~15 MB).
 
-1. A cache file ``<key>.npz`` in the cache folder (the instance folder's ``nlu-cache/``), keyed by
-   a hash of the training data, the fitting code and scikit-learn's version: loaded with numpy
-   alone (``allow_pickle=False``) and checked; a broken or foreign file is trained again.
+1. A cache file ``<key>.model`` in the cache folder (the instance folder's ``nlu-cache/``), keyed
+   by a hash of the training data, the fitting code and scikit-learn's version: read with the
+   standard library alone and checked; a broken or foreign file is trained again. The file is a
+   zip archive (stored, not compressed) of ``header.json`` (format, key, labels, vocabularies,
+   synonyms) and the arrays as raw little-endian float64 (``idf.f64``, ``coef.f64``,
+   ``intercept.f64``, laid out as :class:`~dialogue.generators.classifier.ModelArrays` describes).
+   Files of the first format (``<key>.npz``, numpy's) are never read: the key changed with the
+   format, and they are deleted when the folder is pruned.
 2. Otherwise a child process fits the model (``python -m dialogue.generators.fitting``, the
-   training data as JSON on its stdin, the ``.npz`` bytes on its stdout, with a timeout) and the
+   training data as JSON on its stdin, the file's bytes on its stdout, with a timeout) and the
    file is written to a temporary name and renamed into place, so a process never reads half a
    file. Processes starting together train once: the others wait on a lock file, then read.
 
@@ -26,12 +31,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
+from array import array
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from helpdesk.dialogue.generators.classifier import CHAR_NGRAMS, TOKEN_PATTERN, WORD_NGRAMS, ModelArrays
 
@@ -42,8 +47,12 @@ except ImportError:  # pragma: no cover - not POSIX: processes may train the sam
 
 log = logging.getLogger(__name__)
 
-#: bump when the file layout changes (the key changes with it)
-FORMAT_VERSION = 1
+#: bump when the file layout changes (the key changes with it); 1 was numpy's ``.npz``
+FORMAT_VERSION = 2
+#: the cache files' suffix (``.npz`` before format 2)
+SUFFIX = ".model"
+#: the archive's members holding :class:`ModelArrays`' arrays (``<name>.f64``)
+ARRAYS = ("idf", "coef", "intercept")
 #: seconds a child process may take to import scikit-learn and fit (a loaded 2-core machine
 #: needs a few seconds for the default assistant)
 TRAIN_TIMEOUT = 180.0
@@ -66,7 +75,7 @@ def fitted_arrays(texts: list[str], labels: list[str], synonyms: dict[str, str],
     folder = usable_folder(cache_dir)
     if folder is None:
         return _decode(_train(request), key)
-    path = folder / f"{key}.npz"
+    path = folder / f"{key}{SUFFIX}"
     with _locked(folder / f"{key}.lock"):
         arrays = _read(path, key)
         if arrays is not None:
@@ -133,7 +142,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _train(request: dict[str, Any]) -> bytes:
-    """The ``.npz`` bytes a child process fits for ``request``."""
+    """The model file's bytes a child process fits for ``request``."""
     root = Path(__file__).resolve().parents[2]  # ``-m`` imports from here first: this very code
     command = [sys.executable, "-m", CHILD_MODULE]
     try:
@@ -153,33 +162,55 @@ def _train(request: dict[str, Any]) -> bytes:
 
 
 def encode(arrays: ModelArrays, key: str) -> bytes:
-    """The ``.npz`` file of a fitted model: its arrays and a JSON header (vocabularies, labels)."""
+    """The model file of a fitted model: a zip archive of a JSON header (vocabularies, labels) and
+    its arrays as raw little-endian float64."""
     header = {"format": FORMAT_VERSION, "key": key, "labels": arrays.labels, "word_terms": arrays.word_terms,
               "char_terms": arrays.char_terms, "synonyms": arrays.synonyms}
     buffer = io.BytesIO()
-    np.savez(buffer, idf=arrays.idf, coef=arrays.coef, intercept=arrays.intercept,
-             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("header.json", json.dumps(header))
+        for name in ARRAYS:
+            archive.writestr(f"{name}.f64", _little_endian(getattr(arrays, name)))
     return buffer.getvalue()
 
 
 def _decode(data: bytes, key: str | None) -> ModelArrays:
-    """The model in ``.npz`` bytes; ValueError when it is not a whole, consistent model (for
+    """The model in a model file's bytes; ValueError when it is not a whole, consistent model (for
     ``key``, when given)."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            header = json.loads(npz["header"].tobytes())
-            idf, coef, intercept = npz["idf"], npz["coef"], npz["intercept"]
-        if header.get("format") != FORMAT_VERSION or (key is not None and header.get("key") != key):
-            raise ValueError("a model of another version or other training data")
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            header = json.loads(archive.read("header.json"))
+            if header.get("format") != FORMAT_VERSION or (key is not None and header.get("key") != key):
+                raise ValueError("a model of another version or other training data")
+            idf, coef, intercept = (_doubles(archive.read(f"{name}.f64")) for name in ARRAYS)
         labels, words, chars, synonyms = header["labels"], header["word_terms"], header["char_terms"], \
             header["synonyms"]
-    except (OSError, KeyError, ValueError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, EOFError, NotImplementedError, zlib.error,
+            zipfile.BadZipFile) as exc:
         raise ValueError(f"not a usable flow classifier model: {exc}") from exc
     columns = len(words) + len(chars)
-    if idf.shape != (columns,) or coef.shape != (columns, len(labels)) or intercept.shape != (len(labels),):
+    if len(idf) != columns or len(coef) != columns * len(labels) or len(intercept) != len(labels):
         raise ValueError("a model whose arrays do not fit its vocabularies")
     return ModelArrays(labels=labels, word_terms=words, char_terms=chars, idf=idf, coef=coef,
                        intercept=intercept, synonyms=synonyms)
+
+
+def _little_endian(values: array[float]) -> bytes:
+    """``values`` as little-endian float64 bytes, whatever this machine's byte order."""
+    if sys.byteorder == "big":
+        values = array("d", values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _doubles(data: bytes) -> array[float]:
+    """Little-endian float64 bytes as an ``array("d")``; ValueError when their length is not a
+    multiple of 8."""
+    values = array("d")
+    values.frombytes(data)  # ValueError: not a multiple of 8 bytes
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
 
 
 def _read(path: Path, key: str) -> ModelArrays | None:
@@ -212,9 +243,10 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """Keep the :data:`KEEP_FILES` newest models (and their lock files)."""
+    """Keep the :data:`KEEP_FILES` newest models (and their lock files); delete files of the first
+    format (``.npz``), which no key names any more."""
     with contextlib.suppress(OSError):
-        models = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in models[KEEP_FILES:]:
+        models = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in [*models[KEEP_FILES:], *folder.glob("*.npz")]:
             old.unlink(missing_ok=True)
             old.with_suffix(".lock").unlink(missing_ok=True)

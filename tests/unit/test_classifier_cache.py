@@ -1,14 +1,18 @@
 """The flow classifier is fitted by a child process and cached: a serving process loads it with
-numpy alone (no scikit-learn, no SciPy), reuses the cache, survives a broken cache, an unusable
-cache folder and two processes starting at once, and says clearly when the child fails."""
+the standard library alone (no scikit-learn, SciPy or numpy), reuses the cache, survives a broken
+cache, an unusable cache folder and two processes starting at once, and says clearly when the
+child fails."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -56,11 +60,11 @@ engine = build_engine(settings, load_assistant(settings.assistant))
 tracker = DialogueTracker.from_state("t", None, engine.assistant.domain)
 scores = engine.generator.scores("where is my order", tracker)
 print(json.dumps({"sklearn": "sklearn" in sys.modules, "scipy": "scipy" in sys.modules,
-                  "scores": [[s.flow_id, s.score] for s in scores]}))
+                  "numpy": "numpy" in sys.modules, "scores": [[s.flow_id, s.score] for s in scores]}))
 """
 
 
-def test_a_serving_process_imports_neither_scikit_learn_nor_scipy(tmp_path: Path) -> None:
+def test_a_serving_process_imports_neither_scikit_learn_nor_scipy_nor_numpy(tmp_path: Path) -> None:
     results = []
     for _ in range(2):  # trained by the child process, then read from the cache
         process = run_python(SERVE, str(tmp_path))
@@ -68,10 +72,33 @@ def test_a_serving_process_imports_neither_scikit_learn_nor_scipy(tmp_path: Path
         assert process.returncode == 0, err
         results.append(json.loads(out))
     for result in results:
-        assert result["sklearn"] is False and result["scipy"] is False
+        assert result["sklearn"] is False and result["scipy"] is False and result["numpy"] is False
     assert results[0]["scores"] == results[1]["scores"]
     assert results[0]["scores"][0][0] == "check_order_status"
-    assert len(list((tmp_path / "nlu-cache").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "nlu-cache").glob("*.model"))) == 1
+
+
+APP = """
+import json, sys
+from helpdesk.app import create_app
+from helpdesk.settings import Settings
+
+instance = sys.argv[1]
+create_app(Settings(assistant="flows", instance_path=instance, database_url=f"sqlite:///{instance}/helpdesk.db",
+                    anthropic_api_key=None))
+print(json.dumps({name: name in sys.modules for name in ("numpy", "sklearn", "scipy")}))
+"""
+
+
+def test_a_built_app_imports_no_numpy(tmp_path: Path) -> None:
+    """The app with the default assistant and offline understanding (as bench/idle_rss.py builds
+    it): numpy would cost every serving process ~15 MB."""
+    for _ in range(2):  # a cold cache (a child process fits), then the cache
+        process = run_python(APP, str(tmp_path))
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1]) == {"numpy": False, "sklearn": False, "scipy": False}
+    assert len(list((tmp_path / "nlu-cache").glob("*.model"))) == 1
 
 
 def test_the_cache_is_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -88,7 +115,7 @@ def test_the_cache_is_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 def test_a_broken_or_foreign_cache_file_is_trained_again(tmp_path: Path, damage: str,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     expected = train(tmp_path).predict("cancel it please").ranked
-    (path,) = tmp_path.glob("*.npz")
+    (path,) = tmp_path.glob("*.model")
     if damage == "garbage":
         path.write_bytes(b"not a model")
     elif damage == "truncated":
@@ -96,7 +123,7 @@ def test_a_broken_or_foreign_cache_file_is_trained_again(tmp_path: Path, damage:
     else:  # a whole model of other training data under this name
         classifier._TRAINED.clear()
         FlowClassifier.train(TEXTS[:4], LABELS[:4], cache_dir=tmp_path)
-        other = next(p for p in tmp_path.glob("*.npz") if p != path)
+        other = next(p for p in tmp_path.glob("*.model") if p != path)
         path.write_bytes(other.read_bytes())
     caplog.set_level(logging.INFO, logger=model_cache.__name__)
     assert train(tmp_path).predict("cancel it please").ranked == expected
@@ -104,6 +131,55 @@ def test_a_broken_or_foreign_cache_file_is_trained_again(tmp_path: Path, damage:
     caplog.clear()
     train(tmp_path)
     assert events(caplog) == ["dialogue.nlu.model_loaded"]
+
+
+def test_a_file_of_the_first_format_is_trained_again_and_old_files_are_deleted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Format 1 was numpy's ``.npz`` (a zip archive too): under the current name it is a broken
+    file, and files left under their old names are deleted when the folder is pruned."""
+    import numpy as np
+
+    expected = train(tmp_path).predict("cancel it please").ranked
+    (path,) = tmp_path.glob("*.model")
+    header = {"format": 1, "key": path.stem, "labels": ["cancel", "status"], "word_terms": ["cancel"],
+              "char_terms": [], "synonyms": {}}
+    for target in (path, tmp_path / "0123456789abcdef0123456789abcdef.npz"):
+        with target.open("wb") as file:
+            np.savez(file, idf=np.ones(1), coef=np.zeros((1, 2)), intercept=np.zeros(2),
+                     header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    caplog.set_level(logging.INFO, logger=model_cache.__name__)
+    assert train(tmp_path).predict("cancel it please").ranked == expected
+    assert events(caplog) == ["dialogue.nlu.cache_broken", "dialogue.nlu.model_trained"]
+    assert "no item named 'header.json'" in caplog.records[0].__dict__["error"]
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [path.name]
+    caplog.clear()
+    train(tmp_path)
+    assert events(caplog) == ["dialogue.nlu.model_loaded"]
+
+
+def test_the_file_holds_little_endian_doubles(tmp_path: Path) -> None:
+    """Readable on any machine: the arrays are stored little-endian, whatever the byte order."""
+    model = train(tmp_path)
+    (path,) = tmp_path.glob("*.model")
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["coef.f64", "header.json", "idf.f64", "intercept.f64"]
+        raw = archive.read("intercept.f64")
+    assert list(struct.unpack(f"<{len(raw) // 8}d", raw)) == list(model.arrays.intercept)
+    assert model_cache._decode(path.read_bytes(), path.stem) == model.arrays
+
+
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+def test_encoding_round_trips_in_either_byte_order(byteorder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a big-endian machine the arrays are swapped into a copy (the model's own stay as they are)."""
+    arrays = train(None).arrays
+    before = arrays.coef.tobytes()
+    monkeypatch.setattr(sys, "byteorder", byteorder)
+    data = model_cache.encode(arrays, "k")
+    assert arrays.coef.tobytes() == before
+    assert model_cache._decode(data, "k") == arrays
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        stored = archive.read("coef.f64")
+    assert (stored == before) is (byteorder == "little")  # swapped where the machine says it is big-endian
 
 
 def test_an_unusable_cache_folder_falls_back_to_the_temp_directory(tmp_path: Path,
@@ -155,14 +231,14 @@ def test_processes_starting_together_train_once_and_never_read_half_a_file(tmp_p
     assert sorted(r["events"][-1] for r in results) == ["dialogue.nlu.model_loaded"] * 2 + [
         "dialogue.nlu.model_trained"]
     assert all(r["ranked"] == results[0]["ranked"] and not r["sklearn"] for r in results)
-    assert [p.suffix for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [".npz"]
+    assert [p.suffix for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [".model"]
 
 
 def test_a_failing_child_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(model_cache, "CHILD_MODULE", "dialogue.generators.no_such_module")
     with pytest.raises(model_cache.TrainingError, match=r"failed with exit code 1: .*No module named"):
         train(tmp_path)
-    assert not list(tmp_path.glob("*.npz"))
+    assert not list(tmp_path.glob("*.model"))
 
 
 def test_a_child_that_takes_too_long_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

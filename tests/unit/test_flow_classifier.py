@@ -27,7 +27,8 @@ GENERATOR = OfflineCommandGenerator(ASSISTANT.flows, ASSISTANT.domain, assistant
 
 
 def test_lean_prediction_equals_scikit_learn() -> None:
-    """The dict-and-numpy prediction path computes exactly what scikit-learn's pipeline does."""
+    """The pure-Python prediction path (dicts and ``array("d")``) computes exactly what
+    scikit-learn's pipeline does."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -48,6 +49,28 @@ def test_lean_prediction_equals_scikit_learn() -> None:
     for row, message in enumerate(messages):
         got = dict(model.predict(message).ranked)
         assert np.allclose([got[label] for label in model.labels], expected[row], atol=1e-9)
+
+
+@pytest.mark.parametrize("labels", [["x", "y", "z"], ["x", "y", "y"]])
+def test_messages_with_one_or_no_known_n_gram_equal_scikit_learn(labels: list[str]) -> None:
+    """The edge cases of the sparse dot product: one known column, none at all (the intercepts),
+    and two labels (scikit-learn's single row of coefficients, expanded)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = ["aaa", "bbb", "ccc"]
+    model = FlowClassifier.train(texts, labels)
+    assert len(model._char_columns("qa")) == 1 and not model._char_columns("q")  # "a " alone; nothing
+    word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+    reference = LogisticRegression(C=50.0, max_iter=2000, class_weight="balanced").fit(
+        hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr(), labels)
+    messages = ["qa", "q", "", "aaa qa bbb"]
+    expected = reference.predict_proba(hstack([word.transform(messages), char.transform(messages)]).tocsr())
+    for row, message in enumerate(messages):
+        got = dict(model.predict(message).ranked)
+        assert np.allclose([got[label] for label in model.labels], expected[row], atol=1e-9), message
 
 
 @pytest.mark.parametrize("text", ["hi", "a", "where is my order", "I'm  Ok!!", "abcd abcde abcdef"])
