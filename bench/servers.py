@@ -101,6 +101,9 @@ def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) ->
                         auto_migrate=True, assistant=str(REPO / "flows"), secret_key="bench",
                         log_level="WARNING", widget_rate_per_minute=0, address_rate_per_minute=0,
                         new_sessions_per_minute=0, sender_rate_per_minute=0, host="127.0.0.1", port=port)
+    from helpdesk.cli import serving_app
+
+    app_module = serving_app(settings)  # what `helpdesk run` holds in memory: see cli.serving_app
     from helpdesk import services
 
     build = services.build_socketio
@@ -114,9 +117,7 @@ def helpdesk_app(mode: str, folder: str, database_url: str | None, port: int) ->
                          client_manager=sio.manager if wanted == "threading" else None, async_handlers=False)
 
     services.build_socketio = build_for_mode  # type: ignore[assignment]
-    from helpdesk.app import create_app
-
-    return create_app(settings)
+    return app_module.create_checked_app(settings)  # as `helpdesk run`: a new database migrated by a child
 
 
 def serve(load: Callable[[], Any], mode: str, port: int, connections: int) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OPTIONAL = ("alembic", "requests", "aiohttp", "redis")
+OPTIONAL = ("alembic", "requests", "aiohttp", "redis", "numpy")
 
 # a fresh interpreter does what `helpdesk run` does before serving, then reports its modules
 SERVING = """
