@@ -240,15 +240,29 @@ def create_checked_app(settings: Settings) -> Flask:
     return create_app(settings)
 
 
+#: the cyclic collector's thresholds in a serving process (CPython's default is 700, 10, 10): a young
+#: collection every 50,000 new container objects (~10 widget messages) rather than 700, a middle one
+#: every 20 of those, and a full one only after 100 middle ones (and, as always, only once the objects
+#: waiting for it are a quarter of all tracked ones). Reference counting frees everything without
+#: cycles as before; full collections of this server found no cyclic garbage (``gc.callbacks`` probe).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def freeze_startup_objects() -> None:
     """Exempt everything built at start-up (the assistant, the classifier, the libraries' modules,
     the mapped classes) from the cyclic garbage collector, once the app is built and before it
     serves. Otherwise every full collection walks those hundreds of thousands of long-lived objects
     again while holding the interpreter: with many turns in flight that was a 100-300 ms pause of
     every thread, webhook acknowledgements included (``bench/slack_events.py``). ``gc.freeze`` is
-    the standard library's tool for exactly this (done by long-running servers such as Instagram's)."""
+    the standard library's tool for exactly this (done by long-running servers such as Instagram's).
+
+    Then the collector's thresholds become :data:`GC_THRESHOLDS`: each WebSocket holds ~190 tracked
+    objects (four threads, their locks and queues, the protocol state), and with 1,000 visitors
+    connected a full collection walked ~190,000 of them in ~100 ms, a pause of every thread that was
+    the 1,000-visitor p99 (``bench/widget_load.py``); with these, full collections are rare."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def graceful_stop(app: Flask, timeout: float) -> bool:

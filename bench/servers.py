@@ -151,6 +151,7 @@ def _frozen(app: Any) -> Any:
     helpdesk), for every server compared alike."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 20, 100)  # app.GC_THRESHOLDS, for every server alike
     return app
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from helpdesk.app import _gunicorn_application
+from helpdesk.app import GC_THRESHOLDS, _gunicorn_application
 from tests.e2e.conftest import make_settings
 
 
 def test_helpdesk_serve_freezes_the_built_app(tmp_path: Path) -> None:
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     settings = make_settings(f"sqlite:///{tmp_path}/helpdesk.db", tmp_path, knowledge_reload_seconds=0,
                              timers_in_web=False)
     app = _gunicorn_application(settings).load()  # what gunicorn's worker does after the fork
@@ -28,8 +29,11 @@ def test_helpdesk_serve_freezes_the_built_app(tmp_path: Path) -> None:
         generations = {id(o) for o in gc.get_objects()}
         assert id(services.engine) not in generations
         assert id(app) not in generations
+        # and the collector runs less often: full collections walk every connection's objects
+        assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         app.extensions["helpdesk"].close()
 
 
@@ -37,6 +41,7 @@ def test_freezing_leaves_later_objects_collectable() -> None:
     from helpdesk.app import freeze_startup_objects
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         freeze_startup_objects()
 
@@ -50,3 +55,4 @@ def test_freezing_leaves_later_objects_collectable() -> None:
         assert gc.collect() >= 1
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
