@@ -148,15 +148,16 @@ class TurnPipeline:
                                         for message, result in results if result is not None
                                         for bot in result.messages])
         new_messages: list[Message] = list(replies)
-        for message, _result in results:
-            answered[message.id] = []
-        for reply in replies:
-            answered[reply.in_reply_to or 0].append(reply)
+        bot_ran = False
         for message, result in results:
+            answered[message.id] = []
             if result is not None:
+                bot_ran = True
                 turn.add_events(result.events + [{"event": "effect", **e} for e in result.effects], message.id)
             turn.mark_processed(message.seq)
-        if any(result is not None for _, result in results):  # the bot ran: a new state document
+        for reply in replies:
+            answered[reply.in_reply_to or 0].append(reply)
+        if bot_ran:  # a new state document
             turn.save_state(state)
         outcomes = self._handoff_step(turn, results, statuses, answered, new_messages)
         status = turn.conversation.status

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from helpdesk.conversations.logcontext import conversation_context
-from helpdesk.conversations.store import replies_to, store_inbound
+from helpdesk.conversations.store import Version, replies_to, store_inbound
 from helpdesk.conversations.types import ConversationSnapshot, Inbound, StoredInbound
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 #: runs the turns of every stored, unanswered customer message of a conversation, from the snapshot of
 #: the one just stored when it is still current (``TurnPipeline.run_pending``)
 RunTurn = Callable[[int, "ConversationSnapshot | None"], "dict[int, list[Message]]"]
-#: a conversation's in-process version (``TurnLocks.version``)
-Version = Callable[[int], int]
 #: runs ``job`` for a conversation soon, one job per conversation at a time (``connectors.turns.TurnRunner.submit``)
 Schedule = Callable[[int, Callable[[], object]], None]
 #: counts a newly stored message of a channel (metrics)

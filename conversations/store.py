@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 #: How often a transaction that lost a uniqueness race is tried again.
 _ATTEMPTS = 3
+#: a conversation's in-process version (``TurnLocks.version``): a snapshot is taken only with one
+Version = Callable[[int], int]
 
 
-def store_inbound(db: Database, inbound: Inbound, *, version: Callable[[int], int] | None = None) -> StoredInbound:
+def store_inbound(db: Database, inbound: Inbound, *, version: Version | None = None) -> StoredInbound:
     """Store one inbound message in one transaction; return once it is committed.
 
     Finds or creates the conversation by (channel, thread key) and, when ``customer_external_id`` is
@@ -106,7 +108,7 @@ _LINK_ATTACHMENTS = (
 
 
 def _store(connection: Connection, inbound: Inbound, *, check_duplicate: bool,
-           version: Callable[[int], int] | None) -> StoredInbound:
+           version: Version | None) -> StoredInbound:
     thread = {"b_channel": inbound.channel, "b_thread_key": inbound.thread_key}
     if check_duplicate and inbound.external_id is not None:
         existing = connection.execute(_FIND_DUPLICATE, {**thread, "external_id": inbound.external_id}).first()
