@@ -28,7 +28,7 @@ from helpdesk.connectors.limits import ChannelLimits, channel_limits
 from helpdesk.connectors.origins import OriginPolicy
 from helpdesk.connectors.registry import enabled_connectors
 from helpdesk.conversations import logcontext
-from helpdesk.conversations.db import Database, SchemaNotCurrent, head_revision, upgrade_in_child
+from helpdesk.conversations.db import Database, SchemaNotCurrent, upgrade_in_child
 from helpdesk.conversations.outbox import OutboxWorker, RetryPolicy
 from helpdesk.handoff import init_handoff
 from helpdesk.handoff.desk import ChatDesk
@@ -226,7 +226,7 @@ def check_startup(settings: Settings) -> None:
     try:  # before logging is set up: the one line the caller prints is all the user sees
         if settings.auto_migrate is False or (settings.auto_migrate is None and database.dialect_name != "sqlite"):
             database.check_schema()
-        elif not database.in_memory and database.schema_revision()[0] != head_revision():
+        elif not database.in_memory and not database.at_head():
             # migrated by a child process: the serving process never imports Alembic (create_app's
             # own upgrade then finds the schema current; if the child failed, it raises the error)
             upgrade_in_child(database.url)

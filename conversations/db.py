@@ -94,7 +94,7 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to ``revision``. A schema already at the newest revision
         is left alone without importing Alembic (~11 MB of modules a serving process never needs)."""
-        if revision == "head" and self.schema_revision()[0] == head_revision():
+        if revision == "head" and self.at_head():
             return
         from alembic import command
 
@@ -108,6 +108,11 @@ class Database:
             if inspect(connection).has_table("alembic_version"):
                 current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         return current, head_revision()
+
+    def at_head(self) -> bool:
+        """Whether the schema is at the newest revision of our migrations."""
+        current, head = self.schema_revision()
+        return current == head
 
     def check_schema(self) -> str:
         """The schema's revision; raise :class:`SchemaNotCurrent` unless it is the newest one."""
